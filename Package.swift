@@ -1,0 +1,154 @@
+// swift-tools-version:6.1
+// volume-reaper: a Kubernetes node agent that reaps idle pod volumes safely.
+// Targets follow the data flow of design §2: discovery and manifests feed a pure
+// reconciler; the reaper acts on its plan; the watcher and store feed it times;
+// systemd integration and the socket API face the operator.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+
+let package = Package(
+    name: "volume-reaper",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "volume-reaper", targets: ["volume-reaper"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    ],
+    targets: [
+        // libsystemd: journald, sd_notify, socket activation.
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        // Linux calls Swift's Glibc module hides (getdents64, statx, O_NOATIME).
+        .target(name: "CLinuxShims"),
+        // Syscalls wrapped once: EINTR retried, errors carry errno and the call.
+        .target(
+            name: "SystemCalls",
+            dependencies: ["CLinuxShims", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
+        // Domain: volumes, pods, policy, verdicts, plan, the pure reconciler. No I/O.
+        .target(name: "ReaperCore", swiftSettings: strict),
+        // Policy files (YAML) into the domain's Policy, with validation.
+        .target(name: "PolicyFile", dependencies: ["ReaperCore", "Yams"], swiftSettings: strict),
+        // Kubelet pods tree, mounts and locks, read fd-relative.
+        .target(name: "NodeDiscovery", dependencies: ["ReaperCore", "SystemCalls", logging], swiftSettings: strict),
+        // Pod manifests (Pod, PodList, List; JSON or YAML) into a snapshot.
+        .target(name: "PodManifests", dependencies: ["ReaperCore", "Yams"], swiftSettings: strict),
+        // Safe, fd-relative deletion of planned volumes, re-checked at the last moment.
+        .target(name: "Reaper", dependencies: ["ReaperCore", "SystemCalls", "NodeDiscovery", logging], swiftSettings: strict),
+        // Durable last-access times (SQLite through GRDB).
+        .target(
+            name: "AccessStore",
+            dependencies: ["ReaperCore", .product(name: "GRDB", package: "GRDB.swift"), logging],
+            swiftSettings: strict
+        ),
+        // inotify on the pods tree: events become per-volume access times.
+        .target(name: "VolumeWatcher", dependencies: ["ReaperCore", "SystemCalls", logging, lifecycle], swiftSettings: strict),
+        // journald log handler, sd_notify, socket activation.
+        .target(name: "SystemdIntegration", dependencies: ["CSystemd", "SystemCalls", logging], swiftSettings: strict),
+        // HTTP/1.1 + JSON on a Unix socket.
+        .target(
+            name: "SocketAPI",
+            dependencies: [
+                "ReaperCore", "SystemCalls", logging, lifecycle,
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        // One reconcile cycle and the daemon's services, shared by --plan, --once and run.
+        .target(
+            name: "ReaperAgent",
+            dependencies: [
+                "ReaperCore", "PolicyFile", "NodeDiscovery", "PodManifests", "Reaper",
+                "AccessStore", "VolumeWatcher", "SystemdIntegration", "SocketAPI", "Yams",
+                logging, lifecycle,
+            ],
+            swiftSettings: strict
+        ),
+        // The binary: parses the command line and wires the parts together.
+        .executableTarget(
+            name: "volume-reaper",
+            dependencies: [
+                "ReaperCore", "PolicyFile", "ReaperAgent", "SystemdIntegration", "SocketAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                logging, lifecycle,
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ReaperCoreTests", dependencies: ["ReaperCore"], swiftSettings: strict),
+        .testTarget(name: "PolicyFileTests", dependencies: ["PolicyFile", "ReaperCore"], swiftSettings: strict),
+        .testTarget(name: "PodManifestsTests", dependencies: ["PodManifests", "ReaperCore"], swiftSettings: strict),
+        .testTarget(
+            name: "NodeDiscoveryTests",
+            dependencies: ["NodeDiscovery", "ReaperCore", "SystemCalls", "TestSupport", logging],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ReaperTests",
+            dependencies: ["Reaper", "NodeDiscovery", "ReaperCore", "SystemCalls", "TestSupport", logging],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "ReaperCore", logging], swiftSettings: strict),
+        .testTarget(
+            name: "VolumeWatcherTests",
+            dependencies: ["VolumeWatcher", "ReaperCore", "TestSupport", logging, lifecycle],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SystemdIntegrationTests",
+            dependencies: ["SystemdIntegration", "CSystemd", "TestSupport", logging],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SocketAPITests",
+            dependencies: [
+                "SocketAPI", "ReaperCore", "TestSupport", logging, lifecycle,
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ReaperAgentTests",
+            dependencies: ["ReaperAgent", "ReaperCore", "TestSupport", logging, lifecycle],
+            swiftSettings: strict
+        ),
+        // The binary as a user runs it: child processes on example nodes.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["TestSupport", "ReaperCore"],
+            swiftSettings: strict
+        ),
+        // Temp trees, mounts and child processes for the tests.
+        .target(
+            name: "TestSupport",
+            dependencies: ["SystemCalls"],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

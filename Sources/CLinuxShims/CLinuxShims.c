@@ -1,0 +1,54 @@
+#define _GNU_SOURCE
+#include "CLinuxShims.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <sys/file.h>
+
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
+const int vr_O_NOATIME = O_NOATIME;
+const int vr_O_PATH = O_PATH;
+const int vr_AT_EMPTY_PATH = AT_EMPTY_PATH;
+const uint64_t vr_STATX_ATTR_MOUNT_ROOT = STATX_ATTR_MOUNT_ROOT;
+const uint32_t vr_STATX_BTIME = STATX_BTIME;
+const uint32_t vr_STATX_MNT_ID = STATX_MNT_ID;
+
+ssize_t vr_getdents64(int fd, void *buffer, size_t length) {
+    return getdents64(fd, buffer, length);
+}
+
+int vr_statx(int dirfd, const char *path, int flags, vr_statx_t *out) {
+    struct statx sx;
+    memset(&sx, 0, sizeof sx);
+    int rc = statx(dirfd, path, flags, STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &sx);
+    if (rc != 0) return rc;
+    out->mask = sx.stx_mask;
+    out->attributes = sx.stx_attributes;
+    out->attributesMask = sx.stx_attributes_mask;
+    out->mode = sx.stx_mode;
+    out->nlink = sx.stx_nlink;
+    out->uid = sx.stx_uid;
+    out->ino = sx.stx_ino;
+    out->size = sx.stx_size;
+    out->blocks = sx.stx_blocks;
+    out->devMajor = sx.stx_dev_major;
+    out->devMinor = sx.stx_dev_minor;
+    out->mountID = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0;
+    out->atimeSec = sx.stx_atime.tv_sec; out->atimeNsec = sx.stx_atime.tv_nsec;
+    out->btimeSec = sx.stx_btime.tv_sec; out->btimeNsec = sx.stx_btime.tv_nsec;
+    out->ctimeSec = sx.stx_ctime.tv_sec; out->ctimeNsec = sx.stx_ctime.tv_nsec;
+    out->mtimeSec = sx.stx_mtime.tv_sec; out->mtimeNsec = sx.stx_mtime.tv_nsec;
+    return 0;
+}
+
+// Swift sees both `struct flock` and `flock(2)` as `flock`; this names the call.
+int vr_flock(int fd, int operation) {
+    return flock(fd, operation);
+}

@@ -1,0 +1,43 @@
+// Linux interfaces that Swift's Glibc module hides behind _GNU_SOURCE
+// (getdents64, statx, O_NOATIME, umount2 flags), exposed as plain functions
+// and constants so SystemCalls can wrap them once.
+#ifndef VOLUME_REAPER_CLINUXSHIMS_H
+#define VOLUME_REAPER_CLINUXSHIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/// The fields of `struct statx` the agent uses, flattened so Swift need not
+/// see the kernel header.
+typedef struct {
+    uint32_t mask;
+    uint64_t attributes;
+    uint64_t attributesMask;
+    uint32_t mode;
+    uint32_t nlink;
+    uint32_t uid;
+    uint64_t ino;
+    uint64_t size;
+    uint64_t blocks;
+    uint32_t devMajor;
+    uint32_t devMinor;
+    uint64_t mountID;
+    int64_t atimeSec; uint32_t atimeNsec;
+    int64_t btimeSec; uint32_t btimeNsec;
+    int64_t ctimeSec; uint32_t ctimeNsec;
+    int64_t mtimeSec; uint32_t mtimeNsec;
+} vr_statx_t;
+
+ssize_t vr_getdents64(int fd, void *buffer, size_t length);
+int vr_flock(int fd, int operation);
+int vr_statx(int dirfd, const char *path, int flags, vr_statx_t *out);
+
+extern const int vr_O_NOATIME;
+extern const int vr_O_PATH;
+extern const int vr_AT_EMPTY_PATH;
+extern const uint64_t vr_STATX_ATTR_MOUNT_ROOT;
+extern const uint32_t vr_STATX_BTIME;
+extern const uint32_t vr_STATX_MNT_ID;
+
+#endif

@@ -1,0 +1,61 @@
+import Foundation
+import ReaperCore
+import SystemCalls
+
+/// The mounts of this mount namespace, from `/proc/self/mountinfo`.
+///
+/// `st_dev` alone misses same-file-system bind mounts, so discovery combines
+/// this table with `statx`'s mount-root attribute (design §5.2).
+public struct MountTable: Sendable, Hashable {
+    public var mounts: [MountInfo]
+
+    public init(mounts: [MountInfo]) {
+        self.mounts = mounts
+    }
+
+    /// Reads and parses a mountinfo file.
+    public static func read(path: String = "/proc/self/mountinfo") throws -> MountTable {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return MountTable(mountinfo: text)
+    }
+
+    /// Parses mountinfo text: `id parent major:minor root mountpoint options [optional...] - fstype source superoptions`.
+    public init(mountinfo text: String) {
+        var mounts: [MountInfo] = []
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 7, let separator = fields.firstIndex(of: "-"), separator + 1 < fields.count else { continue }
+            let mountPoint = Self.unescape(String(fields[4]))
+            mounts.append(MountInfo(mountPoint: mountPoint, filesystemType: String(fields[separator + 1])))
+        }
+        self.mounts = mounts
+    }
+
+    /// mountinfo writes space, tab, newline and backslash as `\ooo` octal.
+    static func unescape(_ field: String) -> String {
+        guard field.contains("\\") else { return field }
+        var bytes: [UInt8] = []
+        var utf8 = Array(field.utf8)[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "\\"), utf8.count >= 3,
+               let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(3)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Mounts at `path` or anywhere below it.
+    public func mounts(atOrUnder path: String) -> [MountInfo] {
+        let prefix = path.hasSuffix("/") ? path : path + "/"
+        return mounts.filter { $0.mountPoint == path || $0.mountPoint.hasPrefix(prefix) }
+    }
+
+    /// The file system type mounted at exactly `path` (the topmost mount wins).
+    public func filesystemType(at path: String) -> String? {
+        mounts.last { $0.mountPoint == path }?.filesystemType
+    }
+}

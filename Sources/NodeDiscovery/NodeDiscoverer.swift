@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import ReaperCore
+import SystemCalls
+import SystemPackage
+
+/// Why discovery could not look at the node at all.
+public struct DiscoveryError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var underlying: String
+
+    public var description: String { "\(path): \(underlying)" }
+}
+
+/// Finds every `<root>/pods/<uid>/volumes/<plugin>/<volume>` and scans it.
+/// Entries under `pods/` that are neither a UUID nor a config hash are not ours
+/// and are never listed (design §3).
+public struct NodeDiscoverer: Sendable {
+    public var kubeletRoot: String
+    public var mountInfoPath: String
+
+    public init(kubeletRoot: String, mountInfoPath: String = "/proc/self/mountinfo") {
+        self.kubeletRoot = kubeletRoot.count > 1 && kubeletRoot.hasSuffix("/") ? String(kubeletRoot.dropLast()) : kubeletRoot
+        self.mountInfoPath = mountInfoPath
+    }
+
+    public var podsPath: String { kubeletRoot + "/pods" }
+
+    /// Reads the whole node. Throws only when `<root>/pods` cannot be read;
+    /// problems below it are recorded per volume or in `errors`.
+    public func discover(logger: Logger) throws -> NodeInventory {
+        let mountTable: MountTable
+        do {
+            mountTable = try MountTable.read(path: mountInfoPath)
+        } catch {
+            throw DiscoveryError(path: mountInfoPath, underlying: "cannot read the mount table: \(error)")
+        }
+        let scanner = VolumeScanner(mountTable: mountTable)
+        let podsDirectory: FileDescriptor
+        do {
+            podsDirectory = try Syscall.openDirectory(nil, podsPath)
+        } catch {
+            throw DiscoveryError(path: podsPath, underlying: "cannot open the kubelet pods directory: \(error)")
+        }
+        defer { Syscall.close(podsDirectory) }
+        let entries: [DirectoryEntry]
+        do {
+            entries = try Syscall.readDirectory(podsDirectory, path: podsPath)
+        } catch {
+            throw DiscoveryError(path: podsPath, underlying: "cannot list: \(error)")
+        }
+
+        var pods: [PodDirectory] = []
+        var errors: [String] = []
+        for entry in entries.sorted(by: { $0.name < $1.name }) {
+            guard let kind = PodDirectoryKind(directoryName: entry.name) else {
+                logger.debug("not a pod directory, ignored", metadata: ["path": "\(podsPath)/\(entry.name)"])
+                continue
+            }
+            let podPath = podsPath + "/" + entry.name
+            do {
+                if let pod = try discoverPod(named: entry.name, kind: kind, in: podsDirectory, path: podPath, scanner: scanner, errors: &errors) {
+                    pods.append(pod)
+                }
+            } catch {
+                errors.append("\(podPath): \(error)")
+                logger.warning("pod directory unreadable", metadata: ["path": "\(podPath)", "error": "\(error)"])
+            }
+        }
+        return NodeInventory(kubeletRoot: kubeletRoot, pods: pods, errors: errors)
+    }
+
+    private func discoverPod(
+        named name: String, kind: PodDirectoryKind, in podsDirectory: FileDescriptor, path: String,
+        scanner: VolumeScanner, errors: inout [String]
+    ) throws(SystemCallError) -> PodDirectory? {
+        let status = try Syscall.statx(podsDirectory, name)
+        guard status.isDirectory else { return nil }
+        let appeared = status.born ?? status.changed
+        var pod = PodDirectory(
+            uid: name, path: path, kind: kind,
+            appearedAt: Date(timeIntervalSince1970: appeared.secondsSince1970), volumes: []
+        )
+        let podDirectory = try Syscall.openDirectory(podsDirectory, name)
+        defer { Syscall.close(podDirectory) }
+        let volumesDirectory: FileDescriptor
+        do {
+            volumesDirectory = try Syscall.openDirectory(podDirectory, "volumes")
+        } catch where error.isVanished {
+            return pod
+        }
+        defer { Syscall.close(volumesDirectory) }
+        let volumesPath = path + "/volumes"
+        for pluginEntry in try Syscall.readDirectory(volumesDirectory, path: volumesPath).sorted(by: { $0.name < $1.name }) {
+            let pluginPath = volumesPath + "/" + pluginEntry.name
+            let pluginDirectory: FileDescriptor
+            do {
+                pluginDirectory = try Syscall.openDirectory(volumesDirectory, pluginEntry.name)
+            } catch {
+                errors.append("\(pluginPath): \(error)")
+                continue
+            }
+            defer { Syscall.close(pluginDirectory) }
+            let plugin = PluginName(pluginEntry.name)
+            let volumeEntries: [DirectoryEntry]
+            do {
+                volumeEntries = try Syscall.readDirectory(pluginDirectory, path: pluginPath)
+            } catch {
+                errors.append("\(pluginPath): \(error)")
+                continue
+            }
+            for volumeEntry in volumeEntries.sorted(by: { $0.name < $1.name }) {
+                let volumePath = pluginPath + "/" + volumeEntry.name
+                let scan = scanner.scan(volumeNamed: volumeEntry.name, in: pluginDirectory, path: volumePath, plugin: plugin)
+                pod.volumes.append(PodVolume(path: volumePath, plugin: plugin, name: volumeEntry.name, scan: scan))
+            }
+        }
+        return pod
+    }
+}

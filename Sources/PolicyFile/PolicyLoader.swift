@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import ReaperCore
+
+/// Reads policy files (design §4, §6): YAML into the domain's `Policy`,
+/// refusing anything unknown, mistyped or unsafe with one line that names the
+/// file, the field and the value.
+public enum PolicyLoader {
+    /// Where `--policy` points when not given.
+    public static let systemPath = "/etc/volume-reaper/policy.yaml"
+
+    /// The source name given to the built-in default.
+    public static let builtInSource = "built-in default"
+
+    /// A policy file is small; anything larger is not one.
+    static let maximumFileSize = 1 << 20
+
+    /// Reads and validates the policy file at `path`.
+    public static func load(path: String) throws(PolicyError) -> Policy {
+        try parse(try readText(path: path), file: path)
+    }
+
+    /// Validates the YAML text of a policy; `file` names it in messages.
+    public static func parse(_ yaml: String, file: String) throws(PolicyError) -> Policy {
+        try PolicyReader(file: file).read(yaml)
+    }
+
+    /// The policy to use: `explicitPath` when given (a missing file is an
+    /// error, never a silent fallback), else `systemPath` when anything is
+    /// there (a dangling symlink or unreadable file is an error too), else the
+    /// built-in default. `source` is the path read, or "built-in default".
+    public static func resolveDefault(
+        explicitPath: String?, systemPath: String = PolicyLoader.systemPath
+    ) throws(PolicyError) -> (Policy, source: String) {
+        if let explicitPath {
+            return (try load(path: explicitPath), source: explicitPath)
+        }
+        var status = stat()
+        if lstat(systemPath, &status) == 0 {
+            return (try load(path: systemPath), source: systemPath)
+        }
+        let code = errno
+        guard code == ENOENT || code == ENOTDIR else {
+            throw PolicyError(.cannotRead, file: systemPath, field: nil, value: nil, problem: "cannot read: \(describe(errno: code))")
+        }
+        return (Policy.defaults, source: builtInSource)
+    }
+
+    /// The whole file as UTF-8 text, read with plain `open`/`read` so the
+    /// message can carry the errno.
+    static func readText(path: String) throws(PolicyError) -> String {
+        func failure(_ problem: String) -> PolicyError {
+            PolicyError(.cannotRead, file: path, field: nil, value: nil, problem: problem)
+        }
+        var descriptor: Int32
+        repeat { descriptor = open(path, O_RDONLY | O_CLOEXEC) } while descriptor < 0 && errno == EINTR
+        guard descriptor >= 0 else { throw failure("cannot read: \(describe(errno: errno))") }
+        defer { _ = close(descriptor) }
+
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure("cannot read: \(describe(errno: errno))")
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+            if bytes.count > maximumFileSize {
+                throw failure("larger than \(maximumFileSize / 1024) KiB: not a policy file")
+            }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw failure("not UTF-8 text: not a policy file")
+        }
+        return text
+    }
+
+    static func describe(errno code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+}

@@ -1,0 +1,509 @@
+import Foundation
+import ReaperCore
+import Yams
+
+/// Walks a Yams node tree into a `Policy`, by hand rather than through
+/// `Codable`, so that every refusal names the exact field and value. The first
+/// problem in document order is the one reported.
+struct PolicyReader {
+    /// Where the YAML came from, for messages.
+    let file: String
+
+    // MARK: Document
+
+    /// Parses the text and reads its single document.
+    func read(_ yaml: String) throws(PolicyError) -> Policy {
+        try policy(from: try document(of: yaml))
+    }
+
+    /// The one document of the text, refusing syntax errors, empty files and several documents.
+    func document(of yaml: String) throws(PolicyError) -> Node {
+        var documents: [Node] = []
+        do {
+            let parser = try Parser(yaml: yaml)
+            while let node = try parser.nextRoot() {
+                // `---` with nothing after it (a habit of Kubernetes YAML) is no document.
+                if !Self.isNull(node) { documents.append(node) }
+            }
+        } catch let error as YamlError {
+            throw syntaxError(error, yaml: yaml)
+        } catch {
+            throw PolicyError(.syntax, file: file, field: nil, value: nil, problem: "not valid YAML: \(error)")
+        }
+        guard let root = documents.first else {
+            throw PolicyError(
+                .empty, file: file, field: nil, value: nil,
+                problem: "the policy is empty; write at least one section (\(PolicySchema.sectionNames.joined(separator: ", "))), or use {} for all defaults"
+            )
+        }
+        if documents.count > 1 {
+            let mark = documents[1].mark
+            throw PolicyError(
+                .multipleDocuments, file: file, field: nil, value: nil,
+                problem: "more than one YAML document (\(documents.count), separated by ---); a policy file holds exactly one",
+                line: mark?.line, column: mark?.column
+            )
+        }
+        return root
+    }
+
+    func syntaxError(_ error: YamlError, yaml: String) -> PolicyError {
+        func make(_ kind: String, _ context: YamlError.Context?, _ problem: String, _ mark: Mark) -> PolicyError {
+            var text = "YAML \(kind) error: \(problem)"
+            if let context { text += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))" }
+            return PolicyError(.syntax, file: file, field: nil, value: nil, problem: text, line: mark.line, column: mark.column)
+        }
+        switch error {
+        case let .scanner(context, problem, mark, _): return make("syntax", context, problem, mark)
+        case let .parser(context, problem, mark, _): return make("syntax", context, problem, mark)
+        case let .composer(context, problem, mark, _): return make("structure", context, problem, mark)
+        case let .reader(problem, offset, _, yaml):
+            let position = offset.map { Self.lineAndColumn(ofCharacterOffset: $0, in: yaml) }
+            return PolicyError(
+                .syntax, file: file, field: nil, value: nil, problem: "YAML reader error: \(problem)",
+                line: position?.line, column: position?.column
+            )
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return PolicyError(
+                .duplicateKey, file: file, field: nil, value: duplicates.joined(separator: ", "),
+                problem: "duplicate key: each key may appear once in a mapping",
+                line: context.mark.line, column: context.mark.column
+            )
+        default:
+            return PolicyError(.syntax, file: file, field: nil, value: nil, problem: "not valid YAML: \(error)")
+        }
+    }
+
+    static func lineAndColumn(ofCharacterOffset offset: Int, in text: String) -> (line: Int, column: Int) {
+        var line = 1, column = 1
+        for character in text.prefix(offset) {
+            if character == "\n" || character == "\r\n" { line += 1; column = 1 } else { column += 1 }
+        }
+        return (line, column)
+    }
+
+    // MARK: Sections
+
+    func policy(from root: Node) throws(PolicyError) -> Policy {
+        guard case .mapping = root else {
+            throw error(
+                .notAMapping, field: "(top level)", root,
+                "a policy is a mapping of sections (\(PolicySchema.sectionNames.joined(separator: ", "))), not \(Self.kind(of: root))"
+            )
+        }
+        var policy = Policy()
+        for entry in try entries(of: root, section: nil) {
+            switch entry.key {
+            case "idle": try readIdle(entry.value, into: &policy.idle)
+            case "annotation": try readAnnotation(entry.value, into: &policy.annotation)
+            case "pods": try readPods(entry.value, into: &policy.pods)
+            case "orphans": try readOrphans(entry.value, into: &policy.orphans)
+            case "volumes": try readVolumes(entry.value, into: &policy.volumes)
+            case "limits": try readLimits(entry.value, into: &policy.limits)
+            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: nil)
+            }
+        }
+        return policy
+    }
+
+    func readIdle(_ node: Node, into idle: inout Policy.Idle) throws(PolicyError) {
+        for entry in try entries(of: node, section: "idle") {
+            let field = "idle.\(entry.key)"
+            switch entry.key {
+            case "after":
+                idle.after = try duration(entry.value, field)
+                if idle.after == 0 {
+                    throw error(.zeroDuration, field: field, entry.value, "must be longer than 0: a volume idle for no time at all is not idle")
+                }
+            case "timestamps":
+                idle.timestamps = try timestampKinds(entry.value, field)
+            case "requireObservation":
+                idle.requireObservation = try bool(entry.value, field)
+            case "maxUnobservedGap":
+                idle.maxUnobservedGap = try duration(entry.value, field)
+            default:
+                throw unknownKey(entry.key, keyNode: entry.keyNode, section: "idle")
+            }
+        }
+    }
+
+    func readAnnotation(_ node: Node, into annotation: inout Policy.Annotation) throws(PolicyError) {
+        for entry in try entries(of: node, section: "annotation") {
+            let field = "annotation.\(entry.key)"
+            switch entry.key {
+            case "key": annotation.key = try annotationKey(entry.value, field)
+            case "idleAfter": annotation.idleAfter = try duration(entry.value, field)
+            case "required": annotation.required = try bool(entry.value, field)
+            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "annotation")
+            }
+        }
+    }
+
+    func readPods(_ node: Node, into pods: inout Policy.Pods) throws(PolicyError) {
+        for entry in try entries(of: node, section: "pods") {
+            let field = "pods.\(entry.key)"
+            switch entry.key {
+            case "phases":
+                pods.phases = try phases(entry.value, field)
+            case "excludeOwnerKinds":
+                pods.excludeOwnerKinds = try texts(entry.value, field, expected: "a kind such as DaemonSet") { (item, itemField, text) throws(PolicyError) in
+                    if let problem = NameRules.kindProblem(text) {
+                        throw error(.invalidKind, field: itemField, item, problem.problem)
+                    }
+                    return text
+                }
+            case "excludeNamespaces":
+                pods.excludeNamespaces = try texts(entry.value, field, expected: "a namespace such as kube-system") { (item, itemField, text) throws(PolicyError) in
+                    if let problem = NameRules.namespaceProblem(text) {
+                        throw error(.invalidNamespace, field: itemField, item, problem)
+                    }
+                    return text
+                }
+            case "protectAnnotation":
+                pods.protectAnnotation = try annotationKey(entry.value, field)
+            default:
+                throw unknownKey(entry.key, keyNode: entry.keyNode, section: "pods")
+            }
+        }
+    }
+
+    func readOrphans(_ node: Node, into orphans: inout Policy.Orphans) throws(PolicyError) {
+        for entry in try entries(of: node, section: "orphans") {
+            let field = "orphans.\(entry.key)"
+            switch entry.key {
+            case "reap": orphans.reap = try bool(entry.value, field)
+            case "manifestsMaxAge": orphans.manifestsMaxAge = try duration(entry.value, field)
+            case "removePodDir": orphans.removePodDir = try bool(entry.value, field)
+            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "orphans")
+            }
+        }
+    }
+
+    func readVolumes(_ node: Node, into volumes: inout Policy.Volumes) throws(PolicyError) {
+        for entry in try entries(of: node, section: "volumes") {
+            let field = "volumes.\(entry.key)"
+            switch entry.key {
+            case "recursive":
+                volumes.recursive = try plugins(entry.value, field) { (item, itemField, plugin) throws(PolicyError) in
+                    guard plugin.isLocal else {
+                        throw error(
+                            .pluginNotLocal, field: itemField, item,
+                            "only the local kinds (\(NameRules.localKindsList)) may have their contents deleted; network and CSI volumes are only ever removed empty and unmounted (design §5.5)"
+                        )
+                    }
+                }
+            case "exclude":
+                volumes.exclude = try plugins(entry.value, field) { (_, _, _) throws(PolicyError) in }
+            case "unmount":
+                volumes.unmount = try texts(entry.value, field, expected: "a file system type such as tmpfs") { (item, itemField, text) throws(PolicyError) in
+                    if let problem = NameRules.filesystemTypeProblem(text) {
+                        throw error(problem.code, field: itemField, item, problem.problem)
+                    }
+                    return text
+                }
+            default:
+                throw unknownKey(entry.key, keyNode: entry.keyNode, section: "volumes")
+            }
+        }
+    }
+
+    func readLimits(_ node: Node, into limits: inout Policy.Limits) throws(PolicyError) {
+        for entry in try entries(of: node, section: "limits") {
+            let field = "limits.\(entry.key)"
+            switch entry.key {
+            case "maxReapsPerCycle": limits.maxReapsPerCycle = try count(entry.value, field)
+            case "maxOrphanFraction": limits.maxOrphanFraction = try fraction(entry.value, field)
+            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "limits")
+            }
+        }
+    }
+
+    // MARK: Mappings
+
+    struct Entry {
+        var key: String
+        var keyNode: Node
+        var value: Node
+    }
+
+    /// The pairs of a mapping. A section written with no value (`idle:` with
+    /// every key commented out) is an empty section: all defaults.
+    func entries(of node: Node, section: String?) throws(PolicyError) -> [Entry] {
+        switch node {
+        case let .mapping(mapping):
+            var entries: [Entry] = []
+            for (keyNode, value) in mapping {
+                guard case let .scalar(key) = keyNode else {
+                    throw error(.wrongType, field: section ?? "(top level)", keyNode, "keys are plain names, not \(Self.kind(of: keyNode))")
+                }
+                entries.append(Entry(key: key.string, keyNode: keyNode, value: value))
+            }
+            return entries
+        case .scalar where section != nil && Self.isNull(node):
+            return []
+        default:
+            let field = section ?? "(top level)"
+            let keys = section.map(PolicySchema.keys(of:)) ?? PolicySchema.sectionNames
+            throw error(
+                .notAMapping, field: field, node,
+                "expected a mapping of \(keys.joined(separator: ", ")), not \(Self.kind(of: node))"
+            )
+        }
+    }
+
+    func unknownKey(_ key: String, keyNode: Node, section: String?) -> PolicyError {
+        let field = section.map { "\($0).\(key)" } ?? key
+        var problem = section.map { "unknown key in \($0)" } ?? "unknown section"
+        if let suggestion = PolicySchema.suggestion(for: key, section: section) {
+            problem += "; did you mean \(suggestion)?"
+        } else {
+            let known = section.map(PolicySchema.keys(of:)) ?? PolicySchema.sectionNames
+            problem += "; known: \(known.joined(separator: ", "))"
+        }
+        return error(.unknownKey, field: field, keyNode, problem)
+    }
+
+    // MARK: Scalars
+
+    /// The node as a scalar, refusing null, lists and mappings.
+    func scalar(_ node: Node, _ field: String, expected: String) throws(PolicyError) -> Node.Scalar {
+        switch node {
+        case let .scalar(scalar):
+            if Self.isNull(node) {
+                throw error(.missingValue, field: field, node, "no value; expected \(expected) (remove the key to get the default)")
+            }
+            return scalar
+        default:
+            throw error(.wrongType, field: field, node, "expected \(expected), not \(Self.kind(of: node))")
+        }
+    }
+
+    func duration(_ node: Node, _ field: String) throws(PolicyError) -> TimeInterval {
+        let text = try scalar(node, field, expected: "a duration such as 30m").string.trimmingCharacters(in: .whitespaces)
+        if text.hasPrefix("-") {
+            throw error(.negativeDuration, field: field, node, "a duration cannot be negative")
+        }
+        if text != "0", let first = text.first, first.isASCII, first.isNumber || first == "." || first == "+", Double(text) != nil {
+            throw error(
+                .invalidDuration, field: field, node,
+                "a number without a unit is ambiguous; write it with one, e.g. \(text)s or \(text)m (units: ms, s, m, h, d)"
+            )
+        }
+        guard let value = DurationText.parse(text) else {
+            throw error(.invalidDuration, field: field, node, "not a duration; write e.g. 90s, 30m, 1h30m or 2d")
+        }
+        return value
+    }
+
+    /// Only YAML's `true` and `false`: not `yes`/`no`/`on`/`off`, not quoted text.
+    func bool(_ node: Node, _ field: String) throws(PolicyError) -> Bool {
+        let scalar = try scalar(node, field, expected: "true or false")
+        let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+        if !quoted {
+            switch scalar.string {
+            case "true", "True", "TRUE": return true
+            case "false", "False", "FALSE": return false
+            default: break
+            }
+        }
+        let problem: String
+        if quoted {
+            problem = "write true or false without quotes"
+        } else if ["yes", "no", "on", "off", "y", "n"].contains(scalar.string.lowercased()) {
+            problem = "write true or false (yes, no, on and off are not accepted)"
+        } else {
+            problem = "expected true or false"
+        }
+        throw error(.invalidBoolean, field: field, node, problem)
+    }
+
+    /// A whole number, 0 or more.
+    func count(_ node: Node, _ field: String) throws(PolicyError) -> Int {
+        let scalar = try scalar(node, field, expected: "a whole number such as 100")
+        let tag = Self.tagName(of: node)
+        if tag == .int {
+            guard let value = node.int else {
+                throw error(.notAnInteger, field: field, node, "not a whole number this machine can hold")
+            }
+            guard value >= 0 else { throw error(.negativeNumber, field: field, node, "must be 0 or more") }
+            return value
+        }
+        if tag == .float, let value = node.float {
+            if value < 0 { throw error(.negativeNumber, field: field, node, "must be 0 or more") }
+            throw error(.notAnInteger, field: field, node, "must be a whole number")
+        }
+        let hint = Double(scalar.string.trimmingCharacters(in: .whitespaces)) != nil ? " (write it without quotes)" : ""
+        throw error(.notAnInteger, field: field, node, "expected a whole number such as 100\(hint)")
+    }
+
+    /// A number within 0...1.
+    func fraction(_ node: Node, _ field: String) throws(PolicyError) -> Double {
+        let scalar = try scalar(node, field, expected: "a fraction from 0 to 1 such as 0.5")
+        let tag = Self.tagName(of: node)
+        if tag == .int || tag == .float, let value = node.float {
+            guard value.isFinite, (0...1).contains(value) else {
+                throw error(.fractionOutOfRange, field: field, node, "must be a fraction from 0 to 1 (0.5 is half)")
+            }
+            return value
+        }
+        let text = scalar.string.trimmingCharacters(in: .whitespaces)
+        if text.hasSuffix("%"), let percent = Double(text.dropLast()) {
+            throw error(
+                .fractionOutOfRange, field: field, node,
+                "write a fraction from 0 to 1, not a percentage (\(text) is \(Self.formatFraction(percent / 100)))"
+            )
+        }
+        throw error(.wrongType, field: field, node, "expected a fraction from 0 to 1 such as 0.5")
+    }
+
+    static func formatFraction(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+
+    func annotationKey(_ node: Node, _ field: String) throws(PolicyError) -> String {
+        let text = try scalar(node, field, expected: "an annotation key such as example.com/name").string
+        guard !text.isEmpty else {
+            throw error(.emptyValue, field: field, node, "an annotation key cannot be empty")
+        }
+        if let problem = NameRules.annotationKeyProblem(text) {
+            throw error(.invalidAnnotationKey, field: field, node, problem)
+        }
+        return text
+    }
+
+    // MARK: Lists
+
+    /// The items of a list with their field paths (`pods.phases[1]`). Null is
+    /// refused: `[]` is the empty list, an absent key the default.
+    func items(_ node: Node, _ field: String, expected: String) throws(PolicyError) -> [(node: Node, field: String)] {
+        switch node {
+        case let .sequence(sequence):
+            return sequence.enumerated().map { (node: $0.element, field: "\(field)[\($0.offset)]") }
+        case .scalar where Self.isNull(node):
+            throw error(.missingValue, field: field, node, "no value; write [] for an empty list, or remove the key to get the default")
+        case let .scalar(scalar):
+            throw error(.wrongType, field: field, node, "expected a list, each item \(expected), not a single value; write [\(scalar.string)]")
+        default:
+            throw error(.wrongType, field: field, node, "expected a list, each item \(expected), not \(Self.kind(of: node))")
+        }
+    }
+
+    /// A list of non-empty texts, each checked by `check`, duplicates dropped.
+    func texts(
+        _ node: Node, _ field: String, expected: String,
+        check: (Node, String, String) throws(PolicyError) -> String
+    ) throws(PolicyError) -> [String] {
+        var result: [String] = []
+        for item in try items(node, field, expected: expected) {
+            let text = try scalar(item.node, item.field, expected: expected).string
+            guard !text.isEmpty else {
+                throw error(.emptyValue, field: item.field, item.node, "cannot be empty; expected \(expected)")
+            }
+            let checked = try check(item.node, item.field, text)
+            if !result.contains(checked) { result.append(checked) }
+        }
+        return result
+    }
+
+    func plugins(
+        _ node: Node, _ field: String, check: (Node, String, PluginName) throws(PolicyError) -> Void
+    ) throws(PolicyError) -> [PluginName] {
+        var result: [PluginName] = []
+        for text in try texts(node, field, expected: "a plugin such as kubernetes.io/empty-dir", check: { (item, itemField, text) throws(PolicyError) in
+            if let problem = NameRules.pluginProblem(text) {
+                throw error(.invalidPluginName, field: itemField, item, problem)
+            }
+            try check(item, itemField, PluginName(text))
+            return text
+        }) {
+            let plugin = PluginName(text)
+            if !result.contains(plugin) { result.append(plugin) }
+        }
+        return result
+    }
+
+    func timestampKinds(_ node: Node, _ field: String) throws(PolicyError) -> [TimestampKind] {
+        let known = TimestampKind.allCases.map(\.rawValue)
+        let kinds = try texts(node, field, expected: "a timestamp kind (\(known.joined(separator: ", ")))") { (item, itemField, text) throws(PolicyError) in
+            guard TimestampKind(rawValue: text) != nil else {
+                var problem = "unknown timestamp kind; known: \(known.joined(separator: ", "))"
+                if let near = PolicySchema.nearest(text, in: known) { problem += "; did you mean \(near)?" }
+                throw error(.unknownTimestampKind, field: itemField, item, problem)
+            }
+            return text
+        }
+        guard !kinds.isEmpty else {
+            throw error(
+                .emptyList, field: field, node,
+                "list at least one of \(known.joined(separator: ", ")): without them, time when no daemon watched could not be judged (design §5.7)"
+            )
+        }
+        return kinds.compactMap(TimestampKind.init(rawValue:))
+    }
+
+    func phases(_ node: Node, _ field: String) throws(PolicyError) -> [PodPhase] {
+        let known = PodPhase.allCases.map(\.rawValue)
+        let names = try texts(node, field, expected: "a pod phase such as Succeeded") { (item, itemField, text) throws(PolicyError) in
+            guard let phase = PodPhase(rawValue: text) else {
+                var problem = "unknown pod phase; phases are \(known.joined(separator: ", "))"
+                if let near = PolicySchema.nearest(text, in: known) { problem += "; did you mean \(near)?" }
+                throw error(.unknownPhase, field: itemField, item, problem)
+            }
+            if phase == .running || phase == .pending {
+                throw error(
+                    .livePhase, field: itemField, item,
+                    "volumes of live pods are never reaped; list terminal phases only (Succeeded, Failed)"
+                )
+            }
+            return text
+        }
+        return names.compactMap(PodPhase.init(rawValue:))
+    }
+
+    // MARK: Messages
+
+    func error(_ code: PolicyError.Code, field: String, _ node: Node, _ problem: String) -> PolicyError {
+        PolicyError(
+            code, file: file, field: field, value: Self.render(node), problem: problem,
+            line: node.mark?.line, column: node.mark?.column
+        )
+    }
+
+    /// The resolved tag (`Tag.name` is not public in Yams).
+    static func tagName(of node: Node) -> Tag.Name {
+        Tag.Name(rawValue: node.tag.rawValue)
+    }
+
+    static func isNull(_ node: Node) -> Bool {
+        guard case .scalar = node else { return false }
+        return Self.tagName(of: node) == .null
+    }
+
+    /// What kind of YAML value this is, for messages.
+    static func kind(of node: Node) -> String {
+        switch node {
+        case .sequence: return "a list"
+        case .mapping: return "a mapping"
+        case .alias: return "an alias"
+        case let .scalar(scalar):
+            if scalar.style == .singleQuoted || scalar.style == .doubleQuoted { return "quoted text" }
+            switch Self.tagName(of: node) {
+            case .null: return "null"
+            case .bool: return "a boolean"
+            case .int, .float: return "a number"
+            case .timestamp: return "a timestamp"
+            default: return "text"
+            }
+        }
+    }
+
+    /// The value as written, flattened to one line: `[mtime, ctime]`, `{a: b}`.
+    static func render(_ node: Node) -> String {
+        switch node {
+        case let .scalar(scalar): return scalar.string
+        case let .sequence(sequence): return "[" + sequence.map(render).joined(separator: ", ") + "]"
+        case let .mapping(mapping): return "{" + mapping.map { "\(render($0.key)): \(render($0.value))" }.joined(separator: ", ") + "}"
+        case let .alias(alias): return "*\(alias.anchor.rawValue)"
+        }
+    }
+}

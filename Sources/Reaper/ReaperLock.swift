@@ -1,0 +1,58 @@
+import SystemCalls
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Only one process reaps at a time (design §5.7): an exclusive flock on
+/// `<state-dir>/reaper.lock`, held until `release()` or process exit.
+public final class ReaperLock: Sendable {
+    public let path: String
+    private let fd: FileDescriptor
+
+    private init(path: String, fd: FileDescriptor) {
+        self.path = path
+        self.fd = fd
+    }
+
+    /// Takes the lock, creating the state directory (0700) if needed.
+    /// Throws `ReaperLockError.held` when another reaper has it.
+    public static func acquire(stateDirectory: String) throws(ReaperLockError) -> ReaperLock {
+        let path = stateDirectory + "/reaper.lock"
+        if mkdir(stateDirectory, 0o700) != 0, errno != EEXIST {
+            throw ReaperLockError(path: stateDirectory, message: "cannot create the state directory: \(Errno(rawValue: errno))", isHeld: false)
+        }
+        let fd: FileDescriptor
+        do {
+            fd = try Syscall.openAt(nil, path, flags: O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+        } catch {
+            throw ReaperLockError(path: path, message: "cannot open: \(error)", isHeld: false)
+        }
+        do {
+            guard try Syscall.tryLockExclusive(fd, path: path) else {
+                Syscall.close(fd)
+                throw ReaperLockError(path: path, message: "another volume-reaper holds the reaper lock", isHeld: true)
+            }
+        } catch let error as ReaperLockError {
+            throw error
+        } catch {
+            Syscall.close(fd)
+            throw ReaperLockError(path: path, message: "cannot lock: \(error)", isHeld: false)
+        }
+        return ReaperLock(path: path, fd: fd)
+    }
+
+    /// Releases the lock.
+    public func release() {
+        Syscall.close(fd)
+    }
+}
+
+public struct ReaperLockError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    /// Another process holds it (as opposed to an I/O problem).
+    public var isHeld: Bool
+    public var description: String { "\(path): \(message)" }
+}

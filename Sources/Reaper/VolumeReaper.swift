@@ -1,0 +1,307 @@
+import Foundation
+import Logging
+import NodeDiscovery
+import ReaperCore
+import SystemCalls
+import SystemPackage
+
+/// What happened to one volume of the plan.
+public struct ReapOutcome: Sendable {
+    public enum Action: String, Sendable {
+        /// Deleted.
+        case reaped
+        /// A dry run: would have been deleted.
+        case wouldReap = "would-reap"
+        /// Kept at the last check right before deletion.
+        case keptAtLastCheck = "kept-at-last-check"
+        /// The plan's limits kept it (design §5.8).
+        case refusedByLimits = "refused-by-limits"
+        /// Deletion started or was tried and failed; what remains is kept.
+        case failed
+    }
+
+    public var verdict: VolumeVerdict
+    public var action: Action
+    /// Why it was kept or failed.
+    public var reasons: [Reason]
+    public var detail: String?
+    public var stats: RemovalStats
+    /// Mount points unmounted first (`volumes.unmount`).
+    public var unmounted: [String]
+}
+
+/// What happened to an orphan's pod directory after its volumes.
+public struct PodDirectoryOutcome: Sendable {
+    public var path: String
+    public var removed: Bool
+    public var detail: String?
+    public var stats: RemovalStats
+}
+
+/// The result of acting on one plan.
+public struct ReapReport: Sendable {
+    public var outcomes: [ReapOutcome]
+    public var podDirectories: [PodDirectoryOutcome]
+    public var dryRun: Bool
+
+    public var reaped: [ReapOutcome] { outcomes.filter { $0.action == .reaped } }
+    public var bytesFreed: UInt64 { reaped.reduce(0) { $0 + $1.stats.bytesFreed } }
+}
+
+/// Turns a plan into deletions an SRE can trust (design §5): each volume is
+/// re-scanned and re-judged right before it goes, mounts of opted-in types are
+/// plainly unmounted first, local kinds are emptied with `SafeRemover`, every
+/// other plugin only loses an empty directory, and nothing outside
+/// `<root>/pods/<uid>/` is touched.
+public struct VolumeReaper: Sendable {
+    public var kubeletRoot: String
+    public var policy: Policy
+    public var mountInfoPath: String
+    private let remover = SafeRemover()
+
+    public init(kubeletRoot: String, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo") {
+        self.kubeletRoot = kubeletRoot.count > 1 && kubeletRoot.hasSuffix("/") ? String(kubeletRoot.dropLast()) : kubeletRoot
+        self.policy = policy
+        self.mountInfoPath = mountInfoPath
+    }
+
+    /// Acts on `plan`. `manifests` and `access` are read fresh by the caller
+    /// right before this, for the last check; `dryRun` deletes nothing.
+    public func execute(
+        plan: Plan, manifests: ManifestSnapshot, access: @Sendable () -> [String: AccessRecord],
+        dryRun: Bool, logger: Logger, clock: () -> Date = Date.init
+    ) -> ReapReport {
+        var outcomes: [ReapOutcome] = []
+        let reaps = plan.volumes.filter { $0.verdict == .reap }.sorted { $0.idleSeconds > $1.idleSeconds }
+        for verdict in plan.volumes where verdict.verdict == .keep
+            && verdict.reasons.contains(where: { $0 == .limitMaxReaps || $0 == .limitOrphanFraction }) {
+            outcomes.append(ReapOutcome(verdict: verdict, action: .refusedByLimits, reasons: verdict.reasons, detail: nil, stats: RemovalStats(), unmounted: []))
+        }
+        var reapedPaths = Set<String>()
+        for verdict in reaps {
+            if dryRun {
+                outcomes.append(ReapOutcome(verdict: verdict, action: .wouldReap, reasons: verdict.reasons, detail: nil, stats: RemovalStats(), unmounted: []))
+                continue
+            }
+            let outcome = reapOne(verdict, manifests: manifests, access: access(), logger: logger, clock: clock)
+            if outcome.action == .reaped { reapedPaths.insert(verdict.path) }
+            outcomes.append(outcome)
+        }
+        var podDirectories: [PodDirectoryOutcome] = []
+        if !dryRun {
+            for directory in plan.orphanPodDirectories {
+                let volumes = plan.volumes.filter { Reconciler.podDirectory(of: $0.path) == directory }
+                guard volumes.allSatisfy({ reapedPaths.contains($0.path) }) else { continue }
+                podDirectories.append(removeOrphanPodDirectory(directory, manifests: manifests, logger: logger, now: clock()))
+            }
+        }
+        return ReapReport(outcomes: outcomes, podDirectories: podDirectories, dryRun: dryRun)
+    }
+
+    // MARK: One volume
+
+    func reapOne(
+        _ verdict: VolumeVerdict, manifests: ManifestSnapshot, access: [String: AccessRecord], logger: Logger, clock: () -> Date
+    ) -> ReapOutcome {
+        func kept(_ reasons: [Reason], _ detail: String?, action: ReapOutcome.Action = .keptAtLastCheck, unmounted: [String] = []) -> ReapOutcome {
+            var updated = verdict
+            updated.verdict = .keep
+            updated.reasons = reasons
+            return ReapOutcome(verdict: updated, action: action, reasons: reasons, detail: detail, stats: RemovalStats(), unmounted: unmounted)
+        }
+        guard let location = KubeletPath(volumePath: verdict.path, kubeletRoot: kubeletRoot) else {
+            return kept([.inconclusive], "not a volume path under \(kubeletRoot)/pods: refused", action: .failed)
+        }
+        let opened: KubeletPath.OpenVolume
+        do {
+            opened = try location.open()
+        } catch {
+            return kept([error.reason], error.description, action: error.code == .changedDuringRemoval ? .keptAtLastCheck : .failed)
+        }
+        defer { opened.close() }
+
+        // The last check: scan and judge again with fresh manifests and access times.
+        var unmounted: [String] = []
+        var rescan = rescanned(location, opened, verdict: verdict)
+        var fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: manifests, access: access, policy: policy, now: clock())
+        if fresh.verdict == .keep {
+            return kept(lastCheckReasons(fresh.reasons), "kept at the last check before deletion")
+        }
+        if rescan.volume.scan.isMounted {
+            // Only reached when every mount is of an opted-in type on a local kind.
+            for mount in rescan.volume.scan.mounts.sorted(by: { $0.mountPoint.count > $1.mountPoint.count }) {
+                do {
+                    try Syscall.unmount(mount.mountPoint)
+                    unmounted.append(mount.mountPoint)
+                    logger.info("unmounted before removal", metadata: ["volume_path": "\(verdict.path)", "mount_point": "\(mount.mountPoint)", "fstype": "\(mount.filesystemType)"])
+                } catch {
+                    return kept([.mounted], "umount \(mount.mountPoint): \(error)", unmounted: unmounted)
+                }
+            }
+            rescan = rescanned(location, opened, verdict: verdict)
+            fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: manifests, access: access, policy: policy, now: clock())
+            if fresh.verdict == .keep || rescan.volume.scan.isMounted {
+                return kept(lastCheckReasons(fresh.reasons.isEmpty ? [.mounted] : fresh.reasons), "kept after unmounting", unmounted: unmounted)
+            }
+        }
+
+        var stats = RemovalStats()
+        do {
+            let recursive = location.plugin.isLocal && policy.volumes.recursive.contains(location.plugin)
+            if recursive {
+                stats = try remover.removeTree(named: location.volumeName, in: opened.plugin, path: verdict.path)
+            } else if location.plugin.isCSI {
+                stats = try removeCSIVolume(location, opened)
+            } else {
+                try remover.removeEmptyDirectory(named: location.volumeName, in: opened.plugin, path: verdict.path)
+                stats.filesRemoved = 1
+            }
+        } catch {
+            var updated = verdict
+            updated.verdict = .keep
+            updated.reasons = [error.reason]
+            let action: ReapOutcome.Action = error.code == .inconclusive || error.code == .outsideKubeletPods ? .failed : .keptAtLastCheck
+            logger.debug("removal stopped", metadata: ["volume_path": "\(verdict.path)", "error": "\(error)"])
+            return ReapOutcome(verdict: updated, action: action, reasons: [error.reason], detail: error.description, stats: stats, unmounted: unmounted)
+        }
+        var done = verdict
+        done.bytes = stats.bytesFreed
+        return ReapOutcome(verdict: done, action: .reaped, reasons: verdict.reasons, detail: nil, stats: stats, unmounted: unmounted)
+    }
+
+    /// A keep found at the last check: an access is `accessed-during-reap`, a
+    /// pod-side change `pod-state-changed`; disk reasons stay as they are.
+    func lastCheckReasons(_ reasons: [Reason]) -> [Reason] {
+        let podSide: Set<Reason> = [.podRunning, .podPending, .podPhaseUnknown, .phaseExcluded, .ownerExcluded, .ownerDaemonSet,
+                                    .ownerNode, .namespaceExcluded, .protected, .annotationRecent, .annotationInvalid, .annotationMissing,
+                                    .manifestsEmpty, .manifestsIncomplete, .manifestsStale, .manifestsOlderThanPod, .orphansDisabled, .staticPod]
+        var result: [Reason] = []
+        for reason in reasons {
+            if reason == .recentAccess || reason == .changedDuringScan {
+                result.append(.accessedDuringReap)
+            } else if podSide.contains(reason) {
+                result.append(.podStateChanged)
+            }
+            result.append(reason)
+        }
+        return Array(Set(result)).sorted()
+    }
+
+    private func rescanned(_ location: KubeletPath, _ opened: KubeletPath.OpenVolume, verdict: VolumeVerdict) -> (volume: PodVolume, directory: PodDirectory) {
+        let table = (try? MountTable.read(path: mountInfoPath)) ?? MountTable(mounts: [MountInfo(mountPoint: verdict.path, filesystemType: "unknown")])
+        var scan = VolumeScanner(mountTable: table).scan(volumeNamed: location.volumeName, in: opened.plugin, path: verdict.path, plugin: location.plugin)
+        if (try? MountTable.read(path: mountInfoPath)) == nil { scan.unreadable.append("\(mountInfoPath): unreadable") }
+        let volume = PodVolume(path: verdict.path, plugin: location.plugin, name: location.volumeName, scan: scan)
+        let directory = PodDirectory(
+            uid: location.podUID, path: location.podDirectory, kind: location.podKind, appearedAt: opened.podAppearedAt, volumes: [volume]
+        )
+        return (volume, directory)
+    }
+
+    /// CSI: `mount/` (empty, unmounted) first, then `vol_data.json` (the
+    /// kubelet needs it to unmount, so it goes only after), then the directory.
+    private func removeCSIVolume(_ location: KubeletPath, _ opened: KubeletPath.OpenVolume) throws(RemovalError) -> RemovalStats {
+        var stats = RemovalStats()
+        let volumePath = location.volumePath
+        let volume: FileDescriptor
+        do {
+            volume = try Syscall.openDirectory(opened.plugin, location.volumeName)
+        } catch {
+            throw RemovalError.from(error, path: volumePath)
+        }
+        defer { Syscall.close(volume) }
+        let entries: [DirectoryEntry]
+        do {
+            entries = try Syscall.readDirectory(volume, path: volumePath)
+        } catch {
+            throw RemovalError.from(error, path: volumePath)
+        }
+        if entries.contains(where: { $0.name == "mount" }) {
+            try remover.removeEmptyDirectory(named: "mount", in: volume, path: volumePath + "/mount")
+            stats.filesRemoved += 1
+        }
+        if entries.contains(where: { $0.name == "vol_data.json" }) {
+            stats.bytesFreed += try remover.removeFile(named: "vol_data.json", in: volume, path: volumePath + "/vol_data.json")
+            stats.filesRemoved += 1
+        }
+        try remover.removeEmptyDirectory(named: location.volumeName, in: opened.plugin, path: volumePath)
+        stats.filesRemoved += 1
+        return stats
+    }
+
+    // MARK: Orphan pod directories
+
+    /// Removes the rest of an orphan's pod directory once its volumes are gone:
+    /// `containers/`, `plugins/`, `etc-hosts`, empty `volume-subpaths/`. Kept
+    /// if anything is mounted, a volume remains, or `volumeDevices/` exists.
+    func removeOrphanPodDirectory(_ path: String, manifests: ManifestSnapshot, logger: Logger, now: Date) -> PodDirectoryOutcome {
+        func keep(_ detail: String) -> PodDirectoryOutcome {
+            PodDirectoryOutcome(path: path, removed: false, detail: detail, stats: RemovalStats())
+        }
+        guard let location = KubeletPath(podDirectory: path, kubeletRoot: kubeletRoot) else {
+            return keep("not a pod directory under \(kubeletRoot)/pods: refused")
+        }
+        if let table = try? MountTable.read(path: mountInfoPath) {
+            if let mount = table.mounts(atOrUnder: path).first { return keep("mount point inside: \(mount.mountPoint)") }
+        } else {
+            return keep("\(mountInfoPath) unreadable")
+        }
+        let pods: FileDescriptor
+        do {
+            pods = try location.openPodsDirectory()
+        } catch {
+            return keep(error.description)
+        }
+        defer { Syscall.close(pods) }
+        do {
+            let podStatus = try Syscall.statx(pods, location.podUID)
+            let born = podStatus.born ?? podStatus.changed
+            let directory = PodDirectory(
+                uid: location.podUID, path: path, kind: location.podKind,
+                appearedAt: Date(timeIntervalSince1970: born.secondsSince1970), volumes: []
+            )
+            let reasons = Reconciler.orphanKeepReasons(directory, manifests: manifests, policy: policy, now: now)
+            if !reasons.isEmpty { return keep("kept at the last check: \(reasons.map(\.rawValue).joined(separator: ","))") }
+            let pod = try Syscall.openDirectory(pods, location.podUID)
+            defer { Syscall.close(pod) }
+            for entry in try Syscall.readDirectory(pod, path: path) {
+                switch entry.name {
+                case "volumeDevices":
+                    return keep("volumeDevices/ present: block volumes are the kubelet's")
+                case "volumes", "volume-subpaths":
+                    if let problem = try onlyEmptyDirectories(entry.name, in: pod, path: path + "/" + entry.name) {
+                        return keep(problem)
+                    }
+                default:
+                    continue
+                }
+            }
+        } catch {
+            return keep("\(error)")
+        }
+        do {
+            let stats = try remover.removeTree(named: location.podUID, in: pods, path: path)
+            return PodDirectoryOutcome(path: path, removed: true, detail: nil, stats: stats)
+        } catch {
+            return keep(error.description)
+        }
+    }
+
+    /// nil when the tree `name` holds only directories (no volume data left, no
+    /// subpath bind targets); else what was found.
+    private func onlyEmptyDirectories(_ name: String, in parent: FileDescriptor, path: String) throws(SystemCallError) -> String? {
+        var pending: [(FileDescriptor, String)] = [(try Syscall.openDirectory(parent, name), path)]
+        defer { for (fd, _) in pending { Syscall.close(fd) } }
+        while let (fd, directoryPath) = pending.popLast() {
+            defer { Syscall.close(fd) }
+            for entry in try Syscall.readDirectory(fd, path: directoryPath) {
+                let status = try Syscall.statx(fd, entry.name)
+                guard status.isDirectory, status.isMountRoot != true else {
+                    return "\(directoryPath)/\(entry.name) remains"
+                }
+                pending.append((try Syscall.openDirectory(fd, entry.name), directoryPath + "/" + entry.name))
+            }
+        }
+        return nil
+    }
+}

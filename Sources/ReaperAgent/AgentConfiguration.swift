@@ -1,0 +1,127 @@
+import Foundation
+import ReaperCore
+import Yams
+
+/// Where the agent looks and how the daemon paces itself. Defaults are the
+/// contract of design §6; a YAML file (`--config`) may set any of them and
+/// command-line flags win over both.
+public struct AgentConfiguration: Sendable, Hashable {
+    public var kubeletRoot = "/var/lib/kubelet"
+    public var manifests = "/var/lib/volume-reaper/manifests"
+    /// nil: `/etc/volume-reaper/policy.yaml` if present, else the built-in default.
+    public var policy: String?
+    public var stateDir = "/var/lib/volume-reaper"
+    public var socket = "/run/volume-reaper/api.sock"
+    /// Group owning the socket (mode 0660); nil keeps root's.
+    public var socketGroup: String?
+    public var reconcileInterval: TimeInterval = 60
+    public var flushInterval: TimeInterval = 5
+    /// How often volumes the kernel refused to watch are polled for mtimes.
+    public var pollInterval: TimeInterval = 30
+    /// Upper bound on inotify watches this agent sets (nil: as many as the kernel allows).
+    public var maxWatches: Int?
+    /// Also count reads (`IN_ACCESS`) as access; costs events on busy volumes.
+    public var watchReads = false
+    public var logTarget = "auto"
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// Keys a config file may hold, for error messages.
+    public static let keys = [
+        "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
+        "flushInterval", "pollInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
+    ]
+
+    /// Reads a config file over the defaults.
+    public static func load(path: String) throws(ConfigurationError) -> AgentConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: path, field: nil, message: "cannot read: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> AgentConfiguration {
+        var configuration = AgentConfiguration()
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigurationError(file: file, field: nil, message: "not valid YAML: \(String(describing: error).split(separator: "\n").joined(separator: " "))")
+        }
+        guard let root else { return configuration }
+        guard let mapping = root.mapping else {
+            throw ConfigurationError(file: file, field: nil, message: "must be a mapping of settings")
+        }
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else {
+                throw ConfigurationError(file: file, field: nil, message: "keys must be strings")
+            }
+            func string() throws(ConfigurationError) -> String {
+                guard let scalar = value.scalar, !scalar.string.isEmpty else {
+                    throw ConfigurationError(file: file, field: key, message: "must be a non-empty string")
+                }
+                return scalar.string
+            }
+            func duration() throws(ConfigurationError) -> TimeInterval {
+                let text = try string()
+                guard let seconds = DurationText.parse(text), seconds > 0 else {
+                    throw ConfigurationError(file: file, field: key, message: "must be a positive duration like 30s, 5m or 1h (got \"\(text)\")")
+                }
+                return seconds
+            }
+            switch key {
+            case "kubeletRoot": configuration.kubeletRoot = try string()
+            case "manifests": configuration.manifests = try string()
+            case "policy": configuration.policy = try string()
+            case "stateDir": configuration.stateDir = try string()
+            case "socket": configuration.socket = try string()
+            case "socketGroup": configuration.socketGroup = try string()
+            case "reconcileInterval": configuration.reconcileInterval = try duration()
+            case "flushInterval": configuration.flushInterval = try duration()
+            case "pollInterval": configuration.pollInterval = try duration()
+            case "maxWatches":
+                let text = try string()
+                guard let count = Int(text), count > 0 else {
+                    throw ConfigurationError(file: file, field: key, message: "must be a positive integer (got \"\(text)\")")
+                }
+                configuration.maxWatches = count
+            case "watchReads":
+                let text = try string()
+                guard let flag = Bool(text) else {
+                    throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(text)\")")
+                }
+                configuration.watchReads = flag
+            case "logTarget":
+                let text = try string()
+                guard ["auto", "journald", "stderr"].contains(text) else {
+                    throw ConfigurationError(file: file, field: key, message: "must be auto, journald or stderr (got \"\(text)\")")
+                }
+                configuration.logTarget = text
+            case "logLevel":
+                let text = try string()
+                guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) else {
+                    throw ConfigurationError(file: file, field: key, message: "must be a log level such as info or debug (got \"\(text)\")")
+                }
+                configuration.logLevel = text
+            default:
+                throw ConfigurationError(file: file, field: key, message: "unknown setting; known: \(keys.joined(separator: ", "))")
+            }
+        }
+        return configuration
+    }
+}
+
+/// A config file the agent refuses, one line naming file and field.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var field: String?
+    public var message: String
+
+    public var description: String {
+        [file, field, message].compactMap { $0 }.joined(separator: ": ")
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+import Reaper
+import ReaperCore
+import SystemdIntegration
+
+/// Logs every reap, would-reap, refusal and failure as one journal entry with
+/// a stable MESSAGE_ID and the fields of design §6 (the journald handler turns
+/// metadata keys into upper-case field names).
+public struct ReapEventLog: Sendable {
+    public var logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func record(_ report: ReapReport, plan: Plan) {
+        for alert in plan.alerts {
+            var metadata = MessageID.orphanCircuitBreaker.metadata
+            metadata["reason"] = .string(alert.code.rawValue)
+            metadata["dry_run"] = .string(report.dryRun ? "true" : "false")
+            logger.critical("\(alert.message)", metadata: metadata)
+        }
+        for outcome in report.outcomes {
+            record(outcome, dryRun: report.dryRun)
+        }
+        for directory in report.podDirectories {
+            var metadata = MessageID.volumeReaped.metadata
+            metadata["volume_path"] = .string(directory.path)
+            metadata["pod_uid"] = .string(URL(fileURLWithPath: directory.path).lastPathComponent)
+            metadata["reason"] = .string(Reason.orphan.rawValue)
+            metadata["bytes_freed"] = .stringConvertible(directory.stats.bytesFreed)
+            metadata["files_removed"] = .stringConvertible(directory.stats.filesRemoved)
+            metadata["dry_run"] = "false"
+            if directory.removed {
+                logger.info("removed orphan pod directory", metadata: metadata)
+            } else {
+                metadata["message_id"] = .string(MessageID.volumeKeptAtLastCheck.rawValue)
+                metadata["detail"] = .string(directory.detail ?? "")
+                logger.notice("kept orphan pod directory", metadata: metadata)
+            }
+        }
+    }
+
+    public func record(_ outcome: ReapOutcome, dryRun: Bool) {
+        let verdict = outcome.verdict
+        var metadata: Logger.Metadata = [
+            "volume_path": .string(verdict.path),
+            "pod_uid": .string(verdict.podUID),
+            "pod_namespace": .string(verdict.namespace ?? ""),
+            "pod_name": .string(verdict.pod ?? ""),
+            "volume_plugin": .string(verdict.plugin.unescaped),
+            "volume_name": .string(verdict.name),
+            "idle_seconds": .stringConvertible(verdict.idleSeconds),
+            "bytes_freed": .stringConvertible(outcome.action == .reaped ? outcome.stats.bytesFreed : 0),
+            "files_removed": .stringConvertible(outcome.stats.filesRemoved),
+            "reason": .string(outcome.reasons.map(\.rawValue).joined(separator: ",")),
+            "dry_run": .string(dryRun ? "true" : "false"),
+        ]
+        if let detail = outcome.detail { metadata["detail"] = .string(detail) }
+        if !outcome.unmounted.isEmpty { metadata["unmounted"] = .string(outcome.unmounted.joined(separator: ",")) }
+        switch outcome.action {
+        case .reaped:
+            metadata.merge(MessageID.volumeReaped.metadata) { $1 }
+            logger.info("reaped idle volume", metadata: metadata)
+        case .wouldReap:
+            metadata.merge(MessageID.volumeWouldReap.metadata) { $1 }
+            metadata["bytes_freed"] = .stringConvertible(verdict.bytes)
+            logger.notice("would reap idle volume (dry run)", metadata: metadata)
+        case .keptAtLastCheck:
+            metadata.merge(MessageID.volumeKeptAtLastCheck.metadata) { $1 }
+            logger.notice("kept volume at the last check before deletion", metadata: metadata)
+        case .refusedByLimits:
+            metadata.merge(MessageID.reapRefusedByLimits.metadata) { $1 }
+            logger.warning("reap refused by limits", metadata: metadata)
+        case .failed:
+            metadata.merge(MessageID.reapFailed.metadata) { $1 }
+            logger.error("reap failed; the volume is kept", metadata: metadata)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// The plan as a table for people: reaps first, human sizes and idle times,
+/// the reasons, and a summary line.
+public enum PlanTable {
+    public static func render(_ plan: Plan, now: Date) -> String {
+        var lines: [String] = []
+        let manifests = plan.manifests
+        let refreshed = manifests.refreshedAt.map { "refreshed \(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "never refreshed"
+        let state = manifests.complete ? "complete" : "INCOMPLETE"
+        lines.append("manifests: \(manifests.path) (\(manifests.files) files, \(manifests.pods) pods) \(refreshed), \(state)")
+        for error in manifests.errors { lines.append("  error: \(error)") }
+        for alert in plan.alerts { lines.append("ALERT \(alert.code.rawValue): \(alert.message)") }
+        lines.append("")
+
+        let header = ["VERDICT", "IDLE", "SIZE", "POD", "PLUGIN", "VOLUME", "REASONS"]
+        let rows = plan.volumes.sorted(by: order).map { verdict -> [String] in
+            [
+                verdict.verdict.rawValue,
+                verdict.lastAccess == nil ? "-" : DurationText.format(TimeInterval(verdict.idleSeconds)),
+                ByteCount.format(verdict.bytes),
+                podLabel(verdict),
+                verdict.plugin.unescaped,
+                verdict.name,
+                verdict.reasons.map(\.rawValue).joined(separator: ","),
+            ]
+        }
+        let widths = header.indices.map { column in
+            ([header] + rows).map { $0[column].count }.max() ?? 0
+        }
+        for row in [header] + rows {
+            let cells = row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
+            lines.append(cells.joined(separator: "  "))
+        }
+        lines.append("")
+        lines.append(summaryLine(plan))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public static func summaryLine(_ plan: Plan) -> String {
+        let total = plan.summary.reap + plan.summary.keep
+        return "\(total) volumes in \(plan.kubeletRoot): \(plan.summary.reap) to reap (\(ByteCount.format(plan.summary.bytes))), \(plan.summary.keep) to keep"
+    }
+
+    static func podLabel(_ verdict: VolumeVerdict) -> String {
+        let shortUID = String(verdict.podUID.prefix(8))
+        if let pod = verdict.pod, let namespace = verdict.namespace { return "\(namespace)/\(pod)" }
+        return verdict.orphan ? "(orphan \(shortUID))" : "(\(shortUID))"
+    }
+
+    static func order(_ lhs: VolumeVerdict, _ rhs: VolumeVerdict) -> Bool {
+        if lhs.verdict != rhs.verdict { return lhs.verdict == .reap }
+        let left = (podLabel(lhs), lhs.plugin.escaped, lhs.name)
+        let right = (podLabel(rhs), rhs.plugin.escaped, rhs.name)
+        return left < right
+    }
+}
+
+/// Byte counts for people: `0 B`, `4.0 KiB`, `1.2 GiB`.
+public enum ByteCount {
+    public static func format(_ bytes: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : "\(String(format: "%.1f", value)) \(units[unit])"
+    }
+}

@@ -1,0 +1,103 @@
+/// Why a volume is kept or reaped. Stable kebab-case codes: scripts match on
+/// them, the README documents each, and `summary` is the text people read.
+public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
+    // Why a volume may go.
+    case podTerminated = "pod-terminated"
+    case orphan = "orphan"
+    case idle = "idle"
+    case willUnmount = "will-unmount"
+
+    // The pod still needs it.
+    case podRunning = "pod-running"
+    case podPending = "pod-pending"
+    case podPhaseUnknown = "pod-phase-unknown"
+    case phaseExcluded = "phase-excluded"
+    case ownerExcluded = "owner-excluded"
+    case ownerDaemonSet = "owner-daemonset"
+    case ownerNode = "owner-node"
+    case namespaceExcluded = "namespace-excluded"
+    case protected = "protected"
+    case staticPod = "static-pod"
+
+    // Access.
+    case recentAccess = "recent-access"
+    case changedDuringScan = "changed-during-scan"
+    case annotationRecent = "annotation-recent"
+    case annotationInvalid = "annotation-invalid"
+    case annotationMissing = "annotation-missing"
+    case notObservedLongEnough = "not-observed-long-enough"
+
+    // The disk says no.
+    case mounted = "mounted"
+    case lockHeld = "lock-held"
+    case notEmpty = "not-empty"
+    case pluginExcluded = "plugin-excluded"
+    case inconclusive = "inconclusive"
+
+    // Orphans need a trustworthy snapshot.
+    case orphansDisabled = "orphans-disabled"
+    case manifestsEmpty = "manifests-empty"
+    case manifestsIncomplete = "manifests-incomplete"
+    case manifestsStale = "manifests-stale"
+    case manifestsOlderThanPod = "manifests-older-than-pod"
+
+    // Limits of design §5.8.
+    case limitMaxReaps = "limit-max-reaps"
+    case limitOrphanFraction = "limit-orphan-fraction"
+
+    // Found at the last check, right before deletion (the reaper).
+    case accessedDuringReap = "accessed-during-reap"
+    case podStateChanged = "pod-state-changed"
+
+    /// Whether this reason, by itself, means keep.
+    public var keeps: Bool {
+        switch self {
+        case .podTerminated, .orphan, .idle, .willUnmount: return false
+        default: return true
+        }
+    }
+
+    /// One sentence for people.
+    public var summary: String {
+        switch self {
+        case .podTerminated: return "the pod finished (Succeeded or Failed) and will not run again"
+        case .orphan: return "no manifest lists the pod, and the manifests are complete and fresh"
+        case .idle: return "no access for longer than idle.after"
+        case .willUnmount: return "a mount inside is of a type in volumes.unmount and will be unmounted first"
+        case .podRunning: return "the pod is Running"
+        case .podPending: return "the pod is Pending"
+        case .podPhaseUnknown: return "the pod's phase is unknown or missing (a static pod manifest has no status)"
+        case .phaseExcluded: return "the pod's phase is not in pods.phases"
+        case .ownerExcluded: return "the pod is owned by a kind in pods.excludeOwnerKinds"
+        case .ownerDaemonSet: return "the pod belongs to a DaemonSet (pods.excludeOwnerKinds)"
+        case .ownerNode: return "a mirror pod of a static pod, owned by the Node (pods.excludeOwnerKinds)"
+        case .namespaceExcluded: return "the pod's namespace is in pods.excludeNamespaces"
+        case .protected: return "the pod carries the protect annotation (pods.protectAnnotation)"
+        case .staticPod: return "a static pod directory (config hash) that no manifest matches: never an orphan"
+        case .recentAccess: return "accessed within idle.after"
+        case .changedDuringScan: return "an entry vanished while the tree was walked: activity"
+        case .annotationRecent: return "the last-accessed annotation is younger than annotation.idleAfter"
+        case .annotationInvalid: return "the last-accessed annotation is not an RFC 3339 time"
+        case .annotationMissing: return "annotation.required is on and the pod has no last-accessed annotation"
+        case .notObservedLongEnough: return "idle.requireObservation: not watched without gaps for all of idle.after"
+        case .mounted: return "the volume or something inside it is a mount point"
+        case .lockHeld: return "a directory in the volume is flock-held (systemd-tmpfiles convention)"
+        case .notEmpty: return "not a local kind: only an empty, unmounted directory is removed"
+        case .pluginExcluded: return "the plugin is in volumes.exclude"
+        case .inconclusive: return "part of the tree could not be read (EIO, EACCES, ESTALE...)"
+        case .orphansDisabled: return "orphans.reap is off"
+        case .manifestsEmpty: return "no manifest file lists any pod: there is no snapshot to judge orphans by"
+        case .manifestsIncomplete: return "a manifest file could not be read or parsed"
+        case .manifestsStale: return "the manifests are older than orphans.manifestsMaxAge"
+        case .manifestsOlderThanPod: return "the pod directory appeared after the manifests were refreshed"
+        case .limitMaxReaps: return "limits.maxReapsPerCycle reached; the most idle go first"
+        case .limitOrphanFraction: return "more than limits.maxOrphanFraction of pod directories would go as orphans: none do"
+        case .accessedDuringReap: return "accessed after the plan was made (seen at the last check)"
+        case .podStateChanged: return "the pod's state changed after the plan was made"
+        }
+    }
+
+    public static func < (lhs: Reason, rhs: Reason) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}

@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinuxShims
+
+/// A timestamp from the kernel, seconds and nanoseconds since the epoch.
+public struct KernelTime: Sendable, Hashable, Comparable {
+    public var seconds: Int64
+    public var nanoseconds: UInt32
+
+    public init(seconds: Int64, nanoseconds: UInt32) {
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+    }
+
+    /// Seconds since 1970 as a double, the form Foundation's `Date` takes.
+    public var secondsSince1970: Double { Double(seconds) + Double(nanoseconds) / 1e9 }
+
+    public static func < (lhs: KernelTime, rhs: KernelTime) -> Bool {
+        (lhs.seconds, lhs.nanoseconds) < (rhs.seconds, rhs.nanoseconds)
+    }
+}
+
+/// What `statx(2)` said about one entry.
+public struct FileStatus: Sendable, Hashable {
+    public var mode: UInt32
+    public var inode: UInt64
+    public var device: UInt64
+    public var size: UInt64
+    public var blocks: UInt64
+    public var linkCount: UInt32
+    public var mountID: UInt64
+    public var modified: KernelTime
+    public var changed: KernelTime
+    public var accessed: KernelTime
+    /// Creation time, when the file system records one.
+    public var born: KernelTime?
+    /// The entry is the root of a mount (bind mounts on the same file system
+    /// included); nil when the kernel cannot say.
+    public var isMountRoot: Bool?
+
+    init(_ raw: vr_statx_t) {
+        mode = raw.mode
+        inode = raw.ino
+        device = UInt64(raw.devMajor) << 32 | UInt64(raw.devMinor)
+        size = raw.size
+        blocks = raw.blocks
+        linkCount = raw.nlink
+        mountID = raw.mountID
+        modified = KernelTime(seconds: raw.mtimeSec, nanoseconds: raw.mtimeNsec)
+        changed = KernelTime(seconds: raw.ctimeSec, nanoseconds: raw.ctimeNsec)
+        accessed = KernelTime(seconds: raw.atimeSec, nanoseconds: raw.atimeNsec)
+        born = raw.mask & vr_STATX_BTIME != 0 ? KernelTime(seconds: raw.btimeSec, nanoseconds: raw.btimeNsec) : nil
+        isMountRoot = raw.attributesMask & vr_STATX_ATTR_MOUNT_ROOT != 0
+            ? raw.attributes & vr_STATX_ATTR_MOUNT_ROOT != 0 : nil
+    }
+
+    public var isDirectory: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFDIR) }
+    public var isSymlink: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFLNK) }
+    public var isRegular: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFREG) }
+    /// Bytes on disk (512-byte blocks), what deleting frees.
+    public var allocatedBytes: UInt64 { blocks * 512 }
+}
+
+/// One `getdents64` record.
+public struct DirectoryEntry: Sendable, Hashable {
+    /// `d_type` values; file systems that do not fill it say `unknown`.
+    public enum Kind: UInt8, Sendable {
+        case unknown = 0, fifo = 1, characterDevice = 2, directory = 4, blockDevice = 6
+        case regular = 8, symlink = 10, socket = 12
+    }
+
+    public var name: String
+    public var inode: UInt64
+    public var type: Kind
+}

@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CLinuxShims
+import SystemPackage
+
+/// Calls `body` until it does not fail with `EINTR`; any other failure becomes a
+/// `SystemCallError` naming the call and path. `body` returns -1 on failure and
+/// leaves the reason in `errno`, as libc does.
+@inline(__always)
+public func retryingEINTR<Result: FixedWidthInteger>(
+    _ call: String, path: String? = nil, _ body: () -> Result
+) throws(SystemCallError) -> Result {
+    while true {
+        let result = body()
+        if result != -1 { return result }
+        let code = Glibc.errno
+        if code == EINTR { continue }
+        throw SystemCallError(call: call, errno: Errno(rawValue: code), path: path)
+    }
+}
+
+/// Thin, typed wrappers over the Linux calls the agent needs, each wrapped once.
+public enum Syscall {
+    // MARK: Opening and closing
+
+    /// `openat(2)`; `path` is relative to `directory` unless absolute.
+    public static func openAt(
+        _ directory: FileDescriptor?, _ path: String, flags: Int32, mode: mode_t = 0
+    ) throws(SystemCallError) -> FileDescriptor {
+        let dirfd = directory?.rawValue ?? AT_FDCWD
+        let fd = try retryingEINTR("openat", path: path) { Glibc.openat(dirfd, path, flags | O_CLOEXEC, mode) }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// Opens a directory for walking: never through a symlink, not updating
+    /// atimes where the kernel lets us (`O_NOATIME` needs ownership or
+    /// CAP_FOWNER; without it we retry plainly rather than fail).
+    public static func openDirectory(_ directory: FileDescriptor?, _ path: String) throws(SystemCallError) -> FileDescriptor {
+        let base = O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+        do throws(SystemCallError) {
+            return try openAt(directory, path, flags: base | vr_O_NOATIME)
+        } catch where error.errno == .notPermitted {
+            return try openAt(directory, path, flags: base)
+        }
+    }
+
+    /// `close(2)`. Not retried on EINTR: on Linux the descriptor is gone anyway.
+    public static func close(_ fd: FileDescriptor) {
+        _ = Glibc.close(fd.rawValue)
+    }
+
+    /// Runs `body` with `fd`, then closes it.
+    public static func withDescriptor<T, E: Error>(
+        _ fd: FileDescriptor, _ body: (FileDescriptor) throws(E) -> T
+    ) throws(E) -> T {
+        defer { close(fd) }
+        return try body(fd)
+    }
+
+    // MARK: Metadata
+
+    /// `statx(2)` without following symlinks: birth time, mount id and the
+    /// mount-root attribute that tells a same-filesystem bind mount apart.
+    public static func statx(_ directory: FileDescriptor?, _ path: String) throws(SystemCallError) -> FileStatus {
+        var raw = vr_statx_t()
+        _ = try retryingEINTR("statx", path: path) {
+            vr_statx(directory?.rawValue ?? AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &raw)
+        }
+        return FileStatus(raw)
+    }
+
+    /// `statx(2)` on an open descriptor (`AT_EMPTY_PATH`).
+    public static func statx(_ fd: FileDescriptor, path: String? = nil) throws(SystemCallError) -> FileStatus {
+        var raw = vr_statx_t()
+        _ = try retryingEINTR("statx", path: path) {
+            vr_statx(fd.rawValue, "", vr_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, &raw)
+        }
+        return FileStatus(raw)
+    }
+
+    // MARK: Directories
+
+    /// `getdents64(2)` into `buffer`; returns the bytes filled, 0 at the end.
+    public static func getdents(
+        _ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, path: String? = nil
+    ) throws(SystemCallError) -> Int {
+        try retryingEINTR("getdents64", path: path) { vr_getdents64(fd.rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Every entry of the open directory `fd` but `.` and `..`.
+    public static func readDirectory(_ fd: FileDescriptor, path: String? = nil) throws(SystemCallError) -> [DirectoryEntry] {
+        var entries: [DirectoryEntry] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
+        defer { buffer.deallocate() }
+        while true {
+            let filled = try getdents(fd, into: buffer, path: path)
+            if filled == 0 { return entries }
+            var offset = 0
+            while offset < filled {
+                let record = buffer.baseAddress! + offset
+                let inode = record.loadUnaligned(as: UInt64.self)
+                let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
+                let type = record.load(fromByteOffset: 18, as: UInt8.self)
+                let name = String(cString: record.advanced(by: 19).assumingMemoryBound(to: CChar.self))
+                offset += length
+                if name == "." || name == ".." { continue }
+                entries.append(DirectoryEntry(name: name, inode: inode, type: DirectoryEntry.Kind(rawValue: type) ?? .unknown))
+            }
+        }
+    }
+
+    // MARK: Removal
+
+    /// `unlinkat(2)`; `removeDirectory` passes `AT_REMOVEDIR`.
+    public static func unlinkAt(_ directory: FileDescriptor, _ name: String, removeDirectory: Bool) throws(SystemCallError) {
+        _ = try retryingEINTR(removeDirectory ? "unlinkat(AT_REMOVEDIR)" : "unlinkat", path: name) {
+            Glibc.unlinkat(directory.rawValue, name, removeDirectory ? AT_REMOVEDIR : 0)
+        }
+    }
+
+    /// `umount2(path, 0)`: a plain unmount, never lazy, never forced.
+    public static func unmount(_ path: String) throws(SystemCallError) {
+        _ = try retryingEINTR("umount2", path: path) { Glibc.umount2(path, 0) }
+    }
+
+    // MARK: Locks
+
+    /// Tries `flock(LOCK_EX|LOCK_NB)`. Returns false when another holder has it.
+    /// The lock is ours until `fd` is closed or `unlock` is called.
+    public static func tryLockExclusive(_ fd: FileDescriptor, path: String? = nil) throws(SystemCallError) -> Bool {
+        do throws(SystemCallError) {
+            _ = try retryingEINTR("flock", path: path) { vr_flock(fd.rawValue, LOCK_EX | LOCK_NB) }
+            return true
+        } catch where error.errno == .wouldBlock {
+            return false
+        }
+    }
+
+    /// Releases a `flock`.
+    public static func unlock(_ fd: FileDescriptor, path: String? = nil) throws(SystemCallError) {
+        _ = try retryingEINTR("flock", path: path) { vr_flock(fd.rawValue, LOCK_UN) }
+    }
+
+    // MARK: Reading and waiting
+
+    /// `read(2)` into `buffer`; returns bytes read.
+    public static func read(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, path: String? = nil) throws(SystemCallError) -> Int {
+        try retryingEINTR("read", path: path) { Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// `poll(2)` on the given descriptors; returns the number ready (0 on timeout).
+    public static func poll(_ fds: inout [pollfd], timeoutMilliseconds: Int32) throws(SystemCallError) -> Int {
+        let count = fds.count
+        return Int(try fds.withUnsafeMutableBufferPointer { buffer throws(SystemCallError) in
+            try retryingEINTR("poll") { Glibc.poll(buffer.baseAddress, nfds_t(count), timeoutMilliseconds) }
+        })
+    }
+
+    // MARK: inotify
+
+    /// `inotify_init1(IN_NONBLOCK|IN_CLOEXEC)`.
+    public static func inotifyInit() throws(SystemCallError) -> FileDescriptor {
+        let fd = try retryingEINTR("inotify_init1") { Glibc.inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// `inotify_add_watch(2)`; returns the watch descriptor.
+    public static func inotifyAddWatch(_ fd: FileDescriptor, _ path: String, mask: UInt32) throws(SystemCallError) -> Int32 {
+        try retryingEINTR("inotify_add_watch", path: path) { Glibc.inotify_add_watch(fd.rawValue, path, mask) }
+    }
+
+    /// `inotify_rm_watch(2)`.
+    public static func inotifyRemoveWatch(_ fd: FileDescriptor, _ watch: Int32) throws(SystemCallError) {
+        _ = try retryingEINTR("inotify_rm_watch") { Glibc.inotify_rm_watch(fd.rawValue, watch) }
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PolicyFile
+import Reaper
+import ReaperAgent
+import ReaperCore
+
+@main
+struct VolumeReaper: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "volume-reaper",
+        abstract: "Reap idle Kubernetes pod volumes safely.",
+        discussion: """
+            --plan judges every pod volume on the node and prints the plan; nothing is deleted.
+            --once runs one real reconcile-and-reap cycle and exits.
+            Exit status of --once: 0 the cycle ran; 3 the orphan circuit breaker tripped (no orphan
+            was reaped); 4 another volume-reaper holds the reaper lock; 1 any other error.
+            """,
+        subcommands: [PolicyCommand.self]
+    )
+
+    @Flag(name: .long, help: "Dry run: print what would be reaped and why; delete nothing.")
+    var plan = false
+
+    @Flag(name: .long, help: "One real reconcile-and-reap cycle, then exit.")
+    var once = false
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    @OptionGroup var options: NodeOptions
+
+    func validate() throws {
+        if plan == once {
+            throw ValidationError(plan ? "--plan and --once exclude each other" : "nothing to do: give --plan (dry run), --once or a subcommand; see --help")
+        }
+    }
+
+    func run() async throws {
+        let configuration = try options.resolved()
+        let logger = CommandLogging.bootstrap(configuration: configuration)
+        let (policy, _) = try options.loadPolicy(configuration)
+        let builder = PlanBuilder(configuration: configuration, policy: policy)
+        let access = StoredAccess.oneShot(stateDirectory: configuration.stateDir, policy: policy, logger: logger)
+        if plan {
+            try printPlan(builder: builder, access: access, logger: logger)
+        } else {
+            try reapOnce(builder: builder, access: access, logger: logger)
+        }
+    }
+
+    private func printPlan(builder: PlanBuilder, access: StoredAccess, logger: Logger) throws {
+        let snapshot: NodeSnapshot
+        do {
+            snapshot = try builder.build(access: access.records(), logger: logger)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        reportManifestErrors(snapshot)
+        if json {
+            FileHandle.standardOutput.write(try snapshot.plan.jsonData())
+            FileHandle.standardOutput.write(Data("\n".utf8))
+        } else {
+            print(PlanTable.render(snapshot.plan, now: snapshot.plan.generatedAt), terminator: "")
+        }
+    }
+
+    private func reapOnce(builder: PlanBuilder, access: StoredAccess, logger: Logger) throws {
+        let result: ReapCycle.Result
+        do {
+            result = try ReapCycle(builder: builder, dryRun: false).run(access: { access.records() }, logger: logger)
+        } catch let error as ReaperLockError where error.isHeld {
+            CommandLogging.printError("\(error)")
+            throw ExitCode(4)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        access.recordReaps(result.report)
+        reportManifestErrors(result.snapshot)
+        if json {
+            FileHandle.standardOutput.write(try ReapSummary(result).jsonData())
+            FileHandle.standardOutput.write(Data("\n".utf8))
+        } else {
+            print(ReapSummary(result).table(), terminator: "")
+        }
+        if result.circuitBreakerTripped {
+            for alert in result.snapshot.plan.alerts { CommandLogging.printError("ALERT: \(alert.message)") }
+            throw ExitCode(3)
+        }
+    }
+
+    private func reportManifestErrors(_ snapshot: NodeSnapshot) {
+        for error in snapshot.manifests.errors {
+            CommandLogging.printError("manifest \(error.file): \(error.message) (orphans are kept)")
+        }
+    }
+}
+
+/// A failure with a one-line message and a non-zero exit.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ message: String) { description = message }
+}

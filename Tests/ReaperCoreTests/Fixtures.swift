@@ -1,0 +1,123 @@
+import Foundation
+import ReaperCore
+import Testing
+
+/// In-memory nodes for the pure reconciler: no filesystem, a fixed `now`.
+enum Fixture {
+    /// 2026-11-18T...Z: every test judges at this moment.
+    static let now = Date(timeIntervalSince1970: 1_795_000_000)
+    static let kubeletRoot = "/var/lib/kubelet"
+    static let manifestsPath = "/var/lib/volume-reaper/manifests"
+    static let configHash = "3f2a9c0d4b5e6f708192a3b4c5d6e7f8"
+
+    static func ago(_ seconds: TimeInterval) -> Date { now.addingTimeInterval(-seconds) }
+
+    static func uid(_ number: Int) -> String { "5e1f0000-0000-4000-8000-" + String(format: "%012d", number) }
+
+    static func volumePath(_ uid: String, _ plugin: PluginName, _ name: String) -> String {
+        "\(kubeletRoot)/pods/\(uid)/volumes/\(plugin.escaped)/\(name)"
+    }
+
+    /// A walk of a volume untouched for `idle` seconds, with some data in it.
+    static func scan(
+        idle: TimeInterval = 3 * 3600, bytes: UInt64 = 8192, files: Int = 3, mounts: [MountInfo] = [],
+        lockedPaths: [String] = [], unreadable: [String] = [], vanished: Bool = false, onlyBookkeeping: Bool = false
+    ) -> VolumeScan {
+        VolumeScan(
+            newestModification: ago(idle), newestChange: ago(idle), newestAccess: ago(idle), bytes: bytes, files: files,
+            mounts: mounts, lockedPaths: lockedPaths, unreadable: unreadable, vanishedDuringScan: vanished,
+            holdsOnlyBookkeeping: onlyBookkeeping
+        )
+    }
+
+    /// A finished Job's pod: Succeeded two hours ago, owned by a Job, in `batch`.
+    static func pod(
+        _ uid: String, name: String = "report-job-1", namespace: String = "batch", phase: String? = "Succeeded",
+        annotations: [String: String] = [:], owners: [OwnerReference] = [OwnerReference(kind: "Job", name: "report-job")],
+        finishedAt: Date? = ago(2 * 3600)
+    ) -> Pod {
+        Pod(
+            uid: uid, name: name, namespace: namespace, phase: phase, annotations: annotations, owners: owners,
+            lastContainerFinishedAt: finishedAt, source: manifestsPath + "/pods.json"
+        )
+    }
+}
+
+/// A node being built for one test: pod directories, manifests, access records, policy.
+struct NodeFixture {
+    var directories: [PodDirectory] = []
+    var pods: [Pod] = []
+    var manifestFiles = [Fixture.manifestsPath + "/pods.json"]
+    var manifestErrors: [ManifestError] = []
+    var manifestsRefreshedAt: Date? = Fixture.ago(60)
+    var access: [String: AccessRecord] = [:]
+    var policy = Policy()
+
+    init() {}
+
+    /// A node with one pod directory holding one volume, described by `pods`.
+    init(
+        uid: String = Fixture.uid(1), kind: PodDirectoryKind = .uid, pods: [Pod], plugin: PluginName = .emptyDir,
+        scan: VolumeScan = Fixture.scan()
+    ) {
+        self.pods = pods
+        addVolume(uid: uid, kind: kind, plugin: plugin, scan: scan)
+    }
+
+    /// Adds a volume (and its pod directory, if new); returns its path.
+    @discardableResult
+    mutating func addVolume(
+        uid: String, kind: PodDirectoryKind = .uid, appearedAt: Date = Fixture.ago(86400),
+        plugin: PluginName = .emptyDir, name: String = "scratch", scan: VolumeScan = Fixture.scan()
+    ) -> String {
+        let path = Fixture.volumePath(uid, plugin, name)
+        let volume = PodVolume(path: path, plugin: plugin, name: name, scan: scan)
+        if let index = directories.firstIndex(where: { $0.uid == uid }) {
+            directories[index].volumes.append(volume)
+        } else {
+            directories.append(PodDirectory(
+                uid: uid, path: "\(Fixture.kubeletRoot)/pods/\(uid)", kind: kind, appearedAt: appearedAt, volumes: [volume]
+            ))
+        }
+        return path
+    }
+
+    var input: ReconcileInput {
+        ReconcileInput(
+            inventory: NodeInventory(kubeletRoot: Fixture.kubeletRoot, pods: directories),
+            manifests: ManifestSnapshot(
+                path: Fixture.manifestsPath, files: manifestFiles, refreshedAt: manifestsRefreshedAt,
+                errors: manifestErrors, pods: pods
+            ),
+            access: access, policy: policy, now: Fixture.now
+        )
+    }
+
+    func plan() -> Plan { Reconciler.plan(input) }
+
+    /// The verdict of the only volume (or of `path`).
+    func verdict(_ path: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> VolumeVerdict {
+        let plan = plan()
+        if let path {
+            return try #require(plan.volumes.first { $0.path == path }, "no verdict for \(path)", sourceLocation: sourceLocation)
+        }
+        try #require(plan.volumes.count == 1, "expected one volume, got \(plan.volumes.count)", sourceLocation: sourceLocation)
+        return plan.volumes[0]
+    }
+}
+
+/// Checks a verdict and its exact reasons.
+func expect(
+    _ verdict: VolumeVerdict, _ kind: VerdictKind, _ reasons: Set<Reason>, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(verdict.verdict == kind, "reasons: \(verdict.reasons.map(\.rawValue))", sourceLocation: sourceLocation)
+    #expect(Set(verdict.reasons) == reasons, sourceLocation: sourceLocation)
+    #expect(verdict.reasons.count == reasons.count, "no reason twice: \(verdict.reasons)", sourceLocation: sourceLocation)
+}
+
+/// Checks that a kept verdict names `reason` among others.
+func expectKept(_ verdict: VolumeVerdict, because reason: Reason, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(verdict.verdict == .keep, "reasons: \(verdict.reasons.map(\.rawValue))", sourceLocation: sourceLocation)
+    #expect(verdict.reasons.contains(reason), "reasons: \(verdict.reasons.map(\.rawValue))", sourceLocation: sourceLocation)
+    #expect(verdict.reasons.allSatisfy(\.keeps), "a kept verdict lists only keep reasons: \(verdict.reasons)", sourceLocation: sourceLocation)
+}
