@@ -1,6 +1,10 @@
 # volume-reaper: the two commands for a fresh machine are `make demo` and `make test`.
 PREFIX ?= /usr/local
 DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+SYSCONFDIR ?= /etc
 SWIFT ?= swift
 DEMO_POLICY ?= policies/default.yaml
 
@@ -34,6 +38,27 @@ test: deps
 
 bench: release
 	./bench/plan-vs-find
+
+# Installs the binary, the systemd units, the journal catalog and (unless
+# present) the default config and policy under $(SYSCONFDIR)/volume-reaper.
+install: release
+	install -D -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/volume-reaper" "$(DESTDIR)$(BINDIR)/volume-reaper"
+	install -d -m 0755 "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(CATALOGDIR)" "$(DESTDIR)$(SYSCONFDIR)/volume-reaper"
+	sed 's|/usr/local/bin/volume-reaper|$(BINDIR)/volume-reaper|; s|/etc/volume-reaper|$(SYSCONFDIR)/volume-reaper|g' \
+	    packaging/systemd/volume-reaper.service > "$(DESTDIR)$(UNITDIR)/volume-reaper.service"
+	install -m 0644 packaging/systemd/volume-reaper.socket "$(DESTDIR)$(UNITDIR)/volume-reaper.socket"
+	install -m 0644 packaging/journal/volume-reaper.catalog "$(DESTDIR)$(CATALOGDIR)/volume-reaper.catalog"
+	[ -e "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml" ] || \
+	    sed 's|/etc/volume-reaper|$(SYSCONFDIR)/volume-reaper|g' packaging/config/config.yaml > "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml"
+	[ -e "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/policy.yaml" ] || \
+	    install -m 0644 policies/default.yaml "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/policy.yaml"
+	@echo "installed; then: systemctl daemon-reload && journalctl --update-catalog && systemctl enable --now volume-reaper.socket volume-reaper.service"
+
+# Removes what install put down, but not the config, policy or state.
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/volume-reaper" "$(DESTDIR)$(UNITDIR)/volume-reaper.service" \
+	    "$(DESTDIR)$(UNITDIR)/volume-reaper.socket" "$(DESTDIR)$(CATALOGDIR)/volume-reaper.catalog"
+	@echo "kept $(SYSCONFDIR)/volume-reaper and /var/lib/volume-reaper; remove them by hand if wanted"
 
 clean:
 	rm -rf .build

@@ -84,6 +84,8 @@ let package = Package(
                 "ReaperCore", "PolicyFile", "NodeDiscovery", "PodManifests", "Reaper",
                 "AccessStore", "VolumeWatcher", "SystemdIntegration", "SocketAPI", "Yams",
                 logging, lifecycle,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),

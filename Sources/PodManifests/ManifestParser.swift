@@ -126,7 +126,7 @@ extension ManifestReader {
     private static func readDocument(
         _ document: ManifestTree, file: String, location: inout Location, into pods: inout [Pod]
     ) throws(Problem) {
-        guard document.entries != nil else {
+        guard document.isMapping else {
             throw Problem("is \(document.kindDescription), not a mapping (expected a Pod, PodList or List)")
         }
         let kind = try optionalText(document["kind"], field: "kind")
@@ -143,7 +143,7 @@ extension ManifestReader {
                 location.item = index
                 location.itemLine = item.line
                 location.pod = nil
-                guard item.entries != nil else {
+                guard item.isMapping else {
                     throw Problem("is \(item.kindDescription), not a mapping")
                 }
                 let itemKind = try optionalText(item["kind"], field: "kind")
@@ -203,7 +203,7 @@ extension ManifestReader {
         let references = try optionalList(metadata?["ownerReferences"], field: "metadata.ownerReferences")
         for (index, reference) in references.enumerated() {
             let field = "metadata.ownerReferences[\(index)]"
-            guard reference.entries != nil else {
+            guard reference.isMapping else {
                 throw Problem("\(field) is \(reference.kindDescription), not a mapping")
             }
             guard let kind = try optionalText(reference["kind"], field: "\(field).kind"), !kind.isEmpty else {
@@ -221,7 +221,7 @@ extension ManifestReader {
             let statuses = try optionalList(status?[key], field: "status.\(key)")
             for (index, container) in statuses.enumerated() {
                 let field = "status.\(key)[\(index)]"
-                guard container.entries != nil else {
+                guard container.isMapping else {
                     throw Problem("\(field) is \(container.kindDescription), not a mapping")
                 }
                 let state = try optionalMapping(container["state"], field: "\(field).state")
@@ -230,7 +230,7 @@ extension ManifestReader {
                 // A terminated state without a time (`finishedAt: null`, as for
                 // ContainerStatusUnknown) adds nothing; a garbled one fails.
                 guard let text = try optionalText(terminated?["finishedAt"], field: finishedField) else { continue }
-                guard let date = RFC3339.parse(text) else {
+                guard let date = Timestamps.parse(text) else {
                     throw Problem("\(finishedField) \"\(text)\" is not an RFC 3339 time")
                 }
                 if finishedAt.map({ date > $0 }) ?? true { finishedAt = date }
@@ -255,7 +255,7 @@ extension ManifestReader {
 
     private static func optionalMapping(_ value: ManifestTree?, field: String) throws(Problem) -> ManifestTree? {
         guard let value, !value.isNull else { return nil }
-        guard value.entries != nil else {
+        guard value.isMapping else {
             throw Problem("\(field) is \(value.kindDescription), not a mapping")
         }
         return value

@@ -61,7 +61,8 @@ public enum ManifestReader {
                         // Dangling symlink, or gone between listing and reading:
                         // its pods are unknown, so the snapshot is incomplete.
                         files.append(file)
-                        errors.append(ManifestError(file: file, message: error.message))
+                        let message = error.message == "does not exist" ? "disappeared while the directory was read" : error.message
+                        errors.append(ManifestError(file: file, message: message))
                     }
                 }
             }

@@ -23,6 +23,16 @@ enum ManifestTree {
         }
     }
 
+    /// Whether this is a mapping (without building its entries).
+    var isMapping: Bool {
+        switch self {
+        case .json(let value): return value is [String: Any]
+        case .yaml(let node):
+            if case .mapping = node { return true }
+            return false
+        }
+    }
+
     /// The value under `key` when this is a mapping that has it.
     subscript(key: String) -> ManifestTree? {
         switch self {

@@ -90,7 +90,10 @@ public struct VolumeReaper: Sendable {
         var podDirectories: [PodDirectoryOutcome] = []
         if !dryRun {
             for directory in plan.orphanPodDirectories {
-                let volumes = plan.volumes.filter { Reconciler.podDirectory(of: $0.path) == directory }
+                // By prefix, not `Reconciler.podDirectory(of:)`: that traps on a
+                // path of fewer than three components (a hand-edited plan), and
+                // any verdict below the directory must have been reaped.
+                let volumes = plan.volumes.filter { $0.path.hasPrefix(directory + "/") }
                 guard volumes.allSatisfy({ reapedPaths.contains($0.path) }) else { continue }
                 podDirectories.append(removeOrphanPodDirectory(directory, manifests: manifests, logger: logger, now: clock()))
             }
@@ -129,6 +132,11 @@ public struct VolumeReaper: Sendable {
         }
         if rescan.volume.scan.isMounted {
             // Only reached when every mount is of an opted-in type on a local kind.
+            // An unmount in a private mount namespace (a sandboxed unit) would leave
+            // the host's mount in place over what we then delete: refuse.
+            guard Self.inHostMountNamespace() else {
+                return kept([.mounted], "not in the host mount namespace: volumes.unmount refused")
+            }
             for mount in rescan.volume.scan.mounts.sorted(by: { $0.mountPoint.count > $1.mountPoint.count }) {
                 do {
                     try Syscall.unmount(mount.mountPoint)
@@ -167,6 +175,13 @@ public struct VolumeReaper: Sendable {
         var done = verdict
         done.bytes = stats.bytesFreed
         return ReapOutcome(verdict: done, action: .reaped, reasons: verdict.reasons, detail: nil, stats: stats, unmounted: unmounted)
+    }
+
+    /// Whether this process shares PID 1's mount namespace. Unknown is no.
+    static func inHostMountNamespace() -> Bool {
+        guard let mine = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt"),
+              let host = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/1/ns/mnt") else { return false }
+        return mine == host
     }
 
     /// A keep found at the last check: an access is `accessed-during-reap`, a

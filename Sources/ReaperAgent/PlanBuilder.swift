@@ -27,6 +27,14 @@ public struct PlanBuilder: Sendable {
     /// One pass. `access` holds what the watcher and store know; `now` is
     /// taken after discovery so a slow walk cannot make volumes look older.
     public func build(access: [String: AccessRecord], logger: Logger, clock: () -> Date = Date.init) throws -> NodeSnapshot {
+        try build(accessFor: { _ in access }, logger: logger, clock: clock)
+    }
+
+    /// One pass, asking for access records once the volumes on disk are known
+    /// (a replaced store covers volumes it never saw with its clock floor).
+    public func build(
+        accessFor access: ([String]) -> [String: AccessRecord], logger: Logger, clock: () -> Date = Date.init
+    ) throws -> NodeSnapshot {
         let discoverer = NodeDiscoverer(kubeletRoot: configuration.kubeletRoot, mountInfoPath: mountInfoPath)
         let manifests = ManifestReader.read(path: configuration.manifests)
         for error in manifests.errors {
@@ -36,8 +44,9 @@ public struct PlanBuilder: Sendable {
         for error in inventory.errors {
             logger.warning("part of the kubelet tree is unreadable", metadata: ["error": "\(error)"])
         }
+        let paths = inventory.pods.flatMap { $0.volumes.map(\.path) }
         let plan = Reconciler.plan(ReconcileInput(
-            inventory: inventory, manifests: manifests, access: access, policy: policy, now: clock()
+            inventory: inventory, manifests: manifests, access: access(paths), policy: policy, now: clock()
         ))
         return NodeSnapshot(inventory: inventory, manifests: manifests, plan: plan)
     }

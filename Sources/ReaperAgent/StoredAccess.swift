@@ -1,25 +1,65 @@
+import AccessStore
 import Foundation
 import Logging
 import Reaper
 import ReaperCore
 
 /// Last-access times for one-shot runs (`--plan`, `--once`): what the access
-/// store holds, read while a daemon may be writing it.
+/// store holds, read while a daemon may be writing it. One-shot runs saw no
+/// events themselves, so stored times say `store` (design §5.7).
 public final class StoredAccess: Sendable {
-    private let load: @Sendable () -> [String: AccessRecord]
-    private let reaped: @Sendable (ReapReport) -> Void
+    private let store: AccessStore?
+    private let maxUnobservedGap: TimeInterval
+    private let logger: Logger
 
-    init(load: @escaping @Sendable () -> [String: AccessRecord], reaped: @escaping @Sendable (ReapReport) -> Void) {
-        self.load = load
-        self.reaped = reaped
+    init(store: AccessStore?, maxUnobservedGap: TimeInterval, logger: Logger) {
+        self.store = store
+        self.maxUnobservedGap = maxUnobservedGap
+        self.logger = logger
     }
 
-    public func records() -> [String: AccessRecord] { load() }
-    public func recordReaps(_ report: ReapReport) { reaped(report) }
+    /// Records for the volumes on disk (`paths`); empty without a store.
+    public func records(for paths: [String]) -> [String: AccessRecord] {
+        guard let store else { return [:] }
+        do {
+            var records = try store.accessRecords(now: Date(), maxUnobservedGap: maxUnobservedGap, covering: paths)
+            for (path, record) in records where record.source == .inotify {
+                records[path]?.source = .store
+            }
+            return records
+        } catch {
+            logger.warning("access store unreadable; judging by mtimes", metadata: ["error": "\(error)"])
+            return [:]
+        }
+    }
 
-    /// The store in `stateDirectory`, when one exists; else nothing is known
-    /// and mtimes decide (design §5.7).
-    public static func oneShot(stateDirectory: String, policy: Policy, logger: Logger) -> StoredAccess {
-        StoredAccess(load: { [:] }, reaped: { _ in })
+    /// Notes reaped volumes in the store (`--once`).
+    public func recordReaps(_ report: ReapReport) {
+        guard let store, !store.isReadOnly else { return }
+        for outcome in report.reaped {
+            do {
+                try store.markReaped(path: outcome.verdict.path, at: Date(), bytesFreed: outcome.stats.bytesFreed)
+            } catch {
+                logger.warning("could not record a reap in the access store", metadata: ["volume_path": "\(outcome.verdict.path)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// `--plan`: the store read-only, when one exists (a dry run creates nothing).
+    public static func readOnly(stateDirectory: String, policy: Policy, logger: Logger) -> StoredAccess {
+        let store: AccessStore?
+        do {
+            store = try AccessStore.openReadOnly(directory: stateDirectory, logger: logger)
+        } catch {
+            logger.warning("access store unreadable; judging by mtimes", metadata: ["state_dir": "\(stateDirectory)", "error": "\(error)"])
+            store = nil
+        }
+        return StoredAccess(store: store, maxUnobservedGap: policy.idle.maxUnobservedGap, logger: logger)
+    }
+
+    /// `--once`: the store read-write (created when missing).
+    public static func readWrite(stateDirectory: String, policy: Policy, logger: Logger) throws -> StoredAccess {
+        let store = try AccessStore(directory: stateDirectory, logger: logger)
+        return StoredAccess(store: store, maxUnobservedGap: policy.idle.maxUnobservedGap, logger: logger)
     }
 }

@@ -17,7 +17,7 @@ struct VolumeReaper: AsyncParsableCommand {
             Exit status of --once: 0 the cycle ran; 3 the orphan circuit breaker tripped (no orphan
             was reaped); 4 another volume-reaper holds the reaper lock; 1 any other error.
             """,
-        subcommands: [PolicyCommand.self]
+        subcommands: [IdleCommand.self, StatusCommand.self, ReconcileCommand.self, PolicyCommand.self]
     )
 
     @Flag(name: .long, help: "Dry run: print what would be reaped and why; delete nothing.")
@@ -42,10 +42,16 @@ struct VolumeReaper: AsyncParsableCommand {
         let logger = CommandLogging.bootstrap(configuration: configuration)
         let (policy, _) = try options.loadPolicy(configuration)
         let builder = PlanBuilder(configuration: configuration, policy: policy)
-        let access = StoredAccess.oneShot(stateDirectory: configuration.stateDir, policy: policy, logger: logger)
         if plan {
+            let access = StoredAccess.readOnly(stateDirectory: configuration.stateDir, policy: policy, logger: logger)
             try printPlan(builder: builder, access: access, logger: logger)
         } else {
+            let access: StoredAccess
+            do {
+                access = try StoredAccess.readWrite(stateDirectory: configuration.stateDir, policy: policy, logger: logger)
+            } catch {
+                throw CommandFailure("access store in \(configuration.stateDir): \(error)")
+            }
             try reapOnce(builder: builder, access: access, logger: logger)
         }
     }
@@ -53,7 +59,7 @@ struct VolumeReaper: AsyncParsableCommand {
     private func printPlan(builder: PlanBuilder, access: StoredAccess, logger: Logger) throws {
         let snapshot: NodeSnapshot
         do {
-            snapshot = try builder.build(access: access.records(), logger: logger)
+            snapshot = try builder.build(accessFor: { access.records(for: $0) }, logger: logger)
         } catch {
             throw CommandFailure("\(error)")
         }
@@ -69,7 +75,7 @@ struct VolumeReaper: AsyncParsableCommand {
     private func reapOnce(builder: PlanBuilder, access: StoredAccess, logger: Logger) throws {
         let result: ReapCycle.Result
         do {
-            result = try ReapCycle(builder: builder, dryRun: false).run(access: { access.records() }, logger: logger)
+            result = try ReapCycle(builder: builder, dryRun: false).run(access: { access.records(for: $0) }, logger: logger)
         } catch let error as ReaperLockError where error.isHeld {
             CommandLogging.printError("\(error)")
             throw ExitCode(4)

@@ -119,5 +119,5 @@ func expect(
 func expectKept(_ verdict: VolumeVerdict, because reason: Reason, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(verdict.verdict == .keep, "reasons: \(verdict.reasons.map(\.rawValue))", sourceLocation: sourceLocation)
     #expect(verdict.reasons.contains(reason), "reasons: \(verdict.reasons.map(\.rawValue))", sourceLocation: sourceLocation)
-    #expect(verdict.reasons.allSatisfy(\.keeps), "a kept verdict lists only keep reasons: \(verdict.reasons)", sourceLocation: sourceLocation)
+    #expect(verdict.reasons.allSatisfy { $0.keeps }, "a kept verdict lists only keep reasons: \(verdict.reasons)", sourceLocation: sourceLocation)
 }

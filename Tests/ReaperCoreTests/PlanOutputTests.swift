@@ -144,10 +144,10 @@ struct PlanOutputTests {
         #expect(!text.contains("ALERT"), "an incomplete snapshot keeps orphans before the breaker sees them")
     }
 
-    @Test("byte counts for people", arguments: [
+    @Test("byte counts for people", arguments: [(UInt64, String)]([
         (UInt64(0), "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (65536, "64.0 KiB"),
         (1_048_576, "1.0 MiB"), (5 * 1024 * 1024 * 1024, "5.0 GiB"),
-    ])
+    ]))
     func byteCount(bytes: UInt64, text: String) {
         #expect(ByteCount.format(bytes) == text)
     }

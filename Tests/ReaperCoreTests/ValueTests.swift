@@ -4,10 +4,10 @@ import Testing
 
 @Suite("DurationText")
 struct DurationTextTests {
-    @Test("parses policy durations", arguments: [
+    @Test("parses policy durations", arguments: [(String, Double)]([
         ("90s", 90.0), ("30m", 1800), ("1h30m", 5400), ("2d", 172_800), ("500ms", 0.5), ("0", 0),
         ("1.5h", 5400), (" 45s ", 45), ("1h0m30s", 3630), ("2m", 120),
-    ])
+    ]))
     func parses(text: String, seconds: Double) {
         #expect(DurationText.parse(text) == seconds)
     }
@@ -20,10 +20,10 @@ struct DurationTextTests {
         #expect(DurationText.parse(text) == nil)
     }
 
-    @Test("formats durations for people", arguments: [
+    @Test("formats durations for people", arguments: [(Double, String)]([
         (90.0, "1m30s"), (5400, "1h30m"), (0, "0s"), (45, "45s"), (1800, "30m"), (3600, "1h"),
         (90_000, "1d1h"), (3 * 86400 + 60, "3d"), (59.9, "59s"), (-90, "-1m30s"),
-    ])
+    ]))
     func formats(seconds: Double, text: String) {
         #expect(DurationText.format(seconds) == text)
     }

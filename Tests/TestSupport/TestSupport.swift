@@ -118,7 +118,8 @@ public struct ExampleNode: Sendable {
 
     /// Builds the node; `holdLockSeconds` keeps one volume's directory flock-held.
     public init(holdLockSeconds: Int? = nil) throws {
-        directory = try TemporaryDirectory("node")
+        let directory = try TemporaryDirectory("node")
+        self.directory = directory
         var environment: [String: String] = [:]
         if let holdLockSeconds { environment["HOLD_LOCK_SECONDS"] = String(holdLockSeconds) }
         let result = try ChildProcess.run(PackagePaths.exampleNodeScript, [directory.path], environment: environment)

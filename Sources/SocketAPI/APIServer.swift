@@ -1,0 +1,323 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+
+/// The socket API (design §6): HTTP/1.1 with JSON bodies on a Unix socket.
+///
+/// `run()` binds the socket (or takes the one systemd passed), serves until
+/// graceful shutdown or cancellation, then closes it and removes the socket
+/// file it created. At graceful shutdown it stops accepting, lets answers in
+/// progress finish and closes idle connections; at cancellation it closes all.
+public final class APIServer: Service, Sendable {
+    public let configuration: APIServerConfiguration
+    private let handler: RequestHandler
+    private let logger: Logger
+    private let socketGroupID: gid_t?
+    private let listening = ListeningSignal()
+    private let group: any EventLoopGroup
+
+    /// Throws when `socketGroup` names no group or a limit is not positive.
+    public init(
+        configuration: APIServerConfiguration, provider: any AgentAPIProvider,
+        registry: PrometheusCollectorRegistry, logger: Logger
+    ) throws {
+        for (name, value) in [
+            ("maxBodyBytes", configuration.maxBodyBytes), ("maxHeaderBytes", configuration.maxHeaderBytes),
+            ("maxConnections", configuration.maxConnections),
+        ] where value <= 0 {
+            throw APIServerError(code: .configuration, message: "socket API \(name) must be positive, not \(value)")
+        }
+        guard configuration.idleTimeout > .zero else {
+            throw APIServerError(code: .configuration, message: "socket API idleTimeout must be positive")
+        }
+        self.configuration = configuration
+        self.handler = RequestHandler(provider: provider, recorder: AgentMetricsRecorder(registry: registry))
+        self.logger = logger
+        self.socketGroupID = try configuration.socketGroup.map { name throws(APIServerError) in
+            try SocketFile.resolveGroup(name)
+        }
+        self.group = MultiThreadedEventLoopGroup.singleton
+    }
+
+    /// Returns once the socket accepts connections (send `READY=1` after it),
+    /// or once `run()` has failed or ended without getting there, or when the
+    /// calling task is cancelled.
+    public func waitUntilListening() async {
+        await listening.wait()
+    }
+
+    // MARK: Running
+
+    typealias HTTPChannel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
+    /// An accepted connection, its peer and whether it got a connection slot.
+    struct Connection: Sendable {
+        var channel: HTTPChannel
+        var peer: PeerCredentials?
+        var admitted: Bool
+    }
+
+    public func run() async throws {
+        defer { listening.signal() }
+        let path = configuration.socketPath
+        let limiter = ConnectionLimiter(limit: configuration.maxConnections)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: Int32(clamping: max(128, configuration.maxConnections)))
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+
+        let server: NIOAsyncChannel<Connection, Never>
+        var created: SocketFile.Identity?
+        if let fd = configuration.inheritedListenerFD {
+            try SocketFile.validateInherited(fd, path: path)
+            server = try await bootstrap.bind(fd) { channel in self.initialize(channel, limiter: limiter) }
+            logger.info("socket API listening", metadata: ["socket": "\(path)", "fd": "\(fd)", "activation": "systemd"])
+        } else {
+            (server, created) = try await bindSocketFile(bootstrap, limiter: limiter)
+            logger.info("socket API listening", metadata: ["socket": "\(path)"])
+        }
+        defer {
+            if let created, !SocketFile.removeIfOurs(path, identity: created) {
+                logger.debug("socket file not removed: replaced or gone", metadata: ["socket": "\(path)"])
+            }
+        }
+        listening.signal()
+
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { connections in
+                try await withTaskCancellationOrGracefulShutdownHandler {
+                    do {
+                        for try await connection in connections {
+                            group.addTask { await self.serve(connection) }
+                        }
+                    } catch is CancellationError {
+                        // Cancelled: a normal end for a service.
+                    }
+                } onCancelOrGracefulShutdown: {
+                    server.channel.close(promise: nil)
+                }
+            }
+        }
+        logger.info("socket API stopped", metadata: ["socket": "\(path)"])
+    }
+
+    /// Binds on a temporary name beside the path, gives it mode 0660 and the
+    /// group, then renames it into place (replacing a stale socket), so the
+    /// socket is never reachable with looser permissions.
+    private func bindSocketFile(
+        _ bootstrap: ServerBootstrap, limiter: ConnectionLimiter
+    ) async throws -> (NIOAsyncChannel<Connection, Never>, SocketFile.Identity) {
+        let path = configuration.socketPath
+        _ = try SocketFile.makeAddress(path)
+        try SocketFile.ensureParentDirectory(of: path)
+        if try SocketFile.inspect(path) == .stale {
+            logger.notice("replacing a stale socket", metadata: ["socket": "\(path)"])
+        }
+        let bindPath = SocketFile.temporaryPath(for: path) ?? path
+        if bindPath == path {
+            // No room for a temporary name: free the path, bind, then tighten.
+            SocketFile.removeQuietly(path)
+        } else {
+            SocketFile.removeQuietly(bindPath)
+        }
+        let server: NIOAsyncChannel<Connection, Never>
+        do {
+            server = try await bootstrap.bind(unixDomainSocketPath: bindPath) { channel in
+                self.initialize(channel, limiter: limiter)
+            }
+        } catch {
+            if bindPath != path { SocketFile.removeQuietly(bindPath) }
+            throw APIServerError(code: .bind, message: "cannot bind the socket \(path): \(error)")
+        }
+        do {
+            return (server, try SocketFile.publish(bound: bindPath, at: path, group: socketGroupID))
+        } catch {
+            try? await server.channel.close()
+            throw error
+        }
+    }
+
+    /// The pipeline of one accepted connection: idle timer, HTTP codec with
+    /// the header limit, the idle/shutdown guard, then the async channel.
+    private func initialize(_ channel: any Channel, limiter: ConnectionLimiter) -> EventLoopFuture<Connection> {
+        let admitted = limiter.acquire()
+        if admitted {
+            channel.closeFuture.whenComplete { _ in limiter.release() }
+        }
+        let configuration = self.configuration
+        return PeerCredentials.of(channel).flatMapThrowing { peer in
+            let pipeline = channel.pipeline.syncOperations
+            let idle = TimeAmount(configuration.idleTimeout)
+            try pipeline.addHandler(IdleStateHandler(allTimeout: idle))
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = configuration.maxHeaderBytes
+            limits.maxHeaderListSize = configuration.maxHeaderBytes
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false,
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits
+            )
+            try pipeline.addHandler(ConnectionGuard())
+            let http = try HTTPChannel(wrappingChannelSynchronously: channel)
+            return Connection(channel: http, peer: peer, admitted: admitted)
+        }
+    }
+
+    // MARK: One connection
+
+    private func serve(_ connection: Connection) async {
+        let channel = connection.channel.channel
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                do {
+                    try await connection.channel.executeThenClose { inbound, outbound in
+                        try await self.exchange(connection, inbound: inbound, outbound: outbound)
+                    }
+                } catch {
+                    logger.debug("connection ended", metadata: ["error": "\(error)"])
+                }
+            } onGracefulShutdown: {
+                channel.pipeline.fireUserInboundEventTriggered(ConnectionGuard.ShutdownRequested())
+            }
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// A read request: its head and body, or why it cannot be answered.
+    private enum Incoming {
+        case request(HTTPRequestHead, ByteBuffer)
+        case tooLarge(HTTPRequestHead)
+        case malformed(HTTPRequestHead?, String)
+        case closed
+    }
+
+    /// Request, response, request, ... until the client or an error ends it.
+    private func exchange(
+        _ connection: Connection,
+        inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
+        var parts = inbound.makeAsyncIterator()
+        guard connection.admitted else {
+            let response = APIResponse.error(
+                .serviceUnavailable, code: "too-many-connections",
+                message: "the agent serves at most \(configuration.maxConnections) connections", close: true
+            )
+            try await send(response, version: .http1_1, keepAlive: false, to: outbound)
+            return
+        }
+        while true {
+            let incoming: Incoming
+            do {
+                incoming = try await readRequest(&parts, outbound: outbound)
+            } catch let error as HTTPParserError {
+                let response: APIResponse =
+                    if error == .headerOverflow {
+                        .error(
+                            .requestHeaderFieldsTooLarge, code: "headers-too-large",
+                            message: "request line and headers exceed \(configuration.maxHeaderBytes) bytes", close: true
+                        )
+                    } else {
+                        .error(.badRequest, code: "bad-request", message: "malformed HTTP request: \(error)", close: true)
+                    }
+                try await send(response, version: .http1_1, keepAlive: false, to: outbound)
+                return
+            }
+            switch incoming {
+            case .closed:
+                return
+            case .malformed(let head, let message):
+                let response = APIResponse.error(.badRequest, code: "bad-request", message: message, close: true)
+                try await send(response, version: head?.version ?? .http1_1, keepAlive: false, to: outbound)
+                return
+            case .tooLarge(let head):
+                let response = APIResponse.error(
+                    .payloadTooLarge, code: "payload-too-large",
+                    message: "request body exceeds \(configuration.maxBodyBytes) bytes", close: true
+                )
+                try await send(response, version: head.version, keepAlive: false, to: outbound)
+                return
+            case .request(let head, _):
+                let request = APIRequest(method: head.method, uri: head.uri, peer: connection.peer)
+                let response = await handler.respond(to: request)
+                let keepAlive = head.isKeepAlive && !response.closeConnection && !Task.isShuttingDownGracefully
+                logger.debug(
+                    "request",
+                    metadata: [
+                        "method": "\(head.method.rawValue)", "uri": "\(head.uri)", "status": "\(response.status.code)",
+                        "peer_uid": "\(connection.peer.map { String($0.uid) } ?? "unknown")",
+                    ]
+                )
+                try await send(response, version: head.version, keepAlive: keepAlive, to: outbound)
+                guard keepAlive else { return }
+            }
+        }
+    }
+
+    /// Reads one request's head and body, stopping early at a body over the limit.
+    private func readRequest(
+        _ parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws -> Incoming {
+        guard let first = try await parts.next() else { return .closed }
+        guard case .head(let head) = first else {
+            return .malformed(nil, "request body without a request head")
+        }
+        // The decoder's limits count header bytes without separators (and
+        // bound memory); this counts the head as sent.
+        guard Self.headSize(head) <= configuration.maxHeaderBytes else { throw HTTPParserError.headerOverflow }
+        let limit = configuration.maxBodyBytes
+        let lengths = head.headers["content-length"]
+        if let declared = lengths.first {
+            guard let length = Int(declared), length >= 0, lengths.allSatisfy({ $0 == declared }) else {
+                return .malformed(head, "bad Content-Length '\(declared)'")
+            }
+            if length > limit { return .tooLarge(head) }
+        }
+        if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
+        }
+        var body = ByteBuffer()
+        while let part = try await parts.next() {
+            switch part {
+            case .head:
+                return .malformed(head, "a request head before the previous request's end")
+            case .body(var chunk):
+                guard body.readableBytes + chunk.readableBytes <= limit else { return .tooLarge(head) }
+                body.writeBuffer(&chunk)
+            case .end:
+                return .request(head, body)
+            }
+        }
+        // The client went away mid-request.
+        return .closed
+    }
+
+    /// The request line and headers as sent, CRLFs included.
+    static func headSize(_ head: HTTPRequestHead) -> Int {
+        var size = head.method.rawValue.utf8.count + 1 + head.uri.utf8.count + " HTTP/1.1\r\n\r\n".utf8.count
+        for (name, value) in head.headers {
+            size += name.utf8.count + 2 + value.utf8.count + 2
+        }
+        return size
+    }
+
+    private func send(
+        _ response: APIResponse, version: HTTPVersion, keepAlive: Bool,
+        to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
+        handler.recorder.recordHTTPRequest(status: Int(response.status.code))
+        try await outbound.write(contentsOf: [
+            .head(response.head(version: version, keepAlive: keepAlive)),
+            .body(.byteBuffer(response.body)),
+            .end(nil),
+        ])
+    }
+}

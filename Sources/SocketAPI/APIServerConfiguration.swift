@@ -1,0 +1,39 @@
+/// Where and how the socket API listens.
+public struct APIServerConfiguration: Sendable, Hashable {
+    /// The Unix socket's path (design §6: `/run/volume-reaper/api.sock`).
+    /// With `inheritedListenerFD` it only names the socket in logs and errors.
+    public var socketPath: String
+    /// The group the socket file is given (mode 0660: owner and group may
+    /// connect); nil keeps the process's group. Resolved when the server is made.
+    public var socketGroup: String?
+    /// A listening socket passed by systemd socket activation (`sd_listen_fds`).
+    /// The server serves on it instead of binding, and never removes its file.
+    public var inheritedListenerFD: Int32?
+    /// Request bodies larger than this get 413.
+    public var maxBodyBytes: Int
+    /// A request line and headers larger than this get 431.
+    public var maxHeaderBytes: Int
+    /// A connection with no traffic for this long (and no request being
+    /// answered) is closed.
+    public var idleTimeout: Duration
+    /// Connections past this many get 503 and are closed.
+    public var maxConnections: Int
+
+    public init(
+        socketPath: String,
+        socketGroup: String? = nil,
+        inheritedListenerFD: Int32? = nil,
+        maxBodyBytes: Int = 64 * 1024,
+        maxHeaderBytes: Int = 16 * 1024,
+        idleTimeout: Duration = .seconds(30),
+        maxConnections: Int = 512
+    ) {
+        self.socketPath = socketPath
+        self.socketGroup = socketGroup
+        self.inheritedListenerFD = inheritedListenerFD
+        self.maxBodyBytes = maxBodyBytes
+        self.maxHeaderBytes = maxHeaderBytes
+        self.idleTimeout = idleTimeout
+        self.maxConnections = maxConnections
+    }
+}

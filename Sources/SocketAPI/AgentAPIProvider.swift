@@ -1,0 +1,119 @@
+import Foundation
+import ReaperCore
+
+/// What the socket API asks of the agent. The daemon implements it; the server
+/// only turns its answers into HTTP.
+public protocol AgentAPIProvider: Sendable {
+    /// The latest plan, or nil before the first reconcile has finished.
+    func currentPlan() async -> Plan?
+    /// The agent's state for `GET /healthz`.
+    func health() async -> AgentHealth
+    /// Runs one reconcile cycle now (a dry run when the daemon runs with
+    /// `--plan`) and returns its plan. Only peer uid 0 gets here.
+    func reconcileNow() async throws -> Plan
+}
+
+/// The body of `GET /healthz`: 200 while `healthy`, 503 otherwise.
+public struct AgentHealth: Codable, Sendable, Hashable {
+    public var healthy: Bool
+    /// A word for people and scripts, e.g. `starting`, `running`, `degraded`.
+    public var state: String
+    /// Live inotify watches.
+    public var watches: Int
+    /// Volumes in the current plan.
+    public var volumes: Int
+    public var lastReconcile: Date?
+    public var lastReconcileError: String?
+    public var dryRun: Bool
+
+    public init(
+        healthy: Bool, state: String, watches: Int, volumes: Int, lastReconcile: Date?,
+        lastReconcileError: String?, dryRun: Bool
+    ) {
+        self.healthy = healthy
+        self.state = state
+        self.watches = watches
+        self.volumes = volumes
+        self.lastReconcile = lastReconcile
+        self.lastReconcileError = lastReconcileError
+        self.dryRun = dryRun
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, dryRun
+    }
+
+    // Explicit so that nil fields are written as null, like the plan's.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(healthy, forKey: .healthy)
+        try container.encode(state, forKey: .state)
+        try container.encode(watches, forKey: .watches)
+        try container.encode(volumes, forKey: .volumes)
+        try container.encode(lastReconcile, forKey: .lastReconcile)
+        try container.encode(lastReconcileError, forKey: .lastReconcileError)
+        try container.encode(dryRun, forKey: .dryRun)
+    }
+}
+
+/// Which volumes `GET /v1/volumes?state=` lists.
+public enum VolumeStateFilter: String, Sendable, Hashable, CaseIterable {
+    /// Verdict `reap` now.
+    case idle
+    /// Verdict `keep`.
+    case active
+    case all
+
+    public func includes(_ verdict: VolumeVerdict) -> Bool {
+        switch self {
+        case .idle: verdict.verdict == .reap
+        case .active: verdict.verdict == .keep
+        case .all: true
+        }
+    }
+}
+
+/// The body of `GET /v1/volumes` and `GET /v1/volumes/{podUID}` (the latter
+/// with `podUID` set); clients decode it with `Plan.decoder()`.
+public struct VolumeList: Codable, Sendable, Hashable {
+    /// When the plan the volumes come from was made.
+    public var generatedAt: Date
+    /// The pod asked for, on `/v1/volumes/{podUID}` only.
+    public var podUID: String?
+    public var volumes: [VolumeVerdict]
+
+    public init(generatedAt: Date, podUID: String? = nil, volumes: [VolumeVerdict]) {
+        self.generatedAt = generatedAt
+        self.podUID = podUID
+        self.volumes = volumes
+    }
+
+    enum CodingKeys: String, CodingKey { case generatedAt, podUID, volumes }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(generatedAt, forKey: .generatedAt)
+        try container.encodeIfPresent(podUID, forKey: .podUID)
+        try container.encode(volumes, forKey: .volumes)
+    }
+}
+
+/// Every error answer: `{"error": {"code": "not-found", "message": "..."}}`.
+public struct APIErrorBody: Codable, Sendable, Hashable {
+    public struct Detail: Codable, Sendable, Hashable {
+        /// Stable kebab-case code, e.g. `not-found`, `forbidden`, `payload-too-large`.
+        public var code: String
+        public var message: String
+
+        public init(code: String, message: String) {
+            self.code = code
+            self.message = message
+        }
+    }
+
+    public var error: Detail
+
+    public init(code: String, message: String) {
+        self.error = Detail(code: code, message: message)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Prometheus
+import ReaperCore
+
+/// The agent's Prometheus series (issue 5: `volume_reaper_*`). The server only
+/// serves the registry; the daemon records into it through `AgentMetricsRecorder`.
+public enum AgentMetrics {
+    /// Gauge, label `state` = `idle` (verdict reap) or `active` (keep).
+    public static let volumes = "volume_reaper_volumes"
+    /// Gauge: live inotify watches.
+    public static let watches = "volume_reaper_watches"
+    /// Counter: inotify events read.
+    public static let events = "volume_reaper_events_total"
+    /// Counter: inotify queue overflows (each forces a rescan).
+    public static let overflows = "volume_reaper_overflows_total"
+    /// Counter: volumes reaped.
+    public static let reaps = "volume_reaper_reaps_total"
+    /// Counter: bytes the reaps freed.
+    public static let bytesFreed = "volume_reaper_bytes_freed_total"
+    /// Histogram: how long reconcile cycles take.
+    public static let reconcileDuration = "volume_reaper_reconcile_duration_seconds"
+    /// Gauge: Unix time of the last finished reconcile.
+    public static let lastReconcileTimestamp = "volume_reaper_last_reconcile_timestamp_seconds"
+    /// Counter, label `code`: HTTP responses of the socket API (the server records these).
+    public static let httpRequests = "volume_reaper_http_requests_total"
+
+    /// Buckets of `reconcileDuration`.
+    public static let reconcileDurationBuckets: [Duration] = [
+        .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120),
+    ]
+}
+
+/// Records the agent's metrics straight into a `PrometheusCollectorRegistry`
+/// (no global `MetricsSystem` bootstrap needed). Cheap to copy; all copies
+/// share one registry and one set of series.
+public struct AgentMetricsRecorder: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    private let idleVolumes: Gauge
+    private let activeVolumes: Gauge
+    private let watches: Gauge
+    private let events: Counter
+    private let overflows: Counter
+    private let reaps: Counter
+    private let bytesFreed: Counter
+    private let reconcileDuration: DurationHistogram
+    private let lastReconcile: Gauge
+    /// The watcher totals last seen, to advance the counters by the difference.
+    private let watcherTotals = Synchronized((events: UInt64(0), overflows: UInt64(0)))
+
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+        }
+        let volumes = name(AgentMetrics.volumes, "Volumes in the current plan, by state: idle (reap) or active (keep).")
+        idleVolumes = registry.makeGauge(descriptor: volumes, labels: [("state", "idle")])
+        activeVolumes = registry.makeGauge(descriptor: volumes, labels: [("state", "active")])
+        watches = registry.makeGauge(descriptor: name(AgentMetrics.watches, "Live inotify watches."))
+        events = registry.makeCounter(descriptor: name(AgentMetrics.events, "inotify events read."))
+        overflows = registry.makeCounter(descriptor: name(AgentMetrics.overflows, "inotify queue overflows."))
+        reaps = registry.makeCounter(descriptor: name(AgentMetrics.reaps, "Volumes reaped."))
+        bytesFreed = registry.makeCounter(descriptor: name(AgentMetrics.bytesFreed, "Bytes freed by reaping."))
+        reconcileDuration = registry.makeDurationHistogram(
+            descriptor: name(AgentMetrics.reconcileDuration, "Duration of reconcile cycles."),
+            buckets: AgentMetrics.reconcileDurationBuckets
+        )
+        lastReconcile = registry.makeGauge(
+            descriptor: name(AgentMetrics.lastReconcileTimestamp, "Unix time of the last finished reconcile.")
+        )
+    }
+
+    /// Volumes by state from `plan`.
+    public func recordPlan(_ plan: Plan) {
+        idleVolumes.set(Int64(plan.summary.reap))
+        activeVolumes.set(Int64(plan.summary.keep))
+    }
+
+    /// The watcher's state: `watches` now, and `events` and `overflows` as
+    /// its totals since it started (the counters advance by the difference;
+    /// totals that went down, a restarted watcher, count from zero again).
+    /// Keep one recorder per registry calling this, or they double count.
+    public func recordWatcher(watches: Int, events: UInt64, overflows: UInt64) {
+        self.watches.set(Int64(watches))
+        let (newEvents, newOverflows) = watcherTotals.withLock { last in
+            let delta = (events >= last.events ? events - last.events : events,
+                         overflows >= last.overflows ? overflows - last.overflows : overflows)
+            last = (events, overflows)
+            return delta
+        }
+        if newEvents > 0 { self.events.increment(by: Int64(clamping: newEvents)) }
+        if newOverflows > 0 { self.overflows.increment(by: Int64(clamping: newOverflows)) }
+    }
+
+    /// One cycle's reaps: `count` volumes, `bytes` freed.
+    public func recordReaps(count: Int, bytes: UInt64) {
+        if count > 0 { reaps.increment(by: Int64(count)) }
+        if bytes > 0 { bytesFreed.increment(by: Int64(clamping: bytes)) }
+    }
+
+    /// A finished reconcile: how long it took and when it finished.
+    public func recordReconcile(duration: Duration, at date: Date) {
+        reconcileDuration.record(duration)
+        lastReconcile.set(date.timeIntervalSince1970)
+    }
+
+    /// One HTTP response of the socket API.
+    public func recordHTTPRequest(status code: Int) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: AgentMetrics.httpRequests, unitName: "", helpText: "HTTP responses of the socket API, by status code."
+            ),
+            labels: [("code", String(code))]
+        ).increment()
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ReaperCore
+
+/// The socket API's routes (design §6).
+enum Route: Sendable, Hashable {
+    case health
+    case volumes
+    case podVolumes(String)
+    case plan
+    case reconcile
+    case metrics
+
+    /// The one method each route answers.
+    var method: HTTPMethod {
+        switch self {
+        case .reconcile: .POST
+        default: .GET
+        }
+    }
+
+    /// The route for a (percent-decoded) path; nil for unknown paths.
+    init?(path: String) {
+        switch path {
+        case "/healthz": self = .health
+        case "/v1/volumes": self = .volumes
+        case "/v1/plan": self = .plan
+        case "/v1/reconcile": self = .reconcile
+        case "/metrics": self = .metrics
+        default:
+            let prefix = "/v1/volumes/"
+            guard path.hasPrefix(prefix) else { return nil }
+            let uid = String(path.dropFirst(prefix.count))
+            guard !uid.isEmpty, !uid.contains("/") else { return nil }
+            self = .podVolumes(uid)
+        }
+    }
+}
+
+/// A request as the router needs it.
+struct APIRequest: Sendable {
+    var method: HTTPMethod
+    var uri: String
+    var peer: PeerCredentials?
+}
+
+/// Turns requests into answers through the provider.
+struct RequestHandler: Sendable {
+    let provider: any AgentAPIProvider
+    let recorder: AgentMetricsRecorder
+
+    func respond(to request: APIRequest) async -> APIResponse {
+        guard let target = URLComponents(string: request.uri), request.uri.hasPrefix("/") else {
+            return .error(.badRequest, code: "bad-request", message: "malformed request target '\(request.uri)'")
+        }
+        guard let route = Route(path: target.path) else {
+            return .error(.notFound, code: "not-found", message: "no such path: \(target.path)")
+        }
+        guard request.method == route.method else {
+            var response = APIResponse.error(
+                .methodNotAllowed, code: "method-not-allowed",
+                message: "\(target.path) answers \(route.method.rawValue) only, not \(request.method.rawValue)"
+            )
+            response.extraHeaders.append(("Allow", route.method.rawValue))
+            return response
+        }
+        switch route {
+        case .health:
+            let health = await provider.health()
+            return .json(health, status: health.healthy ? .ok : .serviceUnavailable)
+
+        case .volumes:
+            let stateText = target.queryItems?.first(where: { $0.name == "state" })?.value ?? "all"
+            guard let filter = VolumeStateFilter(rawValue: stateText) else {
+                return .error(
+                    .badRequest, code: "bad-request",
+                    message: "unknown state '\(stateText)': use idle, active or all"
+                )
+            }
+            guard let plan = await provider.currentPlan() else { return Self.noPlan }
+            return .json(VolumeList(generatedAt: plan.generatedAt, volumes: plan.volumes.filter(filter.includes)))
+
+        case .podVolumes(let uid):
+            guard let plan = await provider.currentPlan() else { return Self.noPlan }
+            let volumes = plan.volumes.filter { $0.podUID == uid }
+            guard !volumes.isEmpty else {
+                return .error(.notFound, code: "not-found", message: "no volumes of pod \(uid) in the current plan")
+            }
+            return .json(VolumeList(generatedAt: plan.generatedAt, podUID: uid, volumes: volumes))
+
+        case .plan:
+            guard let plan = await provider.currentPlan() else { return Self.noPlan }
+            return Self.planDocument(plan)
+
+        case .reconcile:
+            guard let peer = request.peer else {
+                return .error(.forbidden, code: "forbidden", message: "reconcile needs uid 0; the peer's credentials are unknown")
+            }
+            guard peer.uid == 0 else {
+                return .error(.forbidden, code: "forbidden", message: "reconcile needs uid 0; the peer is uid \(peer.uid)")
+            }
+            do {
+                return Self.planDocument(try await provider.reconcileNow())
+            } catch is CancellationError {
+                return .error(.serviceUnavailable, code: "shutting-down", message: "the agent is stopping")
+            } catch {
+                return .error(.internalServerError, code: "reconcile-failed", message: "reconcile failed: \(error)")
+            }
+
+        case .metrics:
+            var bytes: [UInt8] = []
+            recorder.registry.emit(into: &bytes)
+            return APIResponse(status: .ok, contentType: APIResponse.prometheusType, body: ByteBuffer(bytes: bytes))
+        }
+    }
+
+    static let noPlan = APIResponse.error(
+        .serviceUnavailable, code: "no-plan", message: "no plan yet: the first reconcile has not finished"
+    )
+
+    /// Exactly what `volume-reaper --plan --json` prints.
+    static func planDocument(_ plan: Plan) -> APIResponse {
+        do {
+            return .raw(try plan.jsonData())
+        } catch {
+            return .error(.internalServerError, code: "internal", message: "cannot encode the plan: \(error)")
+        }
+    }
+}

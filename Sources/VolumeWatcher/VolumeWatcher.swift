@@ -1,0 +1,243 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import SystemCalls
+import SystemPackage
+
+/// Turns inotify events on the kubelet's pod volume trees into per-volume
+/// last-access times (design §2, §5.7).
+///
+/// Watches `<root>/pods`, every pod directory, its `volumes/`, every plugin
+/// directory and every directory of every volume tree, without following
+/// symlinks. A dedicated thread reads the inotify descriptor, so the
+/// cooperative pool never blocks; `drainAccesses()` hands the coalesced
+/// times to the store. A lost signal (queue overflow, unknown watch, a watch
+/// the kernel refused) only ever makes volumes look used, never idle.
+public final class VolumeWatcher: Service, Sendable {
+    /// The kubelet root, without a trailing slash.
+    public let kubeletRoot: String
+    public let manifestsPath: String?
+    public let options: WatcherOptions
+    /// A signal per change of the manifests path, coalesced: at most one waits
+    /// while the consumer is busy. Finishes when `run()` returns. One consumer.
+    public let manifestChanges: AsyncStream<Void>
+
+    private let logger: Logger
+    private let ledger: Ledger
+    private let engine: Mutex<WatchEngine>
+    private let started = Atomic<Bool>(false)
+    private let now: @Sendable () -> Date
+
+    /// - Parameter now: the clock that stamps event arrival (tests inject one).
+    public init(
+        kubeletRoot: String, manifestsPath: String?, options: WatcherOptions, logger: Logger,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        let root = kubeletRoot.count > 1 && kubeletRoot.hasSuffix("/") ? String(kubeletRoot.dropLast()) : kubeletRoot
+        self.kubeletRoot = root
+        self.manifestsPath = manifestsPath
+        self.options = options
+        self.logger = logger
+        self.now = now
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        self.manifestChanges = stream
+        let ledger = Ledger(manifestSignal: continuation)
+        self.ledger = ledger
+        self.engine = Mutex(WatchEngine(
+            kubeletRoot: root, manifestsPath: manifestsPath, options: options, logger: logger, ledger: ledger, clock: now
+        ))
+    }
+
+    // MARK: What the rest of the agent reads
+
+    /// Returns and clears the access times and removals gathered since the last call.
+    public func drainAccesses() -> WatcherDrain {
+        ledger.state.withLock { state in
+            defer {
+                state.accesses = [:]
+                state.removed = []
+            }
+            return WatcherDrain(accesses: state.accesses, removed: state.removed)
+        }
+    }
+
+    public var status: WatcherStatus {
+        ledger.state.withLock { state in
+            WatcherStatus(
+                watches: state.watches, watchedVolumes: state.known.count - state.polled.count,
+                polledVolumes: state.polled.count, eventsHandled: state.eventsHandled, overflows: state.overflows,
+                rescans: state.rescans, lastEventAt: state.lastEventAt, ready: state.ready
+            )
+        }
+    }
+
+    /// Volume paths (`<root>/pods/<uid>/volumes/<plugin>/<name>`) the watcher knows, watched or polled.
+    public var knownVolumes: Set<String> {
+        ledger.state.withLock { $0.known }
+    }
+
+    /// Returns once the initial crawl has set every watch it could (volumes it
+    /// could not cover are on the poll list by then), or when `run()` ended or
+    /// the calling task is cancelled.
+    public func waitUntilReady() async {
+        await ledger.waitUntilReady()
+    }
+
+    // MARK: Service
+
+    /// Starts the watcher thread, which crawls and then follows events, and
+    /// returns after graceful shutdown or cancellation once the thread has
+    /// stopped and every descriptor is closed. Throws when inotify is
+    /// unavailable or reading it fails; a watcher runs once.
+    public func run() async throws {
+        guard started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            throw WatcherError(code: .alreadyStarted, message: "a VolumeWatcher runs once")
+        }
+        defer { ledger.manifestSignal.finish() }
+        let inotify: FileDescriptor
+        do {
+            inotify = try Syscall.inotifyInit()
+        } catch {
+            ledger.markFinished(failure: nil)
+            throw WatcherError(code: .inotifyUnavailable, message: "\(error) (fs.inotify.max_user_instances?)")
+        }
+        var pipeEnds: [Int32] = [-1, -1]
+        guard pipe(&pipeEnds) == 0 else {
+            let code = errno
+            Syscall.close(inotify)
+            ledger.markFinished(failure: nil)
+            throw WatcherError(code: .inotifyUnavailable, message: "pipe: \(Errno(rawValue: code))")
+        }
+        for end in pipeEnds {
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        }
+        let wakeRead = pipeEnds[0]
+        let mountInfo: FileDescriptor?
+        do {
+            mountInfo = try Syscall.openAt(nil, options.mountInfoPath, flags: O_RDONLY)
+        } catch {
+            mountInfo = nil
+            logger.warning("cannot follow the mount table: mounts appearing later over watched directories are not watched",
+                           metadata: ["path": "\(options.mountInfoPath)", "error": "\(error)"])
+        }
+        ledger.state.withLock { state in
+            state.wakeDescriptor = pipeEnds[1]
+            state.threadRunning = true
+        }
+        engine.withLock { $0.inotify = inotify }
+
+        let thread = Thread { [self] in
+            self.threadMain(inotify: inotify, wakeRead: wakeRead, mountInfo: mountInfo)
+        }
+        thread.name = "volume-watcher"
+        thread.start()
+
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await ledger.waitUntilFinished()
+        } onCancelOrGracefulShutdown: { [ledger] in
+            ledger.requestStop()
+        }
+        if let failure = ledger.state.withLock({ $0.failure }) { throw failure }
+    }
+
+    /// The watcher thread: crawl, signal ready, then poll the inotify
+    /// descriptor, the mount table and the wake pipe until asked to stop.
+    private func threadMain(inotify: FileDescriptor, wakeRead: Int32, mountInfo: FileDescriptor?) {
+        var failure: WatcherError?
+        engine.withLock { $0.start() }
+        ledger.markReady()
+
+        let clock = ContinuousClock()
+        var nextTick: ContinuousClock.Instant?
+        var descriptors = [
+            pollfd(fd: inotify.rawValue, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: mountInfo?.rawValue ?? -1, events: Int16(POLLPRI), revents: 0),
+        ]
+        while !ledger.stopRequested {
+            let wantsTicks = engine.withLock { $0.wantsTicks }
+            if !wantsTicks {
+                nextTick = nil
+            } else if nextTick == nil {
+                nextTick = clock.now.advanced(by: options.pollInterval)
+            }
+            var timeout: Int32 = -1
+            if let nextTick {
+                timeout = Int32(clamping: max(0, Self.milliseconds(clock.now.duration(to: nextTick))))
+            }
+            for index in descriptors.indices { descriptors[index].revents = 0 }
+            do {
+                _ = try Syscall.poll(&descriptors, timeoutMilliseconds: timeout)
+            } catch {
+                failure = WatcherError(code: .readFailed, message: "\(error)")
+                break
+            }
+            if ledger.stopRequested { break }
+            if descriptors[0].revents & Int16(POLLNVAL | POLLERR) != 0 {
+                failure = WatcherError(code: .readFailed, message: "poll: the inotify descriptor reported an error")
+                break
+            }
+            if descriptors[0].revents != 0 {
+                if let error = engine.withLock({ engine -> WatcherError? in
+                    engine.service()
+                    return engine.readFailure
+                }) {
+                    failure = error
+                    break
+                }
+            }
+            if descriptors[2].revents & Int16(POLLPRI | POLLERR) != 0 {
+                engine.withLock { $0.mountsChanged() }
+            }
+            if let due = nextTick, clock.now >= due {
+                engine.withLock { $0.tick() }
+                nextTick = clock.now.advanced(by: options.pollInterval)
+            }
+            if descriptors[1].revents != 0 {
+                var bytes = [UInt8](repeating: 0, count: 64)
+                while read(wakeRead, &bytes, bytes.count) > 0 {}
+            }
+        }
+
+        engine.withLock { $0.shutdown() }
+        Syscall.close(inotify)
+        Syscall.close(FileDescriptor(rawValue: wakeRead))
+        if let mountInfo { Syscall.close(mountInfo) }
+        ledger.state.withLock { state in
+            if let descriptor = state.wakeDescriptor { _ = close(descriptor) }
+            state.wakeDescriptor = nil
+        }
+        if let failure {
+            logger.error("volume watcher stopped", metadata: ["error": "\(failure)"])
+        }
+        ledger.markFinished(failure: failure)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    // MARK: Test hooks
+
+    /// Handles records as if the thread had read them (tests drive the
+    /// overflow and unknown-watch paths with synthetic records).
+    func handle(_ events: [InotifyEvent]) {
+        engine.withLock { $0.inject(events) }
+    }
+
+    /// The watch descriptor that covers `path` now, if any.
+    func watchDescriptor(for path: String) -> Int32? {
+        engine.withLock { $0.watchDescriptor(for: path) }
+    }
+
+    /// Whether the watcher thread is alive.
+    var threadRunning: Bool {
+        ledger.state.withLock { $0.threadRunning }
+    }
+}

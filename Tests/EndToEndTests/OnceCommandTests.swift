@@ -1,0 +1,219 @@
+import Foundation
+import ReaperCore
+import Synchronization
+import Testing
+import TestSupport
+
+/// `volume-reaper --once` as an operator runs it, on the realistic example node.
+@Suite("volume-reaper --once", .serialized)
+struct OnceCommandTests {
+    static let defaultPolicy = PackagePaths.root.appendingPathComponent("policies/default.yaml").path
+    static let journalSocket = "/run/systemd/journal/socket"
+    static let hasJournal = FileManager.default.fileExists(atPath: journalSocket)
+    static let reapedMessageID = "5109ffc17eb34ec3bd6968d5b3c35abc"
+
+    func arguments(
+        _ node: ExampleNode, _ mode: [String], logTarget: String = "stderr", manifests: String? = nil
+    ) -> [String] {
+        mode + [
+            "--kubelet-root", node.kubeletRoot, "--manifests", manifests ?? node.manifests,
+            "--policy", Self.defaultPolicy, "--state-dir", node.directory.appending("state"), "--log-target", logTarget,
+        ]
+    }
+
+    /// Every entry under `path` (mounts included, symlinks not followed): path,
+    /// type, size, symlink target, mtime, and a hash of every regular file.
+    func fingerprint(_ path: String) throws -> String {
+        let result = try ChildProcess.shell("""
+            cd '\(path)' && find . -printf '%p|%y|%s|%l|%T@\\n' | LC_ALL=C sort \
+            && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+            """)
+        try #require(result.status == 0, "fingerprint \(path): \(result.stderr)")
+        return result.stdout
+    }
+
+    func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    func podDirectory(_ node: ExampleNode, _ number: Int) -> String {
+        node.kubeletRoot + "/pods/" + String(format: "5e1f0000-0000-4000-8000-%012d", number)
+    }
+
+    /// What must not change: each kept volume, `outside/`, the junk under `pods/`.
+    func keptFingerprints(_ node: ExampleNode) throws -> [String: String] {
+        var prints: [String: String] = [:]
+        for expected in node.expectations where expected.verdict == "keep" {
+            prints[expected.path] = try fingerprint(expected.path)
+        }
+        prints[node.outside] = try fingerprint(node.outside)
+        prints[node.kubeletRoot + "/pods/not-a-pod"] = try fingerprint(node.kubeletRoot + "/pods/not-a-pod")
+        return prints
+    }
+
+    /// The final tree: exactly the planned reaps gone, everything else as before.
+    func expectFinalTree(_ node: ExampleNode, before: [String: String]) throws {
+        for expected in node.expectations where expected.verdict == "reap" {
+            #expect(!exists(expected.path), "should be reaped: \(expected.path)")
+        }
+        for (path, print) in before {
+            #expect(try fingerprint(path) == print, "changed: \(path)")
+        }
+        #expect(!exists(podDirectory(node, 15)), "the old orphan's pod directory is gone")
+        #expect(exists(podDirectory(node, 16) + "/volumes/kubernetes.io~empty-dir/scratch"), "the young orphan stays")
+        #expect(exists(node.kubeletRoot + "/pods/README"))
+        #expect(exists(node.kubeletRoot + "/pods/lost+found"))
+        if isRoot {
+            let mountinfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+            let mounts = mountinfo.split(separator: "\n").map { String($0.split(separator: " ")[4]) }
+            for mount in [
+                podDirectory(node, 1) + "/volumes/kubernetes.io~secret/kube-api-access-x7k2p",
+                podDirectory(node, 11) + "/volumes/kubernetes.io~empty-dir/shared/sub/mnt",
+                podDirectory(node, 11) + "/volumes/kubernetes.io~empty-dir/ramdisk",
+            ] {
+                #expect(mounts.contains(mount), "still mounted: \(mount)")
+            }
+        }
+    }
+
+    func reapedCount(_ stdout: String) -> Int? {
+        guard let range = stdout.range(of: #"reaped (\d+) volumes"#, options: .regularExpression) else { return nil }
+        return Int(stdout[range].split(separator: " ")[1])
+    }
+
+    @Test("on the realistic node, --once deletes exactly the planned reaps and nothing else")
+    func realisticNode() throws {
+        let node = try ExampleNode(holdLockSeconds: 120)
+        defer { node.remove() }
+        let planRun = try ChildProcess.run(PackagePaths.binary, arguments(node, ["--plan", "--json"]))
+        try #require(planRun.status == 0, "stderr: \(planRun.stderr)")
+        let plan = try Plan.decoder().decode(Plan.self, from: Data(planRun.stdout.utf8))
+        let planned = Set(plan.reaps.map(\.path))
+        let expected = Set(node.expectations.filter { $0.verdict == "reap" }.map(\.path))
+        #expect(planned == expected)
+        let before = try keptFingerprints(node)
+
+        let target = Self.hasJournal ? "journald" : "stderr"
+        let once = try ChildProcess.run(PackagePaths.binary, arguments(node, ["--once"], logTarget: target))
+        #expect(once.status == 0, "stderr: \(once.stderr)")
+        #expect(reapedCount(once.stdout) == expected.count, "stdout: \(once.stdout)")
+        #expect(once.stdout.contains("lock-held"))
+        try expectFinalTree(node, before: before)
+    }
+
+    @Test("two --once processes at once: one does the deletions, no errors, the expected tree")
+    func twoAtOnce() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let before = try keptFingerprints(node)
+        let results = Mutex<[ProcessResult?]>([])
+        let binary = PackagePaths.binary
+        let arguments = arguments(node, ["--once"])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            let result = try? ChildProcess.run(binary, arguments)
+            results.withLock { $0.append(result) }
+        }
+        let runs = results.withLock { $0 }.compactMap { $0 }
+        #expect(runs.count == 2)
+        for run in runs {
+            #expect(run.status == 0 || run.status == 4, "status \(run.status): \(run.stderr)")
+            for line in run.stderr.split(separator: "\n") {
+                #expect(!line.contains(" error ") && !line.contains(" critical "), "\(line)")
+            }
+            if run.status == 4 { #expect(run.stderr.contains("reaper lock")) }
+        }
+        let expected = node.expectations.filter { $0.verdict == "reap" }.count
+        let reaped = runs.filter { $0.status == 0 }.compactMap { reapedCount($0.stdout) }
+        #expect(reaped.reduce(0, +) == expected, "each volume reaped once: \(reaped)")
+        #expect(reaped.filter { $0 > 0 }.count == 1)
+        try expectFinalTree(node, before: before)
+    }
+
+    @Test("each reap is one journald entry with MESSAGE_ID and the fields of design §6",
+          .enabled(if: hasJournal, "needs journald: no socket at /run/systemd/journal/socket"))
+    func journaldEntries() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let once = try ChildProcess.run(PackagePaths.binary, arguments(node, ["--once"], logTarget: "journald"))
+        try #require(once.status == 0, "stderr: \(once.stderr)")
+        #expect(!once.stderr.contains("journald_error"), "journald refused entries: \(once.stderr)")
+        let reaps = node.expectations.filter { $0.verdict == "reap" }
+        let prefix = node.directory.path + "/"
+
+        var entries: [[String: String]] = []
+        let found = (0..<50).contains { _ in
+            let result = try? ChildProcess.run("/usr/bin/journalctl", [
+                "SYSLOG_IDENTIFIER=volume-reaper", "-o", "json", "--no-pager", "--since", "-5min",
+            ])
+            entries = (result?.stdout ?? "").split(separator: "\n").compactMap { line in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+                let fields = object.compactMapValues { $0 as? String }
+                return fields["VOLUME_PATH"]?.hasPrefix(prefix) == true ? fields : nil
+            }
+            let reaped = Set(entries.filter { $0["MESSAGE_ID"] == Self.reapedMessageID }.compactMap { $0["VOLUME_PATH"] })
+            if reaps.allSatisfy({ reaped.contains($0.path) }) { return true }
+            usleep(200_000)
+            return false
+        }
+        #expect(found, "journal entries for this node: \(entries.count)")
+
+        for expected in reaps {
+            let mine = entries.filter { $0["VOLUME_PATH"] == expected.path && $0["MESSAGE_ID"] == Self.reapedMessageID }
+            #expect(mine.count == 1, "\(expected.path): \(mine.count) entries")
+            guard let entry = mine.first else { continue }
+            let components = expected.path.split(separator: "/").map(String.init)
+            let name = components[components.count - 1]
+            let plugin = components[components.count - 2].replacingOccurrences(of: "~", with: "/")
+            let uid = components[components.count - 4]
+            #expect(entry["MESSAGE"]?.isEmpty == false)
+            #expect(entry["PRIORITY"] == "6")
+            #expect(entry["POD_UID"] == uid)
+            #expect(entry["VOLUME_PLUGIN"] == plugin)
+            #expect(entry["VOLUME_NAME"] == name)
+            #expect(entry["POD_NAMESPACE"] != nil && entry["POD_NAME"] != nil, "\(expected.path)")
+            #expect(Int(entry["IDLE_SECONDS"] ?? "") ?? 0 >= 30 * 60)
+            #expect(Int(entry["BYTES_FREED"] ?? "") != nil)
+            #expect(Int(entry["FILES_REMOVED"] ?? "") ?? 0 >= 1)
+            #expect(entry["REASON"]?.contains("idle") == true)
+            #expect(entry["DRY_RUN"] == "false")
+        }
+        // Named pods carry their namespace and name; an orphan has none to give.
+        let job = try #require(entries.first { $0["VOLUME_PATH"]?.hasSuffix("kubernetes.io~empty-dir/scratch") == true && $0["POD_UID"] == "5e1f0000-0000-4000-8000-000000000001" })
+        #expect(job["POD_NAMESPACE"] == "batch")
+        #expect(job["POD_NAME"] == "report-job-29184")
+        #expect(Int(job["BYTES_FREED"] ?? "") ?? 0 >= 65536)
+        // Kept volumes are no reaps.
+        for expected in node.expectations where expected.verdict == "keep" {
+            #expect(!entries.contains { $0["VOLUME_PATH"] == expected.path && $0["MESSAGE_ID"] == Self.reapedMessageID })
+        }
+    }
+
+    @Test("manifests listing 1 of many pods: --once exits 3, no orphan deleted, ALERT on stderr")
+    func circuitBreaker() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let full = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: node.manifests + "/kubelet-pods.json"))) as? [String: Any]
+        let items = try #require(full?["items"] as? [[String: Any]])
+        let first = try #require(items.first { (($0["metadata"] as? [String: Any])?["uid"] as? String)?.hasSuffix("000000000001") == true })
+        let truncated = node.directory.appending("one-pod")
+        try FileManager.default.createDirectory(atPath: truncated, withIntermediateDirectories: true)
+        let list: [String: Any] = ["kind": "PodList", "apiVersion": "v1", "items": [first]]
+        try JSONSerialization.data(withJSONObject: list).write(to: URL(fileURLWithPath: truncated + "/pods.json"))
+
+        let pods = node.kubeletRoot + "/pods"
+        let others = try FileManager.default.contentsOfDirectory(atPath: pods).filter { !$0.hasSuffix("000000000001") }.map { pods + "/" + $0 }
+        let before = try Dictionary(uniqueKeysWithValues: others.map { ($0, try fingerprint($0)) })
+
+        let once = try ChildProcess.run(PackagePaths.binary, arguments(node, ["--once"], manifests: truncated))
+        #expect(once.status == 3, "stdout: \(once.stdout) stderr: \(once.stderr)")
+        #expect(once.stderr.contains("ALERT"))
+        #expect(once.stderr.contains("maxOrphanFraction"))
+        for (path, print) in before {
+            #expect(try fingerprint(path) == print, "an orphan was touched: \(path)")
+        }
+        // The listed, finished pod's idle volumes still go: a terminal phase is final.
+        #expect(!exists(podDirectory(node, 1) + "/volumes/kubernetes.io~empty-dir/scratch"))
+        #expect(!exists(podDirectory(node, 1) + "/volumes/kubernetes.io~configmap/job-config"))
+    }
+}
