@@ -48,7 +48,7 @@ public struct Pod: Sendable, Hashable {
 }
 
 /// A problem with one manifest file.
-public struct ManifestError: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct ManifestError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     public var file: String
     public var message: String
 

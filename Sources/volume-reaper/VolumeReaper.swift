@@ -6,18 +6,31 @@ import Reaper
 import ReaperAgent
 import ReaperCore
 
+/// The root command holds no options of its own, so a subcommand's flags are
+/// always its own (`run --plan` is the daemon's dry run, never the root's).
+/// `volume-reaper --plan` and `--once` go to the default one-shot command.
 @main
 struct VolumeReaper: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume-reaper",
         abstract: "Reap idle Kubernetes pod volumes safely.",
         discussion: """
-            --plan judges every pod volume on the node and prints the plan; nothing is deleted.
-            --once runs one real reconcile-and-reap cycle and exits.
+            volume-reaper --plan [--json]   judge every pod volume and print the plan; delete nothing
+            volume-reaper --once [--json]   one real reconcile-and-reap cycle, then exit
             Exit status of --once: 0 the cycle ran; 3 the orphan circuit breaker tripped (no orphan
             was reaped); 4 another volume-reaper holds the reaper lock; 1 any other error.
             """,
-        subcommands: [IdleCommand.self, StatusCommand.self, ReconcileCommand.self, PolicyCommand.self]
+        subcommands: [OneShotCommand.self, RunCommand.self, IdleCommand.self, StatusCommand.self, ReconcileCommand.self, PolicyCommand.self],
+        defaultSubcommand: OneShotCommand.self
+    )
+}
+
+/// `volume-reaper --plan` / `--once`.
+struct OneShotCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "oneshot",
+        abstract: "--plan: print the plan and delete nothing; --once: one real reconcile-and-reap cycle.",
+        shouldDisplay: false
     )
 
     @Flag(name: .long, help: "Dry run: print what would be reaped and why; delete nothing.")

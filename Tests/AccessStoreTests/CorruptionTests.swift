@@ -93,11 +93,12 @@ struct CorruptionTests {
         let directory = try TempDirectory()
         defer { directory.remove() }
         let path = directory.appending("access.sqlite")
+        let quiet = LogRecorder().logger
         try writeBytes(Self.garbage, to: path)
-        let first = try AccessStore(directory: directory.path, logger: logger, clock: { at(0) })
+        let first = try AccessStore(directory: directory.path, logger: quiet, clock: { at(0) })
         try first.close()
         try writeBytes(Self.garbage, to: path)
-        let second = try AccessStore(directory: directory.path, logger: logger, clock: { at(0) })
+        let second = try AccessStore(directory: directory.path, logger: quiet, clock: { at(0) })
         let one = try #require(first.replacedCorruptDatabase)
         let two = try #require(second.replacedCorruptDatabase)
         #expect(one != two)

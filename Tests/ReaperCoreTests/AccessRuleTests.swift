@@ -92,7 +92,14 @@ struct AccessRuleTests {
         }
         let verdict = try node.verdict()
         #expect(verdict.lastAccessSource == signals.expected)
-        let newest = [signals.mtime, signals.ctime, signals.atime, signals.finished, signals.record?.0 ?? .infinity].min()!
+        let listed = signals.timestamps.map { kind in
+            switch kind {
+            case .mtime: signals.mtime
+            case .ctime: signals.ctime
+            case .atime: signals.atime
+            }
+        }
+        let newest = (listed + [signals.finished, signals.record?.0 ?? .infinity]).min()!
         #expect(verdict.lastAccess == Fixture.ago(newest))
         #expect(verdict.idleSeconds == Int(newest))
     }

@@ -7,19 +7,25 @@ import Testing
 struct OrphanRuleTests {
     let orphan = Fixture.uid(15)
 
-    /// One orphan pod directory (appeared a day ago) and manifests listing another, running pod.
+    /// One orphan pod directory (appeared a day ago, listed first) and two running pods the
+    /// manifests list, so that the orphan is a third of the node (below limits.maxOrphanFraction).
     func node(appearedAt: Date = Fixture.ago(86400)) -> NodeFixture {
         var node = NodeFixture()
-        node.pods = [Fixture.pod(Fixture.uid(3), name: "web", namespace: "shop", phase: "Running", finishedAt: nil)]
         node.addVolume(uid: orphan, appearedAt: appearedAt)
+        for number in [3, 4] {
+            node.pods.append(Fixture.pod(Fixture.uid(number), name: "web-\(number)", namespace: "shop", phase: "Running", finishedAt: nil))
+            node.addVolume(uid: Fixture.uid(number))
+        }
         return node
     }
+
+    var orphanPath: String { Fixture.volumePath(orphan, .emptyDir, "scratch") }
 
     @Test("an orphan on complete, fresh manifests is reaped: orphan, idle; its pod directory too")
     func orphanReaped() throws {
         let node = node()
         let plan = node.plan()
-        let verdict = try node.verdict()
+        let verdict = try node.verdict(orphanPath)
         expect(verdict, .reap, [.orphan, .idle])
         #expect(verdict.orphan)
         #expect(verdict.pod == nil)
@@ -33,7 +39,7 @@ struct OrphanRuleTests {
     func orphansDisabled() throws {
         var node = node()
         node.policy.orphans.reap = false
-        expect(try node.verdict(), .keep, [.orphansDisabled])
+        expect(try node.verdict(orphanPath), .keep, [.orphansDisabled])
         #expect(node.plan().orphanPodDirectories.isEmpty)
     }
 
@@ -41,10 +47,10 @@ struct OrphanRuleTests {
     func manifestsEmpty() throws {
         var node = node()
         node.pods = []
-        expect(try node.verdict(), .keep, [.manifestsEmpty])
+        expect(try node.verdict(orphanPath), .keep, [.manifestsEmpty])
         node.manifestFiles = []
         node.manifestsRefreshedAt = nil
-        expect(try node.verdict(), .keep, [.manifestsEmpty])
+        expect(try node.verdict(orphanPath), .keep, [.manifestsEmpty])
         #expect(node.plan().orphanPodDirectories.isEmpty)
     }
 
@@ -53,7 +59,7 @@ struct OrphanRuleTests {
         var node = node()
         node.manifestFiles.append(Fixture.manifestsPath + "/truncated.json")
         node.manifestErrors = [ManifestError(file: Fixture.manifestsPath + "/truncated.json", message: "unexpected end of data")]
-        expect(try node.verdict(), .keep, [.manifestsIncomplete])
+        expect(try node.verdict(orphanPath), .keep, [.manifestsIncomplete])
         let plan = node.plan()
         #expect(!plan.manifests.complete)
         #expect(plan.manifests.errors == ["\(Fixture.manifestsPath)/truncated.json: unexpected end of data"])
@@ -71,11 +77,11 @@ struct OrphanRuleTests {
     func manifestsStale() throws {
         var node = node()
         node.manifestsRefreshedAt = Fixture.ago(11 * 60)
-        expect(try node.verdict(), .keep, [.manifestsStale])
+        expect(try node.verdict(orphanPath), .keep, [.manifestsStale])
         node.manifestsRefreshedAt = Fixture.ago(9 * 60)
-        expect(try node.verdict(), .reap, [.orphan, .idle])
+        expect(try node.verdict(orphanPath), .reap, [.orphan, .idle])
         node.policy.orphans.manifestsMaxAge = 5 * 60
-        expect(try node.verdict(), .keep, [.manifestsStale])
+        expect(try node.verdict(orphanPath), .keep, [.manifestsStale])
     }
 
     @Test("a pod directory that appeared after (or when) the manifests were refreshed keeps: manifests-older-than-pod",
@@ -84,7 +90,7 @@ struct OrphanRuleTests {
         let refreshed = Fixture.ago(60)
         var node = node(appearedAt: refreshed.addingTimeInterval(secondsAfterRefresh))
         node.manifestsRefreshedAt = refreshed
-        expect(try node.verdict(), .keep, [.manifestsOlderThanPod])
+        expect(try node.verdict(orphanPath), .keep, [.manifestsOlderThanPod])
     }
 
     @Test("a pod directory that appeared just before the refresh may go")
@@ -92,18 +98,19 @@ struct OrphanRuleTests {
         let refreshed = Fixture.ago(60)
         var node = node(appearedAt: refreshed.addingTimeInterval(-0.001))
         node.manifestsRefreshedAt = refreshed
-        expect(try node.verdict(), .reap, [.orphan, .idle])
+        expect(try node.verdict(orphanPath), .reap, [.orphan, .idle])
     }
 
     @Test("snapshot reasons add up")
     func snapshotReasonsTogether() throws {
-        var node = node(appearedAt: Fixture.ago(30))
+        var node = node()
         node.policy.orphans.reap = false
         node.manifestErrors = [ManifestError(file: "x.yaml", message: "bad")]
         node.manifestsRefreshedAt = Fixture.ago(3600)
-        expect(try node.verdict(), .keep, [.orphansDisabled, .manifestsIncomplete, .manifestsStale])
+        expect(try node.verdict(orphanPath), .keep, [.orphansDisabled, .manifestsIncomplete, .manifestsStale])
         node.manifestsRefreshedAt = Fixture.ago(20)
-        expect(try node.verdict(), .keep, [.orphansDisabled, .manifestsIncomplete, .manifestsOlderThanPod])
+        node.directories[0].appearedAt = Fixture.ago(10)
+        expect(try node.verdict(orphanPath), .keep, [.orphansDisabled, .manifestsIncomplete, .manifestsOlderThanPod])
     }
 
     @Test("an orphan with a recent access keeps, and so does its pod directory")
@@ -140,7 +147,7 @@ struct OrphanRuleTests {
         var node = node()
         node.policy.orphans.removePodDir = false
         let plan = node.plan()
-        expect(try node.verdict(), .reap, [.orphan, .idle])
+        expect(try node.verdict(orphanPath), .reap, [.orphan, .idle])
         #expect(plan.orphanPodDirectories.isEmpty)
     }
 }

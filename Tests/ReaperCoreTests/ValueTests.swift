@@ -46,10 +46,18 @@ struct RFC3339Tests {
     }
 
     @Test("refuses what is not RFC 3339", arguments: [
-        "", "yesterday", "2026-11-18", "2026-11-18T11:06:40", "1795000000", "2026-11-18T25:06:40Z", "2026-02-30T11:06:40Z",
+        "", "yesterday", "2026-11-18", "2026-11-18T11:06:40", "1795000000", "2026-11-18T25:06:40Z",
+        // Impossible days and times must not roll over into valid ones (2026-02-30 is not March 2).
+        "2026-02-30T11:06:40Z", "2026-02-29T11:06:40Z", "2026-04-31T11:06:40Z", "2026-00-10T11:06:40Z", "2026-11-00T11:06:40Z",
+        "2026-13-01T11:06:40Z", "2026-11-18T11:60:00Z", "2026-11-18T11:06:61Z", "2026-11-18T24:00:00Z",
     ])
     func refuses(text: String) {
         #expect(RFC3339.parse(text) == nil)
+    }
+
+    @Test("a leap day of a leap year is a day")
+    func leapDay() {
+        #expect(RFC3339.parse("2028-02-29T00:00:00Z") == Date(timeIntervalSince1970: 1_835_395_200))
     }
 
     @Test("formats in UTC with a Z")

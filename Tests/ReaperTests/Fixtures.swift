@@ -75,15 +75,28 @@ final class Background {
         try process.run()
     }
 
+    /// SIGKILL: children of the test runner inherit a signal mask that blocks
+    /// SIGTERM, so `terminate()` would leave them running.
     func stop() {
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
     }
+
+    deinit { stop() }
 }
 
 let testLogger = Logger(label: "volume-reaper.tests")
+
+/// `volumes.unmount` acts only in the host's mount namespace (an unmount in a
+/// private one would leave the host's mount over what is then deleted): ours
+/// must be `/proc/1/ns/mnt`, and that must be readable.
+let inHostMountNamespace: Bool = {
+    guard let mine = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt"),
+          let host = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/1/ns/mnt") else { return false }
+    return mine == host
+}()
 
 /// A kubelet tree built by hand in a temp dir: pods, volumes, an outside
 /// directory for symlink targets, and the manifests as an in-memory snapshot.

@@ -152,7 +152,8 @@ struct PluginActionTests {
     }
 
     @Test("volumes.unmount [tmpfs]: a memory emptyDir is plainly unmounted, then removed",
-          .enabled(if: isRoot, "needs root: mounts"))
+          .enabled(if: isRoot, "needs root: mounts"),
+          .enabled(if: inHostMountNamespace, "needs the host mount namespace: /proc/1/ns/mnt unreadable or not ours"))
     func unmountThenRemove() throws {
         let (node, uid) = try node("unmount")
         defer { node.remove() }
@@ -168,6 +169,26 @@ struct PluginActionTests {
         #expect(outcome.unmounted == [volume])
         #expect(try !isMountPoint(volume))
         #expect(!exists(volume))
+    }
+
+    @Test("volumes.unmount [tmpfs] outside the host mount namespace: refused, kept mounted, contents intact",
+          .enabled(if: isRoot, "needs root: mounts"),
+          .enabled(if: !inHostMountNamespace, "runs only where /proc/1/ns/mnt is not our mount namespace"))
+    func unmountRefusedOutsideHostNamespace() throws {
+        let (node, uid) = try node("unmount-ns")
+        defer { node.remove() }
+        node.policy.volumes.unmount = ["tmpfs"]
+        let volume = try memoryVolume(node, uid, "ramdisk")
+        let plan = try node.plan()
+        #expect(plan.verdict(volume)?.reasons.contains(.willUnmount) == true)
+        let before = try fingerprint(volume)
+        let outcome = try #require(node.execute(plan).outcome(volume))
+        #expect(outcome.action == .keptAtLastCheck)
+        #expect(outcome.reasons == [.mounted])
+        #expect(outcome.detail?.contains("mount namespace") == true, "\(outcome.detail ?? "no detail")")
+        #expect(outcome.unmounted.isEmpty)
+        #expect(try isMountPoint(volume))
+        #expect(try fingerprint(volume) == before)
     }
 
     @Test("without the opt-in, the same memory emptyDir is kept mounted",
@@ -202,7 +223,9 @@ struct PluginActionTests {
         let outcome = try #require(node.execute(plan).outcome(volume))
         #expect(outcome.action == .keptAtLastCheck)
         #expect(outcome.reasons == [.mounted])
-        #expect(outcome.detail?.contains("umount") == true, "\(outcome.detail ?? "no detail")")
+        if inHostMountNamespace {
+            #expect(outcome.detail?.contains("umount") == true, "\(outcome.detail ?? "no detail")")
+        }
         #expect(outcome.unmounted.isEmpty)
         #expect(try isMountPoint(volume), "never lazily or forcibly unmounted")
         #expect(try fingerprint(volume) == before)

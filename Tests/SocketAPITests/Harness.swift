@@ -16,6 +16,7 @@ actor FakeProvider: AgentAPIProvider {
     var plan: Plan?
     var healthValue: AgentHealth
     var reconcileError: (any Error & Sendable)?
+    var reconcileDelay: Duration = .zero
     private(set) var reconciles = 0
 
     init(plan: Plan? = Fixture.plan, healthy: Bool = true) {
@@ -31,6 +32,7 @@ actor FakeProvider: AgentAPIProvider {
 
     func reconcileNow() async throws -> Plan {
         reconciles += 1
+        if reconcileDelay > .zero { try await Task.sleep(for: reconcileDelay) }
         if let reconcileError { throw reconcileError }
         var next = plan ?? Fixture.plan
         next.generatedAt = Fixture.generatedAt.addingTimeInterval(60)
@@ -39,6 +41,7 @@ actor FakeProvider: AgentAPIProvider {
     }
 
     func setReconcileError(_ error: (any Error & Sendable)?) { reconcileError = error }
+    func setReconcileDelay(_ delay: Duration) { reconcileDelay = delay }
 }
 
 struct ReconcileFailed: Error, CustomStringConvertible {
@@ -160,11 +163,45 @@ func curl(
     }
     let launch = executable
     let args = arguments
-    let result = try await onThread { try ChildProcess.run(launch, args) }
+    let result = try await onThread { try runProcess(launch, args) }
     guard result.status == 0 else {
         throw CurlFailed(description: "curl \(args.joined(separator: " ")) exited \(result.status): \(result.stderr)")
     }
     return try parseResponse(Data(result.stdout.utf8))
+}
+
+/// Runs a child to completion on the calling thread. Unlike
+/// `ChildProcess.run` it reads stderr on a thread of its own, not on
+/// Dispatch's global queue, which the cooperative pool (two threads on a
+/// two-core machine) shares: many concurrent children would stall the server.
+func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let errData = Synchronized(Data())
+    let errDone = DispatchSemaphore(value: 0)
+    Thread {
+        errData.set(err.fileHandleForReading.readDataToEndOfFile())
+        errDone.signal()
+    }.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    errDone.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.get(), as: UTF8.self))
+}
+
+final class Synchronized<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func get() -> Value { lock.withLock { value } }
+    func set(_ newValue: Value) { lock.withLock { value = newValue } }
 }
 
 /// Splits `HTTP/1.1 200 OK\r\nName: value\r\n\r\nbody` (skipping `100 Continue` heads).

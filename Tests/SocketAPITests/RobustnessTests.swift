@@ -1,5 +1,9 @@
 import Foundation
+import Logging
+import Prometheus
+import ServiceLifecycle
 import SocketAPI
+import TestSupport
 import Testing
 
 /// Garbage, oversized, slow and many requests, over raw sockets: the server
@@ -182,5 +186,53 @@ struct RobustnessTests {
             #expect(refused.errorCode == "too-many-connections")
             #expect(after == 200)
         }
+    }
+
+    @Test(
+        "A slow answer outlives idleTimeout, and graceful shutdown lets it finish",
+        .enabled(if: isRoot, "needs root: the peer must be uid 0 to reconcile")
+    )
+    func slowAnswer() async throws {
+        let provider = FakeProvider()
+        await provider.setReconcileDelay(.milliseconds(1500))
+        let directory = try SocketDirectory()
+        defer { directory.remove() }
+        let path = directory.socketPath
+        let server = try APIServer(
+            configuration: APIServerConfiguration(socketPath: path, idleTimeout: .milliseconds(500)), provider: provider,
+            registry: PrometheusCollectorRegistry(), logger: quietLogger
+        )
+        let serviceGroup = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [.init(service: server)], logger: quietLogger)
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await serviceGroup.run() }
+            await server.waitUntilListening()
+            // The reconcile takes three idle timeouts: the server is working, not idle.
+            let first = try await onThread { () -> HTTPResult in
+                let client = try RawClient(path)
+                client.send("POST /v1/reconcile HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                return try client.readResponse()
+            }
+            #expect(first.status == 200)
+
+            // Shut down while a reconcile is being answered: the answer still arrives, then the connection closes.
+            let client = try await onThread { try RawClient(path) }
+            let answer = Synchronized<HTTPResult?>(nil)
+            group.addTask {
+                let response = try await onThread { () -> HTTPResult in
+                    client.send("POST /v1/reconcile HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    return try client.readResponse()
+                }
+                answer.set(response)
+            }
+            while await provider.reconciles < 2 { try await Task.sleep(for: .milliseconds(20)) }
+            await serviceGroup.triggerGracefulShutdown()
+            try await group.waitForAll()
+            #expect(answer.get()?.status == 200)
+            #expect(answer.get()?.headers["connection"] == "close")
+            #expect(try await onThread { try client.waitForClose(timeout: 5) })
+        }
+        #expect(fileMode(path) == nil)
     }
 }

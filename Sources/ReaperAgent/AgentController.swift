@@ -1,0 +1,201 @@
+import AccessStore
+import Foundation
+import Logging
+import PolicyFile
+import Reaper
+import ReaperCore
+import SocketAPI
+import Synchronization
+import SystemdIntegration
+import VolumeWatcher
+
+/// Why a reconcile runs.
+public enum ReconcileTrigger: Sendable {
+    case timer
+    case manifestsChanged
+    case reload
+    case request(CheckedContinuation<Plan, any Error>)
+}
+
+/// The daemon's shared state and the one place reconcile cycles run: the
+/// reconcile service drives it, the socket API reads it and asks for cycles.
+public final class AgentController: AgentAPIProvider, Sendable {
+    struct State {
+        var policy: Policy
+        var policySource: String
+        var plan: Plan?
+        var lastReconcile: Date?
+        var lastReconcileError: String?
+        var lastReap: Date?
+        var ready = false
+        var stopping = false
+    }
+
+    public let configuration: AgentConfiguration
+    public let dryRun: Bool
+    let store: AccessStore
+    let watcher: VolumeWatcher
+    let metrics: AgentMetricsRecorder
+    let notifier: SystemdNotifier
+    let logger: Logger
+    let session: Int64
+    private let state: Mutex<State>
+    private let work = BlockingWork(label: "volume-reaper.reconcile")
+    let triggers: AsyncStream<ReconcileTrigger>
+    private let triggerContinuation: AsyncStream<ReconcileTrigger>.Continuation
+
+    init(
+        configuration: AgentConfiguration, policy: Policy, policySource: String, dryRun: Bool, store: AccessStore,
+        session: Int64, watcher: VolumeWatcher, metrics: AgentMetricsRecorder, notifier: SystemdNotifier, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.dryRun = dryRun
+        self.store = store
+        self.session = session
+        self.watcher = watcher
+        self.metrics = metrics
+        self.notifier = notifier
+        self.logger = logger
+        state = Mutex(State(policy: policy, policySource: policySource))
+        (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
+    }
+
+    public var policy: Policy { state.withLock { $0.policy } }
+
+    func trigger(_ trigger: ReconcileTrigger) {
+        triggerContinuation.yield(trigger)
+    }
+
+    func finishTriggers() {
+        triggerContinuation.finish()
+    }
+
+    // MARK: AgentAPIProvider
+
+    public func currentPlan() async -> Plan? { state.withLock { $0.plan } }
+
+    public func health() async -> AgentHealth {
+        let snapshot = state.withLock { $0 }
+        let watcherStatus = watcher.status
+        let interval = configuration.reconcileInterval
+        // Healthy: ready, and the last cycle succeeded within three intervals.
+        let fresh = snapshot.lastReconcile.map { Date().timeIntervalSince($0) < max(3 * interval, 30) } ?? false
+        let healthy = snapshot.ready && !snapshot.stopping && fresh && snapshot.lastReconcileError == nil
+        let state = snapshot.stopping ? "stopping" : (snapshot.ready ? (healthy ? "running" : "degraded") : "starting")
+        return AgentHealth(
+            healthy: healthy, state: state, watches: watcherStatus.watches, volumes: snapshot.plan?.volumes.count ?? 0,
+            lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError, dryRun: dryRun
+        )
+    }
+
+    public func reconcileNow() async throws -> Plan {
+        try await withCheckedThrowingContinuation { continuation in
+            triggerContinuation.yield(.request(continuation))
+        }
+    }
+
+    // MARK: Cycles
+
+    /// Moves what the watcher saw into the store (coalesced writes).
+    func flushAccesses() async {
+        let drain = watcher.drainAccesses()
+        guard !drain.accesses.isEmpty || !drain.removed.isEmpty else { return }
+        let store = store
+        let logger = logger
+        do {
+            try await work.run {
+                if !drain.accesses.isEmpty { try store.recordAccesses(drain.accesses, source: .inotify) }
+                if !drain.removed.isEmpty { try store.forget(Array(drain.removed)) }
+            }
+        } catch {
+            logger.error("could not write the access store", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func heartbeat() async {
+        let store = store
+        let session = session
+        try? await work.run { try store.heartbeat(session: session, at: Date()) }
+    }
+
+    /// One reconcile (and, unless a dry run, reap) cycle.
+    @discardableResult
+    func reconcile(trigger: String) async throws -> Plan {
+        await flushAccesses()
+        let started = ContinuousClock.now
+        let policy = self.policy
+        let configuration = configuration
+        let dryRun = dryRun
+        let store = store
+        let logger = logger
+        let watched = watcher.knownVolumes
+        do {
+            let result = try await work.run { () throws -> ReapCycle.Result in
+                let now = Date()
+                try store.markObserved(Array(watched), since: now)
+                let maxGap = policy.idle.maxUnobservedGap
+                let builder = PlanBuilder(configuration: configuration, policy: policy)
+                let result = try ReapCycle(builder: builder, dryRun: dryRun).run(
+                    access: { paths in (try? store.accessRecords(now: Date(), maxUnobservedGap: maxGap, covering: paths)) ?? [:] },
+                    logger: logger
+                )
+                for outcome in result.report.reaped {
+                    try? store.markReaped(path: outcome.verdict.path, at: Date(), bytesFreed: outcome.stats.bytesFreed)
+                }
+                return result
+            }
+            let finished = Date()
+            metrics.recordPlan(result.snapshot.plan)
+            metrics.recordReaps(count: result.report.reaped.count, bytes: result.report.bytesFreed)
+            metrics.recordReconcile(duration: ContinuousClock.now - started, at: finished)
+            let watcherStatus = watcher.status
+            metrics.recordWatcher(watches: watcherStatus.watches, events: watcherStatus.eventsHandled, overflows: UInt64(watcherStatus.overflows))
+            let lastReap: Date? = state.withLock { state in
+                state.plan = result.snapshot.plan
+                state.lastReconcile = finished
+                state.lastReconcileError = nil
+                if !result.report.reaped.isEmpty { state.lastReap = finished }
+                return state.lastReap
+            }
+            logger.info("reconciled", metadata: [
+                "trigger": "\(trigger)", "volumes": "\(result.snapshot.plan.volumes.count)",
+                "idle": "\(result.snapshot.plan.summary.reap)", "reaped": "\(result.report.reaped.count)",
+                "dry_run": "\(dryRun)",
+            ])
+            try? notifier.status(statusLine(plan: result.snapshot.plan, watches: watcherStatus.watches, lastReap: lastReap))
+            return result.snapshot.plan
+        } catch {
+            state.withLock { $0.lastReconcileError = "\(error)" }
+            logger.error("reconcile failed; nothing was deleted in this cycle", metadata: ["trigger": "\(trigger)", "error": "\(error)"])
+            throw error
+        }
+    }
+
+    func statusLine(plan: Plan, watches: Int, lastReap: Date?) -> String {
+        let reap = lastReap.map { RFC3339.format($0) } ?? "never"
+        let mode = dryRun ? " (dry run)" : ""
+        return "\(plan.volumes.count) volumes, \(watches) watches, \(plan.summary.reap) idle, last reap \(reap)\(mode)"
+    }
+
+    func markReady() {
+        state.withLock { $0.ready = true }
+    }
+
+    func markStopping() {
+        state.withLock { $0.stopping = true }
+    }
+
+    /// SIGHUP: read the policy again; a bad file keeps the old one.
+    func reloadPolicy() {
+        do {
+            let (policy, source) = try PolicyLoader.resolveDefault(explicitPath: configuration.policy)
+            state.withLock {
+                $0.policy = policy
+                $0.policySource = source
+            }
+            logger.notice("policy reloaded", metadata: ["policy": "\(source)"])
+        } catch {
+            logger.error("policy reload failed; keeping the previous policy", metadata: ["error": "\(error)"])
+        }
+    }
+}

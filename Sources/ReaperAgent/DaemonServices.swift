@@ -1,0 +1,124 @@
+import AccessStore
+import Foundation
+import Logging
+import ReaperCore
+import ServiceLifecycle
+import SocketAPI
+import SystemdIntegration
+import UnixSignals
+import VolumeWatcher
+
+/// Writes what the watcher saw to the store every `flushInterval`, and once
+/// more at shutdown; records the daemon's heartbeat and its clean stop.
+struct AccessFlushService: Service {
+    let controller: AgentController
+    let interval: Duration
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let interval = interval
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            await controller.flushAccesses()
+            await controller.heartbeat()
+            if Task.isShuttingDownGracefully { break }
+        }
+        // Shutdown (this service is first in the group, so it stops last).
+        await controller.flushAccesses()
+        try? controller.store.endSession(controller.session, at: Date())
+        controller.logger.info("access store flushed", metadata: ["state_dir": "\(controller.configuration.stateDir)"])
+    }
+}
+
+/// Reconciles every `reconcileInterval`, when the manifests change, on SIGHUP
+/// and on API request. Sends READY=1 once every watch is set, the socket
+/// listens and the first cycle ran; WATCHDOG=1 from its loop.
+struct ReconcileService: Service {
+    let controller: AgentController
+    let api: APIServer
+    let interval: Duration
+
+    func run() async throws {
+        let controller = controller
+        await controller.watcher.waitUntilReady()
+        await api.waitUntilListening()
+        _ = try? await controller.reconcile(trigger: "start")
+        controller.markReady()
+        try? controller.notifier.ready()
+        controller.logger.notice("volume-reaper ready", metadata: MessageID.daemonStarted.metadata.merging([
+            "kubelet_root": "\(controller.configuration.kubeletRoot)", "dry_run": "\(controller.dryRun)",
+            "socket": "\(controller.configuration.socket)",
+        ]) { $1 })
+
+        await withTaskGroup(of: Bool.self) { group in
+            // Timer: also feeds the watchdog.
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: interval) } catch { return false }
+                    controller.trigger(.timer)
+                }
+                return false
+            }
+            group.addTask {
+                for await _ in controller.watcher.manifestChanges {
+                    controller.trigger(.manifestsChanged)
+                }
+                return false
+            }
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    controller.trigger(.reload)
+                }
+                return false
+            }
+            if let watchdog = controller.notifier.watchdogInterval {
+                group.addTask {
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: watchdog / 2) } catch { return false }
+                        // Only while cycles complete: a wedged cycle stops the pings.
+                        if await controller.health().state != "starting" { try? controller.notifier.watchdog() }
+                    }
+                    return false
+                }
+            }
+            group.addTask {
+                await withGracefulShutdownHandler {
+                    for await trigger in controller.triggers {
+                        switch trigger {
+                        case .timer:
+                            _ = try? await controller.reconcile(trigger: "timer")
+                        case .manifestsChanged:
+                            _ = try? await controller.reconcile(trigger: "manifests")
+                        case .reload:
+                            try? controller.notifier.reloading()
+                            controller.reloadPolicy()
+                            _ = try? await controller.reconcile(trigger: "reload")
+                            try? controller.notifier.ready()
+                        case .request(let continuation):
+                            do {
+                                continuation.resume(returning: try await controller.reconcile(trigger: "api"))
+                            } catch {
+                                continuation.resume(throwing: error)
+                            }
+                        }
+                        if Task.isShuttingDownGracefully { break }
+                    }
+                } onGracefulShutdown: {
+                    controller.markStopping()
+                    try? controller.notifier.stopping()
+                    controller.finishTriggers()
+                }
+                // Answer requests that arrived during shutdown.
+                for await trigger in controller.triggers {
+                    if case .request(let continuation) = trigger { continuation.resume(throwing: CancellationError()) }
+                }
+                return true
+            }
+            // Run until the trigger loop ends (graceful shutdown), then stop the rest.
+            while let finished = await group.next() {
+                if finished { break }
+            }
+            group.cancelAll()
+        }
+        controller.logger.notice("volume-reaper stopping", metadata: MessageID.daemonStopped.metadata)
+    }
+}

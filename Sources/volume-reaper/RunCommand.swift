@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ReaperAgent
+import SystemdIntegration
+
+/// `volume-reaper run [--plan]`: the daemon.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the agent: watch, reconcile every interval, reap idle volumes, answer on the socket.",
+        discussion: "SIGTERM or SIGINT stop it (the access store is flushed); SIGHUP reloads the policy and manifests."
+    )
+
+    @Flag(name: .long, help: "Dry run: never delete; log what would be reaped.")
+    var plan = false
+
+    @Option(help: "Group owning the API socket (mode 0660).")
+    var socketGroup: String?
+
+    @Option(help: "Seconds between reconcile cycles (default 60, or the config file's reconcileInterval).")
+    var reconcileInterval: Double?
+
+    @Option(help: "Cap on inotify watches; volumes beyond it are polled for mtimes.")
+    var maxWatches: Int?
+
+    @OptionGroup var options: NodeOptions
+
+    func validate() throws {
+        if let reconcileInterval, reconcileInterval <= 0 {
+            throw ValidationError("--reconcile-interval must be positive (got \(reconcileInterval))")
+        }
+        if let maxWatches, maxWatches <= 0 {
+            throw ValidationError("--max-watches must be positive (got \(maxWatches))")
+        }
+    }
+
+    func run() async throws {
+        // Socket activation: take systemd's descriptors before anything else
+        // (it unsets LISTEN_* in the environment).
+        let inherited: Int32?
+        do {
+            inherited = try ListenFDs.takeFromProcess().unixListener()
+        } catch {
+            throw CommandFailure("socket activation: \(error)")
+        }
+        var configuration = try options.resolved()
+        if let socketGroup { configuration.socketGroup = socketGroup }
+        if let reconcileInterval { configuration.reconcileInterval = reconcileInterval }
+        if let maxWatches { configuration.maxWatches = maxWatches }
+        let logger = CommandLogging.bootstrap(configuration: configuration)
+        let (policy, source) = try options.loadPolicy(configuration)
+        do {
+            try await Daemon.run(
+                configuration: configuration, policy: policy, policySource: source, dryRun: plan,
+                inheritedListenerFD: inherited, logger: logger
+            )
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+}
