@@ -50,8 +50,10 @@ public struct MountTable: Sendable, Hashable {
 
     /// Mounts at `path` or anywhere below it.
     public func mounts(atOrUnder path: String) -> [MountInfo] {
-        let prefix = path.hasSuffix("/") ? path : path + "/"
-        return mounts.filter { $0.mountPoint == path || $0.mountPoint.hasPrefix(prefix) }
+        // `/a/b/` names `/a/b`: a trailing slash must not hide a mount at the path itself.
+        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        let prefix = trimmed.hasSuffix("/") ? trimmed : trimmed + "/"
+        return mounts.filter { $0.mountPoint == trimmed || $0.mountPoint.hasPrefix(prefix) }
     }
 
     /// The file system type mounted at exactly `path` (the topmost mount wins).

@@ -68,7 +68,7 @@ public struct VolumeReaper: Sendable {
     /// Acts on `plan`. `manifests` and `access` are read fresh by the caller
     /// right before this, for the last check; `dryRun` deletes nothing.
     public func execute(
-        plan: Plan, manifests: ManifestSnapshot, access: @Sendable () -> [String: AccessRecord],
+        plan: Plan, manifests: ManifestSnapshot, access: @Sendable () -> [String: AccessRecord]?,
         dryRun: Bool, logger: Logger, clock: () -> Date = Date.init
     ) -> ReapReport {
         var outcomes: [ReapOutcome] = []
@@ -83,7 +83,14 @@ public struct VolumeReaper: Sendable {
                 outcomes.append(ReapOutcome(verdict: verdict, action: .wouldReap, reasons: verdict.reasons, detail: nil, stats: RemovalStats(), unmounted: []))
                 continue
             }
-            let outcome = reapOne(verdict, manifests: manifests, access: access(), logger: logger, clock: clock)
+            // Access times that cannot be read now keep everything (fail closed).
+            guard let records = access() else {
+                var kept = verdict
+                kept.keep(because: .inconclusive)
+                outcomes.append(ReapOutcome(verdict: kept, action: .keptAtLastCheck, reasons: [.inconclusive], detail: "access times unreadable at the last check", stats: RemovalStats(), unmounted: []))
+                continue
+            }
+            let outcome = reapOne(verdict, manifests: manifests, access: records, logger: logger, clock: clock)
             if outcome.action == .reaped { reapedPaths.insert(verdict.path) }
             outcomes.append(outcome)
         }

@@ -133,10 +133,9 @@ public final class AgentController: AgentAPIProvider, Sendable {
             let result = try await work.run { () throws -> ReapCycle.Result in
                 let now = Date()
                 try store.markObserved(Array(watched), since: now)
-                let maxGap = policy.idle.maxUnobservedGap
                 let builder = PlanBuilder(configuration: configuration, policy: policy)
                 let result = try ReapCycle(builder: builder, dryRun: dryRun).run(
-                    access: { paths in (try? store.accessRecords(now: Date(), maxUnobservedGap: maxGap, covering: paths)) ?? [:] },
+                    access: { paths in try store.reconcilerRecords(now: Date(), policy: policy, covering: paths) },
                     logger: logger
                 )
                 for outcome in result.report.reaped {

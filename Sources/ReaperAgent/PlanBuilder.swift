@@ -33,7 +33,7 @@ public struct PlanBuilder: Sendable {
     /// One pass, asking for access records once the volumes on disk are known
     /// (a replaced store covers volumes it never saw with its clock floor).
     public func build(
-        accessFor access: ([String]) -> [String: AccessRecord], logger: Logger, clock: () -> Date = Date.init
+        accessFor access: ([String]) throws -> [String: AccessRecord], logger: Logger, clock: () -> Date = Date.init
     ) throws -> NodeSnapshot {
         let discoverer = NodeDiscoverer(kubeletRoot: configuration.kubeletRoot, mountInfoPath: mountInfoPath)
         let manifests = ManifestReader.read(path: configuration.manifests)
@@ -46,7 +46,7 @@ public struct PlanBuilder: Sendable {
         }
         let paths = inventory.pods.flatMap { $0.volumes.map(\.path) }
         let plan = Reconciler.plan(ReconcileInput(
-            inventory: inventory, manifests: manifests, access: access(paths), policy: policy, now: clock()
+            inventory: inventory, manifests: manifests, access: try access(paths), policy: policy, now: clock()
         ))
         return NodeSnapshot(inventory: inventory, manifests: manifests, plan: plan)
     }

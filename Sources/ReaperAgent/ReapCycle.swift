@@ -27,7 +27,7 @@ public struct ReapCycle: Sendable {
 
     /// Runs the cycle. `access` is read for the plan and again, fresh, for
     /// each last check. Throws `ReaperLockError` when another process reaps.
-    public func run(access: @escaping @Sendable ([String]) -> [String: AccessRecord], logger: Logger) throws -> Result {
+    public func run(access: @escaping @Sendable ([String]) throws -> [String: AccessRecord], logger: Logger) throws -> Result {
         let lock: ReaperLock? = dryRun ? nil : try ReaperLock.acquire(stateDirectory: builder.configuration.stateDir)
         defer { lock?.release() }
         let snapshot = try builder.build(accessFor: access, logger: logger)
@@ -35,7 +35,7 @@ public struct ReapCycle: Sendable {
         // Fresh manifests for the last check: a pod may have been re-listed since.
         let manifests = dryRun ? snapshot.manifests : ManifestReader.read(path: builder.configuration.manifests)
         let reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
-        let report = reaper.execute(plan: snapshot.plan, manifests: manifests, access: { access(paths) }, dryRun: dryRun, logger: logger)
+        let report = reaper.execute(plan: snapshot.plan, manifests: manifests, access: { try? access(paths) }, dryRun: dryRun, logger: logger)
         ReapEventLog(logger: logger).record(report, plan: snapshot.plan)
         return Result(snapshot: snapshot, report: report)
     }

@@ -9,28 +9,25 @@ import ReaperCore
 /// events themselves, so stored times say `store` (design §5.7).
 public final class StoredAccess: Sendable {
     private let store: AccessStore?
-    private let maxUnobservedGap: TimeInterval
+    private let policy: Policy
     private let logger: Logger
 
-    init(store: AccessStore?, maxUnobservedGap: TimeInterval, logger: Logger) {
+    init(store: AccessStore?, policy: Policy, logger: Logger) {
         self.store = store
-        self.maxUnobservedGap = maxUnobservedGap
+        self.policy = policy
         self.logger = logger
     }
 
     /// Records for the volumes on disk (`paths`); empty without a store.
-    public func records(for paths: [String]) -> [String: AccessRecord] {
+    /// Throws when the store exists but cannot be read: a reaper must not
+    /// judge by mtimes alone what the store says was used.
+    public func records(for paths: [String]) throws -> [String: AccessRecord] {
         guard let store else { return [:] }
-        do {
-            var records = try store.accessRecords(now: Date(), maxUnobservedGap: maxUnobservedGap, covering: paths)
-            for (path, record) in records where record.source == .inotify {
-                records[path]?.source = .store
-            }
-            return records
-        } catch {
-            logger.warning("access store unreadable; judging by mtimes", metadata: ["error": "\(error)"])
-            return [:]
+        var records = try store.reconcilerRecords(now: Date(), policy: policy, covering: paths)
+        for (path, record) in records where record.source == .inotify {
+            records[path]?.source = .store
         }
+        return records
     }
 
     /// Notes reaped volumes in the store (`--once`).
@@ -54,12 +51,12 @@ public final class StoredAccess: Sendable {
             logger.warning("access store unreadable; judging by mtimes", metadata: ["state_dir": "\(stateDirectory)", "error": "\(error)"])
             store = nil
         }
-        return StoredAccess(store: store, maxUnobservedGap: policy.idle.maxUnobservedGap, logger: logger)
+        return StoredAccess(store: store, policy: policy, logger: logger)
     }
 
     /// `--once`: the store read-write (created when missing).
     public static func readWrite(stateDirectory: String, policy: Policy, logger: Logger) throws -> StoredAccess {
         let store = try AccessStore(directory: stateDirectory, logger: logger)
-        return StoredAccess(store: store, maxUnobservedGap: policy.idle.maxUnobservedGap, logger: logger)
+        return StoredAccess(store: store, policy: policy, logger: logger)
     }
 }

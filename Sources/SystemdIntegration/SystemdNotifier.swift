@@ -1,3 +1,4 @@
+import CSystemd  // its <sys/socket.h> gives SOCK_DGRAM/SOCK_CLOEXEC in every build mode
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -29,11 +29,19 @@ enum WatchRole: Hashable {
     }
 }
 
+/// What a watch descriptor stands for, kept small: on a large node there is
+/// one per directory (about 40 bytes each, names of 15 bytes or less inline).
 struct WatchEntry {
-    var path: String
-    var role: WatchRole
+    enum Kind: UInt8 { case kubeletRoot, pods, pod, podVolumes, plugin, volume, manifests }
+
+    var kind: Kind
+    /// The volume's id for `.volume`, else -1.
+    var volume: Int32
     /// The rescan that last confirmed this watch; older ones are dropped after a rescan.
-    var generation: UInt64
+    var generation: UInt32
+    /// `.volume`: the path below the volume root ("" for the root itself);
+    /// otherwise the absolute path.
+    var path: String
 }
 
 /// What the poll fallback compares: a change in any of these is an access.
@@ -49,6 +57,9 @@ struct TreeFingerprint: Hashable {
 }
 
 struct VolumeState {
+    var id: Int32
+    /// The watch on the volume's root directory (the topmost, when a mount covers it).
+    var root: Int32?
     var watches: Set<Int32> = []
     var polled = false
     var fingerprint: TreeFingerprint?
@@ -71,20 +82,22 @@ final class WatchEngine {
 
     /// wd -> what it watches: the O(1) map from an event to its volume.
     private(set) var table: [Int32: WatchEntry] = [:]
-    /// path -> the watch that currently covers it.
-    private(set) var pathToWatch: [String: Int32] = [:]
     /// Watches above volume level, by path (few; for removing subtrees).
     private var containerWatches: [String: Int32] = [:]
+    /// Manifest watches; the value names the file watched through its directory.
+    private var manifestWatches: [Int32: String?] = [:]
     private(set) var volumes: [String: VolumeState] = [:]
+    private var volumePaths: [Int32: String] = [:]
+    private var nextVolumeID: Int32 = 0
     private var polledCount = 0
     /// Watches we removed whose `IN_IGNORED` has not arrived yet.
     private var retiring: Set<Int32> = []
-    private var generation: UInt64 = 1
+    private var generation: UInt32 = 1
     /// Events read but not handled yet, with their arrival time. Walks read
     /// the queue while they work (so their own directory opens cannot overflow
     /// it) and leave the events here.
     private var backlog: [(events: [InotifyEvent], at: Date)] = []
-    private var pendingTouches: [String: Date] = [:]
+    private var pendingTouches: [Int32: Date] = [:]
     private var directoriesSinceDrain = 0
     private var crawled = false
     private var seenVolumes: Set<String>?
@@ -92,7 +105,8 @@ final class WatchEngine {
     private var unknownMountIDs: Set<UInt64> = []
     private var podMounts: Set<MountRecord> = []
     private var resolvedPodsPath: String
-    private var podsMountID: UInt64?
+    /// File system types of the mount points under the pods directory.
+    private var podMountTypes: [String: String] = [:]
     private var discoveryIncomplete = false
     private var manifestWatchMissing = false
     private var manifestProblemLogged = false
@@ -126,7 +140,7 @@ final class WatchEngine {
     /// The initial crawl: every directory watched, then listed.
     func start() {
         let started = clock()
-        if let records = refreshMounts() { podMounts = podMountSet(records) }
+        if let records = refreshMounts() { setPodMounts(podMountSet(records)) }
         crawl(skipKnown: false)
         setupManifestWatch()
         crawled = true
@@ -158,7 +172,7 @@ final class WatchEngine {
         guard let records = refreshMounts() else { return }
         let current = podMountSet(records)
         let changed = current.symmetricDifference(podMounts)
-        podMounts = current
+        setPodMounts(current)
         let paths = Set(changed.map(\.mountPoint)).sorted { $0.utf8.count < $1.utf8.count }
         for path in paths {
             guard let role = classify(path), isDirectory(path) else { continue }
@@ -177,9 +191,9 @@ final class WatchEngine {
                 if !isDirectory(volume) { forgetVolume(volume) }
                 continue
             }
-            if fingerprint != volumes[volume]?.fingerprint {
+            if let state = volumes[volume], fingerprint != state.fingerprint {
                 volumes[volume]?.fingerprint = fingerprint
-                touch(volume, at: now)
+                touch(state.id, at: now)
             }
         }
         ticksSinceCoverageRetry += 1
@@ -216,7 +230,12 @@ final class WatchEngine {
                 return
             }
             guard count > 0 else { return }
-            ingest(VolumeWatcher.parseEvents(UnsafeRawBufferPointer(rebasing: readBuffer[..<count])), at: clock())
+            let time = clock()
+            let parsed = VolumeWatcher.parseEvents(
+                UnsafeRawBufferPointer(rebasing: readBuffer[..<count]), skipping: InotifyMask.isDirectoryBrowse
+            )
+            ledger.noteEvents(parsed.count, at: time)
+            if !parsed.events.isEmpty { backlog.append((parsed.events, time)) }
             if count < readBuffer.count / 2 { return }
         }
     }
@@ -253,7 +272,7 @@ final class WatchEngine {
                 fullRescan()
                 // A lost signal only delays a deletion (design §5.7).
                 let now = clock()
-                for volume in volumes.keys { touch(volume, at: now) }
+                for state in volumes.values { touch(state.id, at: now) }
             }
         }
     }
@@ -284,19 +303,23 @@ final class WatchEngine {
         let isDirectory = mask & InotifyMask.isDirectory != 0 && !event.name.isEmpty
         let appeared = isDirectory && mask & (InotifyMask.create | InotifyMask.movedTo) != 0
         let vanished = isDirectory && mask & (InotifyMask.delete | InotifyMask.movedFrom) != 0
-        let child = event.name.isEmpty ? entry.path : entry.path + "/" + event.name
 
-        switch entry.role {
-        case .volume(let volume):
-            touch(volume, at: time)
+        if entry.kind == .volume {
+            guard let volume = volumePaths[entry.volume] else { return false }
+            touch(entry.volume, at: time)
             if appeared {
-                walk(from: child, role: .volume(volume))
-            } else if isDirectory, mask & InotifyMask.movedFrom != 0 {
-                retireSubtree(child, in: volume)
+                walk(from: join(fullPath(entry, volume: volume), event.name), role: .volume(volume))
+            } else if vanished, mask & InotifyMask.movedFrom != 0 {
+                retireSubtree(join(entry.path, event.name), in: volume)
             }
-            if mask & InotifyMask.deleteSelf != 0, entry.path == volume, pathToWatch[volume] == event.wd {
+            if mask & InotifyMask.deleteSelf != 0, entry.path.isEmpty, volumes[volume]?.root == event.wd {
                 forgetVolume(volume)
             }
+            return false
+        }
+
+        let child = join(entry.path, event.name)
+        switch entry.kind {
         case .kubeletRoot:
             guard event.name == "pods" else { break }
             if appeared { walk(from: podsPath, role: .pods) } else if vanished { forgetSubtree(podsPath) }
@@ -310,11 +333,14 @@ final class WatchEngine {
             if appeared { walk(from: child, role: .plugin) } else if vanished { forgetSubtree(child) }
         case .plugin:
             if appeared { walk(from: child, role: .volume(child)) } else if vanished { forgetVolume(child) }
-        case .manifests(let name):
+        case .manifests:
+            let name = manifestWatches[event.wd] ?? nil
             if name == nil || event.name == name || mask & (InotifyMask.deleteSelf | InotifyMask.moveSelf) != 0 {
                 ledger.manifestSignal.yield(())
             }
             if let name, event.name == name, appeared { setupManifestWatch() }
+        case .volume:
+            break
         }
         return false
     }
@@ -324,22 +350,49 @@ final class WatchEngine {
     private func watchEnded(_ wd: Int32, _ entry: WatchEntry) {
         table.removeValue(forKey: wd)
         unlink(wd, entry)
-        guard pathToWatch[entry.path] == nil else { return }
-        let exists = isDirectory(entry.path)
-        switch entry.role {
-        case .volume(let volume):
-            if exists {
-                walk(from: entry.path, role: entry.role)
-            } else if entry.path == volume {
+        switch entry.kind {
+        case .volume:
+            guard let volume = volumePaths[entry.volume] else { return }
+            let path = fullPath(entry, volume: volume)
+            if isDirectory(path) {
+                walk(from: path, role: .volume(volume))
+            } else if entry.path.isEmpty, volumes[volume]?.root == nil {
                 forgetVolume(volume)
             }
         case .manifests:
             setupManifestWatch()
-        case .pods where !exists:
+        case .pods where !isDirectory(podsPath):
             forgetSubtree(podsPath)
             crawl(skipKnown: true)
         default:
-            if exists { walk(from: entry.path, role: entry.role) } else { forgetSubtree(entry.path) }
+            guard containerWatches[entry.path] == nil else { return }
+            if isDirectory(entry.path) {
+                walk(from: entry.path, role: Self.role(of: entry.kind, path: entry.path))
+            } else {
+                forgetSubtree(entry.path)
+            }
+        }
+    }
+
+    private func join(_ path: String, _ name: String) -> String {
+        if name.isEmpty { return path }
+        if path.isEmpty { return name }
+        return path + "/" + name
+    }
+
+    private func fullPath(_ entry: WatchEntry, volume: String) -> String {
+        entry.path.isEmpty ? volume : volume + "/" + entry.path
+    }
+
+    static func role(of kind: WatchEntry.Kind, path: String) -> WatchRole {
+        switch kind {
+        case .kubeletRoot: return .kubeletRoot
+        case .pods: return .pods
+        case .pod: return .pod
+        case .podVolumes: return .podVolumes
+        case .plugin: return .plugin
+        case .volume: return .volume(path)
+        case .manifests: return .manifests(nil)
         }
     }
 
@@ -413,7 +466,11 @@ final class WatchEngine {
             if case .volume(let volume) = role {
                 if error.isVanished || error.errno == .notDirectory || error.errno == .tooManySymbolicLinkLevels {
                     // Gone or swapped while we looked: that is activity, or the volume is gone.
-                    if volume == path { if !isDirectory(path) { forgetVolume(volume) } } else { touch(volume, at: clock()) }
+                    if volume == path {
+                        if !isDirectory(path) { forgetVolume(volume) }
+                    } else if let id = volumes[volume]?.id {
+                        touch(id, at: clock())
+                    }
                 } else {
                     logger.debug("cannot open a volume directory, polling the volume", metadata: ["path": "\(path)", "error": "\(error)"])
                     markPolled(volume, reason: "\(error)")
@@ -424,8 +481,6 @@ final class WatchEngine {
             }
             return nil
         }
-        let status = try? Syscall.statx(fd, path: path)
-        if role == .pods { podsMountID = status?.mountID }
 
         switch addWatch(fd: fd, path: path, role: role) {
         case .watched:
@@ -447,7 +502,7 @@ final class WatchEngine {
         }
 
         var entries: [DirectoryEntry] = []
-        if let status, isRemote(mountID: status.mountID) {
+        if let type = podMountTypes[path], MountRecord.isRemote(type) {
             // A network mount: its root is watched, its tree is not walked.
         } else {
             do {
@@ -467,9 +522,6 @@ final class WatchEngine {
 
     private func addWatch(fd: FileDescriptor, path: String, role: WatchRole) -> WatchOutcome {
         guard let inotify else { return .refused("the watcher is not running", exhausted: false) }
-        if let limit = options.maxWatches, pathToWatch[path] == nil, table.count >= limit {
-            return .refused("watch budget of \(limit) reached", exhausted: true)
-        }
         var mask: UInt32
         switch role {
         case .volume: mask = InotifyMask.volume(watchReads: options.watchReads)
@@ -485,14 +537,21 @@ final class WatchEngine {
             target = path
             mask |= InotifyMask.dontFollow
         }
+        let wd: Int32
         do {
-            let wd = try Syscall.inotifyAddWatch(inotify, target, mask: mask)
-            register(wd, path: path, role: role)
-            return .watched(wd)
+            wd = try Syscall.inotifyAddWatch(inotify, target, mask: mask)
         } catch {
             let exhausted = error.errno == .noSpace || error.errno == .noMemory
             return .refused(exhausted ? "inotify_add_watch: \(error.errno) (fs.inotify.max_user_watches)" : "\(error)", exhausted: exhausted)
         }
+        if table[wd] == nil, let limit = options.maxWatches, table.count >= limit {
+            // A new watch over the budget: give it back.
+            try? Syscall.inotifyRemoveWatch(inotify, wd)
+            retiring.insert(wd)
+            return .refused("watch budget of \(limit) reached", exhausted: true)
+        }
+        register(wd, path: path, role: role)
+        return .watched(wd)
     }
 
     private func register(_ wd: Int32, path: String, role: WatchRole) {
@@ -500,23 +559,44 @@ final class WatchEngine {
             // Same inode under another path (moved, or bind-mounted): the newest path wins.
             unlink(wd, old)
         }
-        table[wd] = WatchEntry(path: path, role: role, generation: generation)
-        pathToWatch[path] = wd
-        switch role {
-        case .volume(let volume): volumes[volume]?.watches.insert(wd)
-        case .manifests: break
-        default: containerWatches[path] = wd
-        }
         retiring.remove(wd)
+        switch role {
+        case .volume(let volume):
+            if volumes[volume] == nil { discovered(volume) }
+            guard let id = volumes[volume]?.id else { return }
+            let relative = path == volume ? "" : String(path[path.utf8.index(path.utf8.startIndex, offsetBy: volume.utf8.count + 1)...])
+            table[wd] = WatchEntry(kind: .volume, volume: id, generation: generation, path: relative)
+            volumes[volume]?.watches.insert(wd)
+            if relative.isEmpty { volumes[volume]?.root = wd }
+        case .manifests(let name):
+            table[wd] = WatchEntry(kind: .manifests, volume: -1, generation: generation, path: path)
+            manifestWatches[wd] = name
+        default:
+            let kind: WatchEntry.Kind
+            switch role {
+            case .kubeletRoot: kind = .kubeletRoot
+            case .pods: kind = .pods
+            case .pod: kind = .pod
+            case .podVolumes: kind = .podVolumes
+            default: kind = .plugin
+            }
+            table[wd] = WatchEntry(kind: kind, volume: -1, generation: generation, path: path)
+            containerWatches[path] = wd
+        }
     }
 
     /// Removes the indexes of `entry` (the table entry itself is the caller's).
     private func unlink(_ wd: Int32, _ entry: WatchEntry) {
-        if pathToWatch[entry.path] == wd { pathToWatch.removeValue(forKey: entry.path) }
-        switch entry.role {
-        case .volume(let volume): volumes[volume]?.watches.remove(wd)
-        case .manifests: break
-        default: if containerWatches[entry.path] == wd { containerWatches.removeValue(forKey: entry.path) }
+        switch entry.kind {
+        case .volume:
+            if let volume = volumePaths[entry.volume] {
+                volumes[volume]?.watches.remove(wd)
+                if volumes[volume]?.root == wd { volumes[volume]?.root = nil }
+            }
+        case .manifests:
+            manifestWatches.removeValue(forKey: wd)
+        default:
+            if containerWatches[entry.path] == wd { containerWatches.removeValue(forKey: entry.path) }
         }
         if polledCount > 0 { coverageRetry = true }
     }
@@ -529,12 +609,13 @@ final class WatchEngine {
         retiring.insert(wd)
     }
 
-    /// A directory moved out of its place: its watches no longer say where it is.
-    private func retireSubtree(_ path: String, in volume: String) {
+    /// A directory moved out of its place (`relative` to the volume root): its
+    /// watches no longer say where it is.
+    private func retireSubtree(_ relative: String, in volume: String) {
         guard let state = volumes[volume] else { return }
-        let prefix = path + "/"
+        let prefix = relative + "/"
         for wd in state.watches {
-            if let entry = table[wd], entry.path == path || entry.path.hasPrefix(prefix) { retire(wd) }
+            if let entry = table[wd], entry.path == relative || entry.path.hasPrefix(prefix) { retire(wd) }
         }
     }
 
@@ -543,18 +624,22 @@ final class WatchEngine {
     private func discovered(_ volume: String) {
         seenVolumes?.insert(volume)
         guard volumes[volume] == nil else { return }
-        volumes[volume] = VolumeState()
+        let id = nextVolumeID
+        nextVolumeID &+= 1
+        volumes[volume] = VolumeState(id: id)
+        volumePaths[id] = volume
         ledger.addKnown(volume)
         // A volume that appears while we watch is in use as it appears.
-        if crawled { touch(volume, at: clock()) }
+        if crawled { touch(id, at: clock()) }
     }
 
     private func forgetVolume(_ volume: String) {
         guard let state = volumes[volume] else { return }
         for wd in state.watches { retire(wd) }
         volumes.removeValue(forKey: volume)
+        volumePaths.removeValue(forKey: state.id)
         if state.polled { polledCount -= 1 }
-        pendingTouches.removeValue(forKey: volume)
+        pendingTouches.removeValue(forKey: state.id)
         ledger.forget(volume)
         logger.debug("volume gone", metadata: ["path": "\(volume)"])
     }
@@ -565,15 +650,20 @@ final class WatchEngine {
         for (watched, wd) in containerWatches where watched == path || watched.hasPrefix(prefix) { retire(wd) }
     }
 
-    private func touch(_ volume: String, at time: Date) {
-        guard volumes[volume] != nil else { return }
+    private func touch(_ volume: Int32, at time: Date) {
         if let existing = pendingTouches[volume], existing >= time { return }
         pendingTouches[volume] = time
     }
 
     func flush() {
-        ledger.record(pendingTouches)
-        pendingTouches = [:]
+        if !pendingTouches.isEmpty {
+            var touches: [String: Date] = [:]
+            for (id, time) in pendingTouches {
+                if let volume = volumePaths[id] { touches[volume] = time }
+            }
+            pendingTouches = [:]
+            ledger.record(touches)
+        }
         ledger.publish(watches: table.count)
         if let reason = watchLimitReason, !warnedWatchLimit {
             warnedWatchLimit = true
@@ -604,7 +694,7 @@ final class WatchEngine {
         }
         volumes[volume] = state
         let fingerprint = fingerprint(of: volume)
-        if let old = volumes[volume]?.fingerprint, old != fingerprint { touch(volume, at: clock()) }
+        if let old = state.fingerprint, old != fingerprint { touch(state.id, at: clock()) }
         volumes[volume]?.fingerprint = fingerprint
         if watchLimitReason == nil { watchLimitReason = reason }
     }
@@ -651,7 +741,8 @@ final class WatchEngine {
             guard let status = try? Syscall.statx(stack[top].fd, entry.name) else { continue }
             fingerprint.note(status)
             fingerprint.entries += 1
-            guard status.isDirectory, !isRemote(mountID: status.mountID) else { continue }
+            guard status.isDirectory else { continue }
+            if status.mountID != rootStatus.mountID, isRemote(mountID: status.mountID) { continue }
             noteDirectoryOpened()
             guard let child = try? Syscall.openDirectory(stack[top].fd, entry.name) else { continue }
             stack.append((child, (try? Syscall.readDirectory(child)) ?? [], 0))
@@ -687,7 +778,7 @@ final class WatchEngine {
         guard !ledger.stopRequested else { return }
         for volume in before.subtracting(seen) { forgetVolume(volume) }
         for (wd, entry) in table where entry.generation < generation {
-            if case .volume(let volume) = entry.role, volumes[volume]?.polled == true { continue }
+            if entry.kind == .volume, let volume = volumePaths[entry.volume], volumes[volume]?.polled == true { continue }
             retire(wd)
         }
     }
@@ -737,7 +828,6 @@ final class WatchEngine {
     }
 
     private func isRemote(mountID: UInt64) -> Bool {
-        guard mountID != podsMountID else { return false }
         if mountTypes[mountID] == nil, !unknownMountIDs.contains(mountID) {
             refreshMounts()
             if mountTypes[mountID] == nil { unknownMountIDs.insert(mountID) }
@@ -755,6 +845,11 @@ final class WatchEngine {
             result.insert(record)
         }
         return result
+    }
+
+    private func setPodMounts(_ mounts: Set<MountRecord>) {
+        podMounts = mounts
+        podMountTypes = Dictionary(mounts.map { ($0.mountPoint, $0.filesystemType) }, uniquingKeysWith: { $1 })
     }
 
     /// What a path under the pods directory is, by its components.
@@ -777,5 +872,15 @@ final class WatchEngine {
 
     // MARK: Test hooks
 
-    func watchDescriptor(for path: String) -> Int32? { pathToWatch[path] }
+    /// The newest watch on `path` (a linear search: for tests).
+    func watchDescriptor(for path: String) -> Int32? {
+        if let wd = containerWatches[path] { return wd }
+        if let root = volumes[path]?.root { return root }
+        var found: Int32?
+        for (wd, entry) in table where entry.kind == .volume {
+            guard let volume = volumePaths[entry.volume], fullPath(entry, volume: volume) == path else { continue }
+            found = max(found ?? wd, wd)
+        }
+        return found
+    }
 }

@@ -176,7 +176,14 @@ extension VolumeWatcher {
     /// Parses a buffer filled by `read(2)` on an inotify descriptor: variable-length
     /// `struct inotify_event` records. A truncated trailing record is dropped.
     public static func parseEvents(_ buffer: UnsafeRawBufferPointer) -> [InotifyEvent] {
+        parseEvents(buffer, skipping: { _ in false }).events
+    }
+
+    /// Parses records, dropping those whose mask `skip` accepts without
+    /// decoding their names; also returns how many records there were.
+    static func parseEvents(_ buffer: UnsafeRawBufferPointer, skipping skip: (UInt32) -> Bool) -> (events: [InotifyEvent], count: Int) {
         var events: [InotifyEvent] = []
+        var count = 0
         var offset = 0
         while offset + InotifyEvent.headerSize <= buffer.count {
             let wd = Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self))
@@ -186,6 +193,9 @@ extension VolumeWatcher {
             let nameStart = offset + InotifyEvent.headerSize
             let end = nameStart + length
             guard length >= 0, end <= buffer.count else { break }
+            count += 1
+            offset = end
+            if skip(mask) { continue }
             var name = ""
             if length > 0 {
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[nameStart..<end])
@@ -193,8 +203,7 @@ extension VolumeWatcher {
                 name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<terminator]), as: UTF8.self)
             }
             events.append(InotifyEvent(wd: wd, mask: mask, cookie: cookie, name: name))
-            offset = end
         }
-        return events
+        return (events, count)
     }
 }

@@ -41,11 +41,16 @@ struct OnceCommandTests {
         node.kubeletRoot + "/pods/" + String(format: "5e1f0000-0000-4000-8000-%012d", number)
     }
 
+    /// Volume path to expected verdict (`reap` or `keep`), from `expected.tsv`.
+    func verdicts(_ node: ExampleNode, overriding: [String: String] = [:]) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: node.expectations.map { ($0.path, $0.verdict) }).merging(overriding) { $1 }
+    }
+
     /// What must not change: each kept volume, `outside/`, the junk under `pods/`.
-    func keptFingerprints(_ node: ExampleNode) throws -> [String: String] {
+    func keptFingerprints(_ node: ExampleNode, _ verdicts: [String: String]) throws -> [String: String] {
         var prints: [String: String] = [:]
-        for expected in node.expectations where expected.verdict == "keep" {
-            prints[expected.path] = try fingerprint(expected.path)
+        for (path, verdict) in verdicts where verdict == "keep" {
+            prints[path] = try fingerprint(path)
         }
         prints[node.outside] = try fingerprint(node.outside)
         prints[node.kubeletRoot + "/pods/not-a-pod"] = try fingerprint(node.kubeletRoot + "/pods/not-a-pod")
@@ -53,9 +58,9 @@ struct OnceCommandTests {
     }
 
     /// The final tree: exactly the planned reaps gone, everything else as before.
-    func expectFinalTree(_ node: ExampleNode, before: [String: String]) throws {
-        for expected in node.expectations where expected.verdict == "reap" {
-            #expect(!exists(expected.path), "should be reaped: \(expected.path)")
+    func expectFinalTree(_ node: ExampleNode, _ verdicts: [String: String], before: [String: String]) throws {
+        for (path, verdict) in verdicts where verdict == "reap" {
+            #expect(!exists(path), "should be reaped: \(path)")
         }
         for (path, print) in before {
             #expect(try fingerprint(path) == print, "changed: \(path)")
@@ -77,6 +82,33 @@ struct OnceCommandTests {
         }
     }
 
+    /// Holds a flock on `path` until stopped: bash opens it, locks it, and
+    /// execs `sleep`, so one SIGKILL frees it. (`ExampleNode(holdLockSeconds:)`
+    /// makes `make-example-node` background a holder that inherits the socket
+    /// Foundation's `Process` watches for exit, so building the node waits the
+    /// whole hold out, and the lock is gone before the test starts.)
+    final class LockHolder {
+        let process = Process()
+
+        init(_ path: String, seconds: Int = 120) throws {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", "exec 9<'\(path)' && flock -xn 9 && exec sleep \(seconds)"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline, (try? ChildProcess.run("/usr/bin/flock", ["-xn", path, "true"]))?.status == 0 {
+                usleep(20_000)
+            }
+        }
+
+        /// SIGKILL: the test runner's children inherit a mask that blocks SIGTERM.
+        func stop() {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+    }
+
     func reapedCount(_ stdout: String) -> Int? {
         guard let range = stdout.range(of: #"reaped (\d+) volumes"#, options: .regularExpression) else { return nil }
         return Int(stdout[range].split(separator: " ")[1])
@@ -84,29 +116,37 @@ struct OnceCommandTests {
 
     @Test("on the realistic node, --once deletes exactly the planned reaps and nothing else")
     func realisticNode() throws {
-        let node = try ExampleNode(holdLockSeconds: 120)
+        let node = try ExampleNode()
         defer { node.remove() }
+        // The flock-held volume of design §5.4 (the example's `frames`).
+        let frames = podDirectory(node, 13) + "/volumes/kubernetes.io~empty-dir/frames"
+        let holder = try LockHolder(frames + "/sub")
+        defer { holder.stop() }
+        let verdicts = verdicts(node, overriding: [frames: "keep"])
         let planRun = try ChildProcess.run(PackagePaths.binary, arguments(node, ["--plan", "--json"]))
         try #require(planRun.status == 0, "stderr: \(planRun.stderr)")
         let plan = try Plan.decoder().decode(Plan.self, from: Data(planRun.stdout.utf8))
         let planned = Set(plan.reaps.map(\.path))
-        let expected = Set(node.expectations.filter { $0.verdict == "reap" }.map(\.path))
+        let expected = Set(verdicts.filter { $0.value == "reap" }.keys)
         #expect(planned == expected)
-        let before = try keptFingerprints(node)
+        #expect(plan.verdict(frames)?.reasons == [.lockHeld])
+        let before = try keptFingerprints(node, verdicts)
 
         let target = Self.hasJournal ? "journald" : "stderr"
         let once = try ChildProcess.run(PackagePaths.binary, arguments(node, ["--once"], logTarget: target))
         #expect(once.status == 0, "stderr: \(once.stderr)")
         #expect(reapedCount(once.stdout) == expected.count, "stdout: \(once.stdout)")
         #expect(once.stdout.contains("lock-held"))
-        try expectFinalTree(node, before: before)
+        try expectFinalTree(node, verdicts, before: before)
     }
 
-    @Test("two --once processes at once: one does the deletions, no errors, the expected tree")
-    func twoAtOnce() throws {
+    /// Rounds on fresh nodes: the race of two starts is not the same each time.
+    @Test("two --once processes at once: one does the deletions, no errors, the expected tree", arguments: 1...3)
+    func twoAtOnce(round: Int) throws {
         let node = try ExampleNode()
         defer { node.remove() }
-        let before = try keptFingerprints(node)
+        let verdicts = verdicts(node)
+        let before = try keptFingerprints(node, verdicts)
         let results = Mutex<[ProcessResult?]>([])
         let binary = PackagePaths.binary
         let arguments = arguments(node, ["--once"])
@@ -123,11 +163,11 @@ struct OnceCommandTests {
             }
             if run.status == 4 { #expect(run.stderr.contains("reaper lock")) }
         }
-        let expected = node.expectations.filter { $0.verdict == "reap" }.count
+        let expected = verdicts.values.filter { $0 == "reap" }.count
         let reaped = runs.filter { $0.status == 0 }.compactMap { reapedCount($0.stdout) }
         #expect(reaped.reduce(0, +) == expected, "each volume reaped once: \(reaped)")
         #expect(reaped.filter { $0 > 0 }.count == 1)
-        try expectFinalTree(node, before: before)
+        try expectFinalTree(node, verdicts, before: before)
     }
 
     @Test("each reap is one journald entry with MESSAGE_ID and the fields of design §6",
@@ -202,7 +242,8 @@ struct OnceCommandTests {
         try JSONSerialization.data(withJSONObject: list).write(to: URL(fileURLWithPath: truncated + "/pods.json"))
 
         let pods = node.kubeletRoot + "/pods"
-        let others = try FileManager.default.contentsOfDirectory(atPath: pods).filter { !$0.hasSuffix("000000000001") }.map { pods + "/" + $0 }
+        let others = try FileManager.default.contentsOfDirectory(atPath: pods)
+            .filter { !$0.hasSuffix("000000000001") && $0 != "README" }.map { pods + "/" + $0 }
         let before = try Dictionary(uniqueKeysWithValues: others.map { ($0, try fingerprint($0)) })
 
         let once = try ChildProcess.run(PackagePaths.binary, arguments(node, ["--once"], manifests: truncated))
@@ -216,4 +257,9 @@ struct OnceCommandTests {
         #expect(!exists(podDirectory(node, 1) + "/volumes/kubernetes.io~empty-dir/scratch"))
         #expect(!exists(podDirectory(node, 1) + "/volumes/kubernetes.io~configmap/job-config"))
     }
+}
+
+
+extension Plan {
+    func verdict(_ path: String) -> VolumeVerdict? { volumes.first { $0.path == path } }
 }

@@ -274,37 +274,50 @@ struct VolumeScanTests {
             #expect(try tree.scan(volume).lockedPaths.isEmpty, "released")
         }
         // The scan's own probing left no lock behind.
-        #expect(try ChildProcess.shell("flock --exclusive --nonblock '\(volume)/sub' true").status == 0)
+        #expect(try !LockHolder.isHeld(volume + "/sub"))
     }
 }
 
 /// A child process holding `flock(LOCK_EX)` on a directory, as systemd-tmpfiles
-/// users do, until `release()`.
+/// users do, until `release()`. A direct child (bash that becomes `sleep`, fd 9
+/// still open and locked), so that killing this one process releases the lock.
+/// (A `cmd &` backgrounded from `ChildProcess.shell` does not outlive the shell:
+/// Foundation's Process takes it down with it.)
 struct LockHolder {
-    let pid: String
+    let process = Process()
     let path: String
 
     init(_ path: String) throws {
         self.path = path
-        // The subshell opens the directory as fd 9, flock(1) locks that open file, then the
-        // subshell becomes `sleep` still holding fd 9: killing that one pid releases the lock.
-        pid = try KubeletTree.sh(
-            "( exec 9<'\(path)'; flock --exclusive --nonblock 9 || exit 1; exec sleep 60 ) </dev/null >/dev/null 2>&1 & echo $!"
-        ).trimmingCharacters(in: .whitespacesAndNewlines)
-        try Self.wait(for: path, held: true)
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", #"exec 9<"$1" && flock --exclusive --nonblock 9 && exec sleep 60"#, "lock-holder", path]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try wait(held: true)
     }
 
     func release() {
-        _ = try? ChildProcess.shell("kill \(pid)")
-        try? Self.wait(for: path, held: false)
+        // SIGKILL: a child of Foundation's Process may have SIGTERM blocked.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try? wait(held: false)
     }
 
-    static func wait(for path: String, held: Bool) throws {
-        for _ in 0..<100 {
-            let free = try ChildProcess.shell("flock --exclusive --nonblock '\(path)' true").status == 0
-            if free != held { return }
-            usleep(50_000)
+    /// Whether someone holds the lock, asked the way discovery asks: our own open and `LOCK_NB`.
+    static func isHeld(_ path: String) throws -> Bool {
+        let fd = try Syscall.openDirectory(nil, path)
+        defer { Syscall.close(fd) }  // closing drops the lock if we got it
+        return try !Syscall.tryLockExclusive(fd, path: path)
+    }
+
+    func wait(held: Bool) throws {
+        for _ in 0..<200 {
+            if try Self.isHeld(path) == held { return }
+            if held, !process.isRunning { break }
+            usleep(25_000)
         }
-        throw ShellError(message: "\(path): lock never became \(held ? "held" : "free")")
+        throw ShellError(message: "\(path): the lock never became \(held ? "held" : "free")")
     }
 }

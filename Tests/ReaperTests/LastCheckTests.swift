@@ -229,4 +229,18 @@ struct LastCheckTests {
         #expect(report.outcome(volume)?.reasons.contains(.accessedDuringReap) == true)
         #expect(exists(volume + "/data.bin"))
     }
+
+    @Test("access times unreadable at the last check (a store that fails): kept inconclusive, nothing deleted")
+    func accessUnreadable() throws {
+        let (node, volume) = try idleVolume("access-nil")
+        defer { node.remove() }
+        try node.age()
+        let plan = try node.plan()
+        let before = try fingerprint(volume)
+        let report = node.reaper.execute(plan: plan, manifests: node.manifests(), access: { nil }, dryRun: false, logger: testLogger)
+        let outcome = try #require(report.outcome(volume))
+        #expect(outcome.action == .keptAtLastCheck)
+        #expect(outcome.reasons == [.inconclusive])
+        #expect(try fingerprint(volume) == before)
+    }
 }

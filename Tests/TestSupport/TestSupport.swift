@@ -67,26 +67,25 @@ public enum ChildProcess {
         if let environment {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let inputPipe = Pipe()
-        process.standardInput = inputPipe
+        // Files, not pipes: a background grandchild (a lock holder the example
+        // node starts) may inherit them, and must not keep us waiting for EOF.
+        let scratch = try TemporaryDirectory("child")
+        defer { try? FileManager.default.removeItem(atPath: scratch.path) }
+        let outPath = scratch.appending("stdout"), errPath = scratch.appending("stderr"), inPath = scratch.appending("stdin")
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: inPath, contents: Data((input ?? "").utf8))
+        let outHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        let inHandle = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
+        defer { try? outHandle.close(); try? errHandle.close(); try? inHandle.close() }
+        process.standardOutput = outHandle
+        process.standardError = errHandle
+        process.standardInput = inHandle
         try process.run()
-        if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
-        try? inputPipe.fileHandleForWriting.close()
-        // Read both pipes fully before waiting, so a chatty child cannot block.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var errData = Data()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
         process.waitUntilExit()
+        let outData = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+        let errData = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
         return ProcessResult(
             status: process.terminationStatus,
             stdout: String(decoding: outData, as: UTF8.self),
@@ -142,5 +141,113 @@ public struct ExampleNode: Sendable {
 
 public struct ExampleNodeError: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// A datagram socket standing in for systemd's `NOTIFY_SOCKET`: the daemon
+/// under test sends `READY=1`, `STATUS=...` here.
+public final class NotifySocket: @unchecked Sendable {
+    public let path: String
+    private let fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: bytes)
+            buffer[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    deinit { close(fd) }
+
+    /// The next datagram, or nil after `timeout` seconds.
+    public func receive(timeout: TimeInterval) -> String? {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(timeout * 1000)) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count], as: UTF8.self)
+    }
+
+    /// Messages until one contains `needle` (returned with all before it), or nil on timeout.
+    public func waitFor(_ needle: String, timeout: TimeInterval) -> [String]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen: [String] = []
+        while Date() < deadline {
+            guard let message = receive(timeout: deadline.timeIntervalSinceNow) else { break }
+            seen.append(message)
+            if message.contains(needle) { return seen }
+        }
+        return nil
+    }
+}
+
+/// A long-running child process (the daemon under test), stopped by signal.
+public final class BackgroundProcess: @unchecked Sendable {
+    public let process = Process()
+    private let logURL: URL
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], log: String) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        logURL = URL(fileURLWithPath: log)
+        let handle = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits up to `timeout` seconds; returns the exit status (nil: still running).
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 20) -> Int32? {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { return nil }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Polls `condition` every 100 ms until it holds or `timeout` passes.
+public func eventually(timeout: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    repeat {
+        if try condition() { return true }
+        usleep(100_000)
+    } while Date() < deadline
+    return false
+}
+
+/// `curl --unix-socket` against the daemon under test: status code and body.
+public func curl(_ socket: String, _ path: String, method: String = "GET", asUser: UInt32? = nil) throws -> (status: Int, body: String) {
+    var arguments = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "30", "--unix-socket", socket, "-X", method, "http://localhost" + path]
+    var executable = "/usr/bin/curl"
+    if let asUser {
+        arguments = ["--reuid=\(asUser)", "--regid=\(asUser)", "--clear-groups", "/usr/bin/curl"] + arguments
+        executable = "/usr/bin/setpriv"
+    }
+    let result = try ChildProcess.run(executable, arguments)
+    var lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+    let status = Int(lines.popLast() ?? "") ?? 0
+    return (status, lines.joined(separator: "\n"))
 }

@@ -13,6 +13,8 @@ func scaleProbe() async throws {
     find . -type d | wc -l
     """
     print(try ChildProcess.shell(script).stdout)
+    func rss() -> String { ((try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.hasPrefix("VmRSS") }.joined() }
+    print("baseline", rss())
     let watcher = makeWatcher(tree)
     let start = ContinuousClock.now
     try await withRunningWatcher(watcher) { watcher in
@@ -25,8 +27,10 @@ func scaleProbe() async throws {
         try await Task.sleep(for: .seconds(1))
         print("after", watcher.status)
     }
-    if let _ = try? ChildProcess.shell("which inotifywait").stdout, true {
-        let r = try ChildProcess.shell("cd '\(tree.root)'; /usr/bin/time -v timeout 60 bash -c 'inotifywait -m -r pods 2>&1 | grep -m1 Watches' 2>&1 | grep -E 'Elapsed|Maximum resident|Watches'")
-        print(r.stdout, r.stderr)
-    }
+    let r = try ChildProcess.shell("""
+    cd '\(tree.root)'; start=$(date +%s.%N); inotifywait -m -r pods 2>/tmp/vw/iw.err >/dev/null & pid=$!
+    until grep -q 'Watches established' /tmp/vw/iw.err; do sleep 0.005; done; end=$(date +%s.%N)
+    echo "inotifywait ready $(echo "$end - $start" | bc)"; grep VmHWM /proc/$pid/status; kill -9 $pid
+    """)
+    print(r.stdout, r.stderr)
 }
