@@ -57,7 +57,7 @@ let package = Package(
         // Durable last-access times (SQLite through GRDB).
         .target(
             name: "AccessStore",
-            dependencies: ["ReaperCore", .product(name: "GRDB", package: "GRDB.swift"), logging],
+            dependencies: ["ReaperCore", "SystemCalls", .product(name: "GRDB", package: "GRDB.swift"), logging],
             swiftSettings: strict
         ),
         // inotify on the pods tree: events become per-volume access times.
@@ -115,7 +115,10 @@ let package = Package(
         .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "ReaperCore", logging], swiftSettings: strict),
         .testTarget(
             name: "VolumeWatcherTests",
-            dependencies: ["VolumeWatcher", "ReaperCore", "TestSupport", logging, lifecycle],
+            dependencies: [
+                "VolumeWatcher", "ReaperCore", "TestSupport", logging, lifecycle,
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

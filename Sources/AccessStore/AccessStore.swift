@@ -1,4 +1,9 @@
 import Foundation
+import SystemCalls
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import Logging
 
@@ -35,6 +40,18 @@ public final class AccessStore: Sendable {
     public init(directory: String, logger: Logger, clock: @escaping @Sendable () -> Date = Date.init) throws {
         let path = DatabaseFiles.databasePath(in: directory)
         try DatabaseFiles.createDirectory(directory)
+        // Two processes opening a new store at once (the daemon and `--once`)
+        // would race the migration, and the loser would take a healthy file
+        // for a corrupt one: serialize opening with a lock file.
+        let lockPath = directory + "/access.lock"
+        let openLock: FileDescriptor
+        do {
+            openLock = try Syscall.openAt(nil, lockPath, flags: O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+            try Syscall.lockExclusive(openLock, path: lockPath)
+        } catch {
+            throw AccessStoreError(.cannotOpen, path: lockPath, detail: "\(error)")
+        }
+        defer { Syscall.close(openLock) }
         var replaced: String?
         let pool: DatabasePool
         do {

@@ -15,8 +15,20 @@ public struct MountTable: Sendable, Hashable {
 
     /// Reads and parses a mountinfo file.
     public static func read(path: String = "/proc/self/mountinfo") throws -> MountTable {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        return MountTable(mountinfo: text)
+        // Read to the end: /proc files say size 0 and come a page per read(2), and
+        // Foundation's String(contentsOfFile:) stops after the first ~4 KiB,
+        // silently dropping every later mount of a busy node.
+        let fd = try Syscall.openAt(nil, path, flags: O_RDONLY)
+        defer { Syscall.close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
+        defer { buffer.deallocate() }
+        var bytes: [UInt8] = []
+        while true {
+            let count = try Syscall.read(fd, into: buffer, path: path)
+            if count == 0 { break }
+            bytes.append(contentsOf: buffer[..<count])
+        }
+        return MountTable(mountinfo: String(decoding: bytes, as: UTF8.self))
     }
 
     /// Parses mountinfo text: `id parent major:minor root mountpoint options [optional...] - fstype source superoptions`.

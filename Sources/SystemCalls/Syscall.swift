@@ -139,6 +139,12 @@ public enum Syscall {
         }
     }
 
+    /// Waits for `flock(LOCK_EX)`: serializes short critical sections between
+    /// processes (opening and migrating the access store).
+    public static func lockExclusive(_ fd: FileDescriptor, path: String? = nil) throws(SystemCallError) {
+        _ = try retryingEINTR("flock", path: path) { vr_flock(fd.rawValue, LOCK_EX) }
+    }
+
     /// Releases a `flock`.
     public static func unlock(_ fd: FileDescriptor, path: String? = nil) throws(SystemCallError) {
         _ = try retryingEINTR("flock", path: path) { vr_flock(fd.rawValue, LOCK_UN) }

@@ -149,6 +149,7 @@ public final class VolumeWatcher: Service, Sendable {
     /// descriptor, the mount table and the wake pipe until asked to stop.
     private func threadMain(inotify: FileDescriptor, wakeRead: Int32, mountInfo: FileDescriptor?) {
         var failure: WatcherError?
+        Self.nameCurrentThread("volume-watcher")
         engine.withLock { $0.start() }
         ledger.markReady()
 
@@ -216,6 +217,15 @@ public final class VolumeWatcher: Service, Sendable {
             logger.error("volume watcher stopped", metadata: ["error": "\(failure)"])
         }
         ledger.markFinished(failure: failure)
+    }
+
+    /// Names the thread for `top -H` and `ps -L` (Foundation's `Thread.name`
+    /// does not reach the kernel on Linux, and Glibc hides `pthread_setname_np`).
+    private static func nameCurrentThread(_ name: String) {
+        guard let fd = try? Syscall.openAt(nil, "/proc/thread-self/comm", flags: O_WRONLY) else { return }
+        var bytes = Array(name.utf8.prefix(15))
+        _ = write(fd.rawValue, &bytes, bytes.count)
+        Syscall.close(fd)
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {

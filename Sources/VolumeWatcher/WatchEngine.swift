@@ -307,7 +307,9 @@ final class WatchEngine {
         if entry.kind == .volume {
             guard let volume = volumePaths[entry.volume] else { return false }
             touch(entry.volume, at: time)
-            if appeared {
+            if appeared, volumes[volume]?.polled != true {
+                // Watch first, then scan: `mkdir -p a/b/c && echo x > a/b/c/f` is seen.
+                // (A polled volume's new directories are covered by its polling.)
                 walk(from: join(fullPath(entry, volume: volume), event.name), role: .volume(volume))
             } else if vanished, mask & InotifyMask.movedFrom != 0 {
                 retireSubtree(join(entry.path, event.name), in: volume)
@@ -370,6 +372,7 @@ final class WatchEngine {
                 walk(from: entry.path, role: Self.role(of: entry.kind, path: entry.path))
             } else {
                 forgetSubtree(entry.path)
+                if entry.kind == .kubeletRoot { discoveryIncomplete = true }
             }
         }
     }
@@ -686,17 +689,16 @@ final class WatchEngine {
     // MARK: Poll fallback
 
     private func markPolled(_ volume: String, reason: String) {
-        guard var state = volumes[volume] else { return }
-        if !state.polled {
-            state.polled = true
-            polledCount += 1
-            ledger.setPolled(volume, true)
-        }
+        if watchLimitReason == nil { watchLimitReason = reason }
+        guard var state = volumes[volume], !state.polled else { return }
+        state.polled = true
+        polledCount += 1
+        ledger.setPolled(volume, true)
         volumes[volume] = state
+        // The baseline; a fingerprint kept from before (a failed retry) is compared first.
         let fingerprint = fingerprint(of: volume)
         if let old = state.fingerprint, old != fingerprint { touch(state.id, at: clock()) }
         volumes[volume]?.fingerprint = fingerprint
-        if watchLimitReason == nil { watchLimitReason = reason }
     }
 
     private func unpoll(_ volume: String) {

@@ -92,7 +92,7 @@ struct OnceCommandTests {
 
         init(_ path: String, seconds: Int = 120) throws {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", "exec 9<'\(path)' && flock -xn 9 && exec sleep \(seconds)"]
+            process.arguments = ["-c", "exec 9<'\(path)' && flock -x -w 10 9 && exec sleep \(seconds)"]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()

@@ -30,7 +30,16 @@ struct KubeletTree {
         try makeDirectory(outside)
     }
 
-    func remove() { directory.remove() }
+    /// Unmounts what the test mounted (deepest first, by the unescaped table: the
+    /// cleanup script cannot unmount a path with a space), then deletes the tree.
+    func remove() {
+        if let table = try? MountTable.read() {
+            for mountPoint in table.mounts(atOrUnder: directory.path).map(\.mountPoint).sorted(by: >) {
+                try? Syscall.unmount(mountPoint)
+            }
+        }
+        directory.remove()
+    }
 
     /// `<root>/pods/<uid>/volumes/<plugin>/<name>`, created.
     @discardableResult

@@ -51,6 +51,22 @@ struct MountTableTests {
         #expect(table.filesystemType(at: "/nowhere") == nil)
     }
 
+    @Test("the whole mount table is read, not only its first page", .enabled(if: isRoot, "needs root to mount"))
+    func longTable() throws {
+        let tree = try KubeletTree("many-mounts")
+        defer { tree.remove() }
+        let volume = try tree.volume()
+        // 60 mounts of ~200 bytes each: mountinfo grows well past one 4 KiB page.
+        try tree.sh("for i in $(seq 1 60); do mkdir -p '\(volume)'/m$i && mount -t tmpfs -o size=64k tmpfs '\(volume)'/m$i || exit 1; done")
+        let table = try MountTable.read()
+        let ours = table.mounts(atOrUnder: volume)
+        #expect(ours.count == 60)
+        #expect(ours.allSatisfy { $0.filesystemType == "tmpfs" })
+        let scan = try tree.scan(volume)
+        #expect(scan.mounts.count == 60)
+        #expect(scan.mounts.allSatisfy { $0.filesystemType == "tmpfs" }, "a mount missing from the table shows as unknown")
+    }
+
     @Test("this process's real mount table parses")
     func real() throws {
         let table = try MountTable.read()
@@ -102,7 +118,7 @@ struct VolumeMountTests {
             #expect(seconds(scan.newestModification).map { $0 < Double(KubeletTree.old + 3 * 3600 - 60) } ?? false,
                     "the tmpfs's fresh mtimes do not count")
         }
-        #expect(try tree.scan(volume).mounts.first?.filesystemType == "tmpfs")
+        #expect(try tree.scan(volume).mounts == [MountInfo(mountPoint: volume + "/sub/mnt", filesystemType: "tmpfs")])
     }
 
     @Test("a same-file-system bind mount inside a volume is detected though st_dev is the same")

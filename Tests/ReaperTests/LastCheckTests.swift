@@ -158,7 +158,7 @@ struct LastCheckTests {
         let plan = try node.plan()
         #expect(plan.verdict(volume)?.verdict == .reap)
         // flock(1) on a descriptor the process keeps across exec: stopping it frees the lock.
-        let holder = try Background("exec 9<\(q(volume + "/sub/deeper")) && flock -xn 9 && exec sleep 30")
+        let holder = try Background("exec 9<\(q(volume + "/sub/deeper")) && flock -x -w 10 9 && exec sleep 30")
         defer { holder.stop() }
         #expect(eventually { isFlockHeld(volume + "/sub/deeper") })
         let before = try fingerprint(volume)

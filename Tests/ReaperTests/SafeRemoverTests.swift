@@ -112,7 +112,7 @@ struct SafeRemoverTests {
         let directory = try TemporaryDirectory("remover-lock")
         defer { directory.remove() }
         let (victim, _) = try makeTree(directory.path)
-        let holder = try Background("exec 9<\(q(victim + "/a/b")) && flock -xn 9 && exec sleep 60")
+        let holder = try Background("exec 9<\(q(victim + "/a/b")) && flock -x -w 10 9 && exec sleep 60")
         defer { holder.stop() }
         #expect(eventually { isFlockHeld(victim + "/a/b") })
         let parent = try Syscall.openDirectory(nil, directory.appending("parent"))
