@@ -25,7 +25,7 @@ public struct ReapEventLog: Sendable {
             record(outcome, dryRun: report.dryRun)
         }
         for directory in report.podDirectories {
-            var metadata = MessageID.volumeReaped.metadata
+            var metadata = MessageID.podDirectoryReaped.metadata
             metadata["volume_path"] = .string(directory.path)
             metadata["pod_uid"] = .string(URL(fileURLWithPath: directory.path).lastPathComponent)
             metadata["reason"] = .string(Reason.orphan.rawValue)

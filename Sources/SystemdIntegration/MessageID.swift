@@ -24,6 +24,8 @@ public enum MessageID: String, Sendable, Hashable, CaseIterable, CustomStringCon
     case daemonStarted = "5531b5d2cee64591921fddb325926781"
     /// The daemon stopped.
     case daemonStopped = "b48b38e15dc846a5a461aa72424295df"
+    /// An orphan's pod directory (what was left once its volumes were gone) was removed.
+    case podDirectoryReaped = "53e58b467c374cc2b621a77744db5e48"
 
     /// The metadata key that ``JournaldLogHandler`` sends as `MESSAGE_ID`.
     public static let metadataKey = "message_id"
