@@ -8,7 +8,7 @@ SYSCONFDIR ?= /etc
 SWIFT ?= swift
 DEMO_POLICY ?= policies/default.yaml
 
-.PHONY: all deps build release demo test bench bench-plan install uninstall clean
+.PHONY: all deps build release demo test bench bench-plan install install-files uninstall clean
 
 all: build
 
@@ -41,15 +41,25 @@ bench: release
 
 # Installs the binary, the systemd units, the journal catalog and (unless
 # present) the default config and policy under $(SYSCONFDIR)/volume-reaper.
+# `install` builds the release binary first; `install-files` only copies, from
+# BIN (default: the release build's binary), so tests can install a debug build.
 install: release
-	install -D -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/volume-reaper" "$(DESTDIR)$(BINDIR)/volume-reaper"
+	$(MAKE) install-files
+
+BIN ?= $(shell $(SWIFT) build -c release --show-bin-path)/volume-reaper
+
+install-files:
+	@[ -x "$(BIN)" ] || { echo "no volume-reaper binary at $(BIN): run 'make release' or pass BIN=" >&2; exit 1; }
+	install -D -m 0755 "$(BIN)" "$(DESTDIR)$(BINDIR)/volume-reaper"
 	install -d -m 0755 "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(CATALOGDIR)" "$(DESTDIR)$(SYSCONFDIR)/volume-reaper"
 	sed 's|/usr/local/bin/volume-reaper|$(BINDIR)/volume-reaper|; s|/etc/volume-reaper|$(SYSCONFDIR)/volume-reaper|g' \
 	    packaging/systemd/volume-reaper.service > "$(DESTDIR)$(UNITDIR)/volume-reaper.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/volume-reaper.service"
 	install -m 0644 packaging/systemd/volume-reaper.socket "$(DESTDIR)$(UNITDIR)/volume-reaper.socket"
 	install -m 0644 packaging/journal/volume-reaper.catalog "$(DESTDIR)$(CATALOGDIR)/volume-reaper.catalog"
-	[ -e "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml" ] || \
-	    sed 's|/etc/volume-reaper|$(SYSCONFDIR)/volume-reaper|g' packaging/config/config.yaml > "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml"
+	[ -e "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml" ] || { \
+	    sed 's|/etc/volume-reaper|$(SYSCONFDIR)/volume-reaper|g' packaging/config/config.yaml > "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml" && \
+	    chmod 0644 "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml"; }
 	[ -e "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/policy.yaml" ] || \
 	    install -m 0644 policies/default.yaml "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/policy.yaml"
 	@echo "installed; then: systemctl daemon-reload && journalctl --update-catalog && systemctl enable --now volume-reaper.socket volume-reaper.service"

@@ -35,6 +35,7 @@ struct DaemonTests {
             logTarget: stderr
             \(extraConfig)
             """.write(toFile: config, atomically: true, encoding: .utf8)
+        unlink(node.directory.appending("notify.sock"))
         let notify = try NotifySocket(path: node.directory.appending("notify.sock"))
         let daemon = try BackgroundProcess(
             PackagePaths.binary, ["run"] + (dryRun ? ["--plan"] : []) + ["--config", config],
@@ -189,6 +190,33 @@ struct DaemonTests {
             #expect(exists == (expected.verdict == "keep"), "\(expected.path)")
         }
         #expect(running.daemon.stop() == 0)
+    }
+
+    @Test("kill -9 during an event storm: the restarted daemon opens its store and no volume looks older than it is")
+    func killDuringStorm() throws {
+        let first = try start()
+        defer { first.daemon.stop(signal: SIGKILL) }
+        let target = try #require(first.node.expectations.first { $0.path.hasSuffix("000000000002/volumes/kubernetes.io~empty-dir/cache") })
+        // A writer churning files in one idle volume; kill the daemon mid-storm.
+        let storm = try BackgroundProcess("/bin/bash", ["-c", "i=0; while true; do echo $i > '\(target.path)/f$((i % 50))'; rm -f '\(target.path)/f$(((i + 25) % 50))'; i=$((i+1)); done"], log: first.node.directory.appending("storm.log"))
+        usleep(1_500_000)
+        let before = try plan(first)
+        #expect(first.daemon.stop(signal: SIGKILL) != nil)
+        storm.stop(signal: SIGKILL)
+
+        let second = try start(node: first.node)
+        defer { second.daemon.stop(signal: SIGKILL); second.node.remove() }
+        #expect(!second.daemon.log.contains("corrupt"), "\(second.daemon.log)")
+        #expect(second.daemon.stop() == 0)
+        let after = try plan(second)
+        for volume in after.volumes {
+            guard let earlier = before.volumes.first(where: { $0.path == volume.path }),
+                  let previous = earlier.lastAccess, let now = volume.lastAccess else { continue }
+            #expect(now >= previous, "\(volume.path) looks older after the crash")
+        }
+        let stormed = try #require(after.volumes.first { $0.path == target.path })
+        #expect(stormed.verdict == .keep)
+        #expect(stormed.reasons.contains(.recentAccess))
     }
 
     /// Writes `request` to the socket and returns what comes back.
