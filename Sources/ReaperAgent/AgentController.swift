@@ -29,6 +29,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
         var lastReap: Date?
         var ready = false
         var stopping = false
+        /// When the cycle now running started; nil between cycles.
+        var cycleStartedAt: Date?
     }
 
     public let configuration: AgentConfiguration
@@ -121,6 +123,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
     /// One reconcile (and, unless a dry run, reap) cycle.
     @discardableResult
     func reconcile(trigger: String) async throws -> Plan {
+        state.withLock { $0.cycleStartedAt = Date() }
+        defer { state.withLock { $0.cycleStartedAt = nil } }
         await flushAccesses()
         let started = ContinuousClock.now
         let policy = self.policy
@@ -174,6 +178,17 @@ public final class AgentController: AgentAPIProvider, Sendable {
         let reap = lastReap.map { RFC3339.format($0) } ?? "never"
         let mode = dryRun ? " (dry run)" : ""
         return "\(plan.volumes.count) volumes, \(watches) watches, \(plan.summary.reap) idle, last reap \(reap)\(mode)"
+    }
+
+    /// Whether the watchdog may be fed: ready, and no cycle stuck for longer
+    /// than `limit` (a wedged walk on a hung NFS mount must let systemd act).
+    func isLive(limit: Duration) -> Bool {
+        state.withLock { state in
+            guard state.ready else { return false }
+            guard let started = state.cycleStartedAt else { return true }
+            let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+            return Date().timeIntervalSince(started) < seconds
+        }
     }
 
     func markReady() {

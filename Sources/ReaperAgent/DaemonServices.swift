@@ -75,7 +75,7 @@ struct ReconcileService: Service {
                     while !Task.isCancelled {
                         do { try await Task.sleep(for: watchdog / 2) } catch { return false }
                         // Only while cycles complete: a wedged cycle stops the pings.
-                        if await controller.health().state != "starting" { try? controller.notifier.watchdog() }
+                        if controller.isLive(limit: watchdog) { try? controller.notifier.watchdog() }
                     }
                     return false
                 }

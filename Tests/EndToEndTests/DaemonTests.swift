@@ -19,7 +19,9 @@ struct DaemonTests {
     }
 
     /// Starts `run --plan` (or a real run) with short intervals; waits for READY=1.
-    func start(dryRun: Bool = true, node: ExampleNode? = nil, extraConfig: String = "") throws -> Running {
+    func start(
+        dryRun: Bool = true, node: ExampleNode? = nil, policy: String = DaemonTests.defaultPolicy, environment: [String: String] = [:]
+    ) throws -> Running {
         let node = try node ?? ExampleNode()
         let state = node.directory.appending("state")
         let socket = node.directory.appending("run/api.sock")
@@ -27,19 +29,18 @@ struct DaemonTests {
         try """
             kubeletRoot: \(node.kubeletRoot)
             manifests: \(node.manifests)
-            policy: \(Self.defaultPolicy)
+            policy: \(policy)
             stateDir: \(state)
             socket: \(socket)
             reconcileInterval: 2s
             flushInterval: 500ms
             logTarget: stderr
-            \(extraConfig)
             """.write(toFile: config, atomically: true, encoding: .utf8)
         unlink(node.directory.appending("notify.sock"))
         let notify = try NotifySocket(path: node.directory.appending("notify.sock"))
         let daemon = try BackgroundProcess(
             PackagePaths.binary, ["run"] + (dryRun ? ["--plan"] : []) + ["--config", config],
-            environment: ["NOTIFY_SOCKET": notify.path], log: node.directory.appending("daemon.log")
+            environment: environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }, log: node.directory.appending("daemon.log")
         )
         guard let ready = notify.waitFor("READY=1", timeout: 60) else {
             daemon.stop(signal: SIGKILL)
@@ -217,6 +218,40 @@ struct DaemonTests {
         let stormed = try #require(after.volumes.first { $0.path == target.path })
         #expect(stormed.verdict == .keep)
         #expect(stormed.reasons.contains(.recentAccess))
+    }
+
+    @Test("SIGHUP reloads the policy; a broken policy keeps the previous one")
+    func reloadOnSIGHUP() throws {
+        let node = try ExampleNode()
+        let policy = node.directory.appending("policy.yaml")
+        try FileManager.default.copyItem(atPath: Self.defaultPolicy, toPath: policy)
+        let running = try start(node: node, policy: policy)
+        defer { running.daemon.stop(signal: SIGKILL); running.node.remove() }
+        func idleCount() throws -> Int {
+            let (_, body) = try curl(running.socket, "/v1/volumes?state=idle")
+            let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+            return (object?["volumes"] as? [[String: Any]])?.count ?? -1
+        }
+        #expect(try idleCount() > 0)
+        // Nothing is idle for a hundred days.
+        try "idle:\n  after: 100d\nannotation:\n  idleAfter: 100d\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        kill(running.daemon.pid, SIGHUP)
+        #expect(running.notify.waitFor("RELOADING=1", timeout: 20) != nil)
+        #expect(try eventually(timeout: 20) { try idleCount() == 0 })
+        // A broken file is refused and the last good policy stays.
+        try "idle:\n  after: -1m\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        kill(running.daemon.pid, SIGHUP)
+        #expect(try eventually(timeout: 20) { running.daemon.log.contains("policy reload failed") })
+        #expect(try idleCount() == 0)
+        #expect(running.daemon.stop() == 0)
+    }
+
+    @Test("WATCHDOG=1 is sent while cycles complete when WATCHDOG_USEC is set")
+    func watchdog() throws {
+        let running = try start(environment: ["WATCHDOG_USEC": "2000000"])
+        defer { running.daemon.stop(signal: SIGKILL); running.node.remove() }
+        #expect(running.notify.waitFor("WATCHDOG=1", timeout: 10) != nil)
+        #expect(running.daemon.stop() == 0)
     }
 
     /// Writes `request` to the socket and returns what comes back.

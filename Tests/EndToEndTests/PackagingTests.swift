@@ -322,8 +322,9 @@ struct PackagingTests {
             if daemonPID > 0 { kill(daemonPID, SIGKILL) }
             wrapper.stop(signal: SIGKILL)
         }
-        #expect(eventually(timeout: 20) { exists(socket) }, "\(wrapper.log)")
-        daemonPID = try #require(pid_t((try? read(pidFile))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        func writtenPID() -> pid_t? { pid_t((try? read(pidFile))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") }
+        #expect(eventually(timeout: 20) { exists(socket) && writtenPID() != nil }, "\(wrapper.log)")
+        daemonPID = try #require(writtenPID())
 
         // systemd-socket-activate execs the daemon on the first connection, so
         // the first request starts it (and may see it still starting: 503).
