@@ -61,7 +61,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // inotify on the pods tree: events become per-volume access times.
-        .target(name: "VolumeWatcher", dependencies: ["ReaperCore", "SystemCalls", logging, lifecycle], swiftSettings: strict),
+        .target(name: "VolumeWatcher", dependencies: ["ReaperCore", "SystemCalls", "NodeDiscovery", logging, lifecycle], swiftSettings: strict),
         // journald log handler, sd_notify, socket activation.
         .target(name: "SystemdIntegration", dependencies: ["CSystemd", "SystemCalls", logging], swiftSettings: strict),
         // HTTP/1.1 + JSON on a Unix socket.

@@ -8,9 +8,13 @@ import SystemCalls
 /// this table with `statx`'s mount-root attribute (design §5.2).
 public struct MountTable: Sendable, Hashable {
     public var mounts: [MountInfo]
+    /// The mount ID of each entry of `mounts` (what `statx` reports as
+    /// `stx_mnt_id`); 0 when the table was built by hand.
+    public var mountIDs: [UInt64]
 
     public init(mounts: [MountInfo]) {
         self.mounts = mounts
+        mountIDs = Array(repeating: 0, count: mounts.count)
     }
 
     /// Reads and parses a mountinfo file.
@@ -34,13 +38,17 @@ public struct MountTable: Sendable, Hashable {
     /// Parses mountinfo text: `id parent major:minor root mountpoint options [optional...] - fstype source superoptions`.
     public init(mountinfo text: String) {
         var mounts: [MountInfo] = []
+        var ids: [UInt64] = []
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 7, let separator = fields.firstIndex(of: "-"), separator + 1 < fields.count else { continue }
+            guard fields.count >= 7, let id = UInt64(fields[0]), let separator = fields.firstIndex(of: "-"),
+                  separator + 1 < fields.count else { continue }
             let mountPoint = Self.unescape(String(fields[4]))
             mounts.append(MountInfo(mountPoint: mountPoint, filesystemType: String(fields[separator + 1])))
+            ids.append(id)
         }
         self.mounts = mounts
+        mountIDs = ids
     }
 
     /// mountinfo writes space, tab, newline and backslash as `\ooo` octal.

@@ -1,4 +1,5 @@
 import Foundation
+import NodeDiscovery
 
 /// One line of `/proc/self/mountinfo`, the fields the watcher needs.
 struct MountRecord: Sendable, Hashable {
@@ -7,38 +8,13 @@ struct MountRecord: Sendable, Hashable {
     var mountPoint: String
     var filesystemType: String
 
-    /// Parses mountinfo text: `id parent major:minor root mountpoint options [optional...] - fstype source superoptions`.
-    static func parse(_ text: String) -> [MountRecord] {
-        var records: [MountRecord] = []
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 7, let id = UInt64(fields[0]),
-                  let separator = fields.firstIndex(of: "-"), separator + 1 < fields.count else { continue }
-            records.append(MountRecord(id: id, mountPoint: unescape(fields[4]), filesystemType: String(fields[separator + 1])))
-        }
-        return records
-    }
-
+    /// The mounts of this namespace, read fully (NodeDiscovery's parser:
+    /// /proc files come a page per read, and the table must not be cut short).
     static func read(path: String) -> [MountRecord]? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        return parse(text)
-    }
-
-    /// mountinfo writes space, tab, newline and backslash as `\ooo` octal.
-    static func unescape(_ field: Substring) -> String {
-        guard field.contains("\\") else { return String(field) }
-        var bytes: [UInt8] = []
-        var utf8 = Array(field.utf8)[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "\\"), utf8.count >= 3,
-               let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
-                bytes.append(value)
-                utf8 = utf8.dropFirst(3)
-            } else {
-                bytes.append(byte)
-            }
+        guard let table = try? MountTable.read(path: path) else { return nil }
+        return zip(table.mountIDs, table.mounts).map {
+            MountRecord(id: $0, mountPoint: $1.mountPoint, filesystemType: $1.filesystemType)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// File systems whose changes on other hosts inotify never sees, and whose
