@@ -35,11 +35,9 @@ public struct AgentConfiguration: Sendable, Hashable {
 
     /// Reads a config file over the defaults.
     public static func load(path: String) throws(ConfigurationError) -> AgentConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigurationError(file: path, field: nil, message: "cannot read: \(error.localizedDescription)")
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            let reason = access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "not UTF-8 text or not a file"
+            throw ConfigurationError(file: path, field: nil, message: "cannot read: \(reason)")
         }
         return try parse(text, file: path)
     }

@@ -40,7 +40,9 @@ struct ReconcileService: Service {
     func run() async throws {
         let controller = controller
         await controller.watcher.waitUntilReady()
-        await api.waitUntilListening()
+        // READY=1 only with every watch set and the socket accepting; if the
+        // API failed, the group is stopping: never claim readiness.
+        guard await api.waitUntilListening(), !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
         _ = try? await controller.reconcile(trigger: "start")
         controller.markReady()
         try? controller.notifier.ready()

@@ -22,6 +22,8 @@ public final class APIServer: Service, Sendable {
     private let logger: Logger
     private let socketGroupID: gid_t?
     private let listening = ListeningSignal()
+    /// Whether `run()` got as far as accepting connections.
+    private let listened = Synchronized(false)
     private let group: any EventLoopGroup
 
     /// Throws when `socketGroup` names no group or a limit is not positive.
@@ -45,13 +47,21 @@ public final class APIServer: Service, Sendable {
             try SocketFile.resolveGroup(name)
         }
         self.group = MultiThreadedEventLoopGroup.singleton
+        // A bad socket path is a startup error in one line, before anything runs.
+        if configuration.inheritedListenerFD == nil {
+            _ = try SocketFile.makeAddress(configuration.socketPath)
+            try SocketFile.ensureParentDirectory(of: configuration.socketPath)
+            _ = try SocketFile.inspect(configuration.socketPath)
+        }
     }
 
-    /// Returns once the socket accepts connections (send `READY=1` after it),
+    /// Returns once the socket accepts connections (true: send `READY=1`),
     /// or once `run()` has failed or ended without getting there, or when the
-    /// calling task is cancelled.
-    public func waitUntilListening() async {
+    /// calling task is cancelled (false: not ready).
+    @discardableResult
+    public func waitUntilListening() async -> Bool {
         await listening.wait()
+        return listened.withLock { $0 }
     }
 
     // MARK: Running
@@ -88,6 +98,7 @@ public final class APIServer: Service, Sendable {
                 logger.debug("socket file not removed: replaced or gone", metadata: ["socket": "\(path)"])
             }
         }
+        listened.withLock { $0 = true }
         listening.signal()
 
         try await withThrowingDiscardingTaskGroup { group in

@@ -419,13 +419,8 @@ struct PackagingTests {
         var messages: [String] = []
         while let message = notify.receive(timeout: 0.2) { messages.append(message) }
 
-        // The socket is only checked when the API service starts, after the
-        // watcher and a first reconcile; the daemon then logs "ready" and sends
-        // READY=1 although nothing listens (APIServer.run signals "listening"
-        // on failure too). See the report to the lead.
-        withKnownIssue("socket path checked late: READY=1 and a log before the one-line error") {
-            #expect(lines(result.stderr).count == 1, "\(result.stderr)")
-            #expect(!messages.joined().contains("READY=1"), "\(messages)")
-        }
+        // The socket path is checked before anything starts: one line, no READY=1.
+        #expect(lines(result.stderr).count == 1, "\(result.stderr)")
+        #expect(!messages.joined().contains("READY=1"), "\(messages)")
     }
 }
