@@ -1,0 +1,82 @@
+import Foundation
+import ReaperAgent
+import Testing
+import TestSupport
+
+@Suite("config file")
+struct AgentConfigurationTests {
+    @Test("every key is read over the defaults")
+    func readsKeys() throws {
+        let configuration = try AgentConfiguration.parse("""
+            kubeletRoot: /srv/kubelet
+            manifests: /srv/manifests
+            policy: /srv/policy.yaml
+            stateDir: /srv/state
+            socket: /srv/api.sock
+            socketGroup: adm
+            reconcileInterval: 2m
+            flushInterval: 500ms
+            pollInterval: 10s
+            maxWatches: 1000
+            watchReads: true
+            logTarget: journald
+            logLevel: debug
+            """, file: "c.yaml")
+        #expect(configuration.kubeletRoot == "/srv/kubelet")
+        #expect(configuration.policy == "/srv/policy.yaml")
+        #expect(configuration.socketGroup == "adm")
+        #expect(configuration.reconcileInterval == 120)
+        #expect(configuration.flushInterval == 0.5)
+        #expect(configuration.maxWatches == 1000)
+        #expect(configuration.watchReads)
+        #expect(configuration.logTarget == "journald")
+        // Left out: the defaults of design §6.
+        let empty = try AgentConfiguration.parse("", file: "empty.yaml")
+        #expect(empty.kubeletRoot == "/var/lib/kubelet")
+        #expect(empty.socket == "/run/volume-reaper/api.sock")
+        #expect(empty.policy == nil)
+    }
+
+    @Test("bad settings are refused in one line naming the file, the key and the value", arguments: [
+        ("kubeletRot: /x", "kubeletRot", "unknown setting"),
+        ("reconcileInterval: soon", "reconcileInterval", "\"soon\""),
+        ("reconcileInterval: -5s", "reconcileInterval", "\"-5s\""),
+        ("maxWatches: 0", "maxWatches", "\"0\""),
+        ("watchReads: perhaps", "watchReads", "\"perhaps\""),
+        ("logTarget: syslog", "logTarget", "\"syslog\""),
+        ("logLevel: loud", "logLevel", "\"loud\""),
+        ("socket: ''", "socket", "non-empty"),
+        ("- a\n- b", "c.yaml", "mapping"),
+        ("kubeletRoot: [unclosed", "c.yaml", "YAML"),
+    ])
+    func refused(_ text: String, _ field: String, _ detail: String) {
+        #expect {
+            _ = try AgentConfiguration.parse(text, file: "c.yaml")
+        } throws: { error in
+            let message = "\(error)"
+            return message.hasPrefix("c.yaml") && message.contains(field) && message.contains(detail) && !message.contains("\n")
+        }
+    }
+
+    @Test("a missing config file names the file and the errno text")
+    func missingFile() {
+        #expect {
+            _ = try AgentConfiguration.load(path: "/nonexistent/volume-reaper.yaml")
+        } throws: { "\($0)" == "/nonexistent/volume-reaper.yaml: cannot read: No such file or directory" }
+    }
+}
+
+@Suite("socket client")
+struct AgentClientTests {
+    @Test("no daemon: one line that says so and how to start it")
+    func noDaemon() throws {
+        let directory = try TemporaryDirectory("client")
+        defer { directory.remove() }
+        #expect {
+            _ = try AgentClient(socketPath: directory.appending("api.sock")).request("GET", "/healthz")
+        } throws: { error in
+            guard let error = error as? AgentClientError else { return false }
+            return error.daemonMissing && "\(error)".contains("start it with") && "\(error)".contains(directory.appending("api.sock"))
+        }
+    }
+}
