@@ -18,6 +18,7 @@ usage: watch-ready.py (--notify SOCKET | --stderr-line TEXT) [--log-line TEXT]
 Prints one line of key=value pairs: ready_s, logline_s, logline_seconds,
 reconcile_s, vmhwm_kb, exit (the command's exit status after SIGTERM).
 """
+import ctypes
 import os
 import re
 import signal
@@ -75,9 +76,18 @@ def main():
     marks = {}
     log = open(log_file, "w") if log_file else None
 
+    def die_with_parent():  # the command gets SIGKILL if this helper dies
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
     start = time.monotonic()
     process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, preexec_fn=die_with_parent)
+
+    def stop(signum, frame):
+        process.kill()
+        os._exit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
     def read_stderr():
         for raw in process.stderr:

@@ -22,7 +22,9 @@ public struct SafeRemover: Sendable {
     /// holds. `path` is its absolute path, for reports. Stops at the first
     /// mount, held lock, swap or unreadable entry; what was removed until then
     /// stays removed (callers check the whole tree right before calling).
-    public func removeTree(named name: String, in parent: FileDescriptor, path: String) throws(RemovalError) -> RemovalStats {
+    /// `measureSizes`: statx every file to count the bytes freed (for trees no
+    /// scan measured just before, such as an orphan's pod directory).
+    public func removeTree(named name: String, in parent: FileDescriptor, path: String, measureSizes: Bool = false) throws(RemovalError) -> RemovalStats {
         var stats = RemovalStats()
         let rootStatus: FileStatus
         do {
@@ -44,7 +46,7 @@ public struct SafeRemover: Sendable {
             let top = stack.count - 1
             if !stack[top].listed {
                 stack[top].listed = true
-                stack[top].pendingDirectories = try emptyOfNonDirectories(stack[top], root: rootStatus, stats: &stats)
+                stack[top].pendingDirectories = try emptyOfNonDirectories(stack[top], root: rootStatus, measureSizes: measureSizes, stats: &stats)
             }
             if let child = stack[top].pendingDirectories.popLast() {
                 let childPath = stack[top].path + "/" + child
@@ -151,7 +153,7 @@ public struct SafeRemover: Sendable {
     }
 
     /// Unlinks every non-directory in the frame's directory; returns its subdirectories.
-    private func emptyOfNonDirectories(_ frame: Frame, root: FileStatus, stats: inout RemovalStats) throws(RemovalError) -> [String] {
+    private func emptyOfNonDirectories(_ frame: Frame, root: FileStatus, measureSizes: Bool, stats: inout RemovalStats) throws(RemovalError) -> [String] {
         let entries: [DirectoryEntry]
         do {
             entries = try Syscall.readDirectory(frame.fd, path: frame.path)
@@ -163,8 +165,10 @@ public struct SafeRemover: Sendable {
             let entryPath = frame.path + "/" + entry.name
             var isDirectory = entry.type == .directory
             var size: UInt64 = 0
-            if entry.type == .unknown || entry.type == .directory || entry.type == .regular {
-                // Sizes for the report; unknown d_type needs the kind too.
+            // Only an unknown d_type needs a statx here: directories are checked
+            // (mount, identity) when descended into, and unlinking a file that is
+            // a mount point fails with EBUSY. Callers take sizes from their scan.
+            if entry.type == .unknown || (measureSizes && entry.type == .regular) {
                 do {
                     let status = try Syscall.statx(frame.fd, entry.name)
                     isDirectory = status.isDirectory

@@ -179,6 +179,8 @@ public struct VolumeReaper: Sendable {
             logger.debug("removal stopped", metadata: ["volume_path": "\(verdict.path)", "error": "\(error)"])
             return ReapOutcome(verdict: updated, action: action, reasons: [error.reason], detail: error.description, stats: stats, unmounted: unmounted)
         }
+        // The tree's size as the last check scanned it, right before removal.
+        stats.bytesFreed = max(stats.bytesFreed, rescan.volume.scan.bytes)
         var done = verdict
         done.bytes = stats.bytesFreed
         return ReapOutcome(verdict: done, action: .reaped, reasons: verdict.reasons, detail: nil, stats: stats, unmounted: unmounted)
@@ -302,7 +304,7 @@ public struct VolumeReaper: Sendable {
             return keep("\(error)")
         }
         do {
-            let stats = try remover.removeTree(named: location.podUID, in: pods, path: path)
+            let stats = try remover.removeTree(named: location.podUID, in: pods, path: path, measureSizes: true)
             return PodDirectoryOutcome(path: path, removed: true, detail: nil, stats: stats)
         } catch {
             return keep(error.description)

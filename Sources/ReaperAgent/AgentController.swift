@@ -83,7 +83,9 @@ public final class AgentController: AgentAPIProvider, Sendable {
         // Healthy: ready, and the last cycle succeeded within three intervals.
         let fresh = snapshot.lastReconcile.map { Date().timeIntervalSince($0) < max(3 * interval, 30) } ?? false
         let healthy = snapshot.ready && !snapshot.stopping && fresh && snapshot.lastReconcileError == nil
-        let state = snapshot.stopping ? "stopping" : (snapshot.ready ? (healthy ? "running" : "degraded") : "starting")
+        let state = snapshot.stopping ? "stopping"
+            : !snapshot.ready || snapshot.lastReconcile == nil && snapshot.lastReconcileError == nil ? "starting"
+            : healthy ? "running" : "degraded"
         return AgentHealth(
             healthy: healthy, state: state, watches: watcherStatus.watches, volumes: snapshot.plan?.volumes.count ?? 0,
             lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError, dryRun: dryRun

@@ -43,13 +43,15 @@ struct ReconcileService: Service {
         // READY=1 only with every watch set and the socket accepting; if the
         // API failed, the group is stopping: never claim readiness.
         guard await api.waitUntilListening(), !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
-        _ = try? await controller.reconcile(trigger: "start")
+        // Ready as soon as events are seen and queries answered; the first plan
+        // follows at once (until then /healthz says "starting" and /v1/plan 503).
         controller.markReady()
         try? controller.notifier.ready()
         controller.logger.notice("volume-reaper ready", metadata: MessageID.daemonStarted.metadata.merging([
             "kubelet_root": "\(controller.configuration.kubeletRoot)", "dry_run": "\(controller.dryRun)",
             "socket": "\(controller.configuration.socket)",
         ]) { $1 })
+        _ = try? await controller.reconcile(trigger: "start")
 
         await withTaskGroup(of: Bool.self) { group in
             // Timer: also feeds the watchdog.

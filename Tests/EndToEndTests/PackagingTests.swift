@@ -333,8 +333,9 @@ struct PackagingTests {
         let ready = notify.waitFor("READY=1", timeout: 60)
         try #require(ready != nil, "no READY=1; log:\n\(wrapper.log)")
 
-        let (status, body) = try curl(socket, "/healthz")
-        #expect(status == 200, "\(body)")
+        // Healthy once the first plan, which follows READY=1, is made.
+        #expect(try eventually(timeout: 60) { try curl(socket, "/healthz").status == 200 }, "\(wrapper.log)")
+        let (_, body) = try curl(socket, "/healthz")
         #expect(body.contains("\"healthy\" : true"))
         #expect(try curl(socket, "/v1/plan").status == 200)
         let log = wrapper.log
