@@ -38,6 +38,10 @@ test: deps
 
 bench: release
 	./bench/plan-vs-find
+	./bench/once-vs-rm
+	./bench/watch-scale
+	./bench/watch-storm
+	./bench/watch-latency
 
 # Installs the binary, the systemd units, the journal catalog and (unless
 # present) the default config and policy under $(SYSCONFDIR)/volume-reaper.
