@@ -26,12 +26,7 @@ public struct SafeRemover: Sendable {
     /// scan measured just before, such as an orphan's pod directory).
     public func removeTree(named name: String, in parent: FileDescriptor, path: String, measureSizes: Bool = false) throws(RemovalError) -> RemovalStats {
         var stats = RemovalStats()
-        let rootStatus: FileStatus
-        do {
-            rootStatus = try Syscall.statx(parent, name)
-        } catch {
-            throw RemovalError.from(error, path: path)
-        }
+        let rootStatus = try status(of: name, in: parent, path: path)
         guard rootStatus.isDirectory else {
             throw RemovalError(.changedDuringRemoval, path: path, detail: "no longer a directory")
         }
@@ -50,12 +45,7 @@ public struct SafeRemover: Sendable {
             }
             if let child = stack[top].pendingDirectories.popLast() {
                 let childPath = stack[top].path + "/" + child
-                let status: FileStatus
-                do {
-                    status = try Syscall.statx(stack[top].fd, child)
-                } catch {
-                    throw RemovalError.from(error, path: childPath)
-                }
+                let status = try status(of: child, in: stack[top].fd, path: childPath)
                 try checkSameMount(status, root: rootStatus, path: childPath)
                 let fd = try openVerified(child, in: stack[top].fd, path: childPath, expected: status, root: rootStatus)
                 stack.append(Frame(fd: fd, path: childPath, name: child, pendingDirectories: [], listed: false))
@@ -65,11 +55,7 @@ public struct SafeRemover: Sendable {
             let done = stack.removeLast()
             Syscall.close(done.fd)
             let parentFD = stack.last?.fd ?? parent
-            do {
-                try Syscall.unlinkAt(parentFD, done.name, removeDirectory: true)
-            } catch {
-                throw RemovalError.from(error, path: done.path)
-            }
+            try unlink(done.name, in: parentFD, path: done.path, directory: true)
             stats.filesRemoved += 1
         }
         stats.bytesFreed += rootStatus.allocatedBytes
@@ -79,36 +65,20 @@ public struct SafeRemover: Sendable {
     /// `rmdir` of an empty directory: the only removal network and CSI
     /// volumes ever get (design §5.5).
     public func removeEmptyDirectory(named name: String, in parent: FileDescriptor, path: String) throws(RemovalError) {
-        do {
-            let status = try Syscall.statx(parent, name)
-            guard status.isDirectory else {
-                throw RemovalError(.changedDuringRemoval, path: path, detail: "no longer a directory")
-            }
-            if status.isMountRoot == true { throw RemovalError(.mounted, path: path, detail: "is a mount point") }
-            try Syscall.unlinkAt(parent, name, removeDirectory: true)
-        } catch let error as RemovalError {
-            throw error
-        } catch let error as SystemCallError {
-            throw RemovalError.from(error, path: path)
-        } catch {
-            throw RemovalError(.inconclusive, path: path, detail: "\(error)")
+        let status = try status(of: name, in: parent, path: path)
+        guard status.isDirectory else {
+            throw RemovalError(.changedDuringRemoval, path: path, detail: "no longer a directory")
         }
+        if status.isMountRoot == true { throw RemovalError(.mounted, path: path, detail: "is a mount point") }
+        try unlink(name, in: parent, path: path, directory: true)
     }
 
     /// Removes a regular file or symlink `name` (never what a symlink points to).
     public func removeFile(named name: String, in parent: FileDescriptor, path: String) throws(RemovalError) -> UInt64 {
-        do {
-            let status = try Syscall.statx(parent, name)
-            if status.isDirectory { throw RemovalError(.changedDuringRemoval, path: path, detail: "is a directory") }
-            try Syscall.unlinkAt(parent, name, removeDirectory: false)
-            return status.allocatedBytes
-        } catch let error as RemovalError {
-            throw error
-        } catch let error as SystemCallError {
-            throw RemovalError.from(error, path: path)
-        } catch {
-            throw RemovalError(.inconclusive, path: path, detail: "\(error)")
-        }
+        let status = try status(of: name, in: parent, path: path)
+        if status.isDirectory { throw RemovalError(.changedDuringRemoval, path: path, detail: "is a directory") }
+        try unlink(name, in: parent, path: path, directory: false)
+        return status.allocatedBytes
     }
 
     // MARK: Steps
@@ -124,25 +94,40 @@ public struct SafeRemover: Sendable {
         } catch {
             throw RemovalError.from(error, path: path)
         }
-        do {
-            let opened = try Syscall.statx(fd, path: path)
+        do throws(RemovalError) {
+            let opened: FileStatus
+            do { opened = try Syscall.statx(fd, path: path) } catch { throw RemovalError.from(error, path: path) }
             guard opened.inode == expected.inode, opened.device == expected.device else {
                 throw RemovalError(.changedDuringRemoval, path: path, detail: "swapped between check and open")
             }
             try checkSameMount(opened, root: root, path: path)
-            guard try Syscall.tryLockExclusive(fd, path: path) else {
+            let locked: Bool
+            do { locked = try Syscall.tryLockExclusive(fd, path: path) } catch { throw RemovalError.from(error, path: path) }
+            guard locked else {
                 throw RemovalError(.lockHeld, path: path, detail: "flock held by another process")
             }
             return fd
-        } catch let error as RemovalError {
-            Syscall.close(fd)
-            throw error
-        } catch let error as SystemCallError {
-            Syscall.close(fd)
-            throw RemovalError.from(error, path: path)
         } catch {
             Syscall.close(fd)
-            throw RemovalError(.inconclusive, path: path, detail: "\(error)")
+            throw error
+        }
+    }
+
+    /// `statx` of `name`, its failure as the removal error it means.
+    private func status(of name: String, in parent: FileDescriptor, path: String) throws(RemovalError) -> FileStatus {
+        do {
+            return try Syscall.statx(parent, name)
+        } catch {
+            throw RemovalError.from(error, path: path)
+        }
+    }
+
+    /// `unlinkat`, its failure as the removal error it means.
+    private func unlink(_ name: String, in parent: FileDescriptor, path: String, directory: Bool) throws(RemovalError) {
+        do {
+            try Syscall.unlinkAt(parent, name, removeDirectory: directory)
+        } catch {
+            throw RemovalError.from(error, path: path)
         }
     }
 
@@ -169,30 +154,18 @@ public struct SafeRemover: Sendable {
             // (mount, identity) when descended into, and unlinking a file that is
             // a mount point fails with EBUSY. Callers take sizes from their scan.
             if entry.type == .unknown || (measureSizes && entry.type == .regular) {
-                do {
-                    let status = try Syscall.statx(frame.fd, entry.name)
-                    isDirectory = status.isDirectory
-                    size = status.allocatedBytes
-                    if status.isMountRoot == true || status.mountID != root.mountID {
-                        throw RemovalError(.mounted, path: entryPath, detail: "is a mount point")
-                    }
-                } catch let error as RemovalError {
-                    throw error
-                } catch let error as SystemCallError {
-                    throw RemovalError.from(error, path: entryPath)
-                } catch {
-                    throw RemovalError(.inconclusive, path: entryPath, detail: "\(error)")
+                let status = try status(of: entry.name, in: frame.fd, path: entryPath)
+                isDirectory = status.isDirectory
+                size = status.allocatedBytes
+                if status.isMountRoot == true || status.mountID != root.mountID {
+                    throw RemovalError(.mounted, path: entryPath, detail: "is a mount point")
                 }
             }
             if isDirectory {
                 directories.append(entry.name)
                 continue
             }
-            do {
-                try Syscall.unlinkAt(frame.fd, entry.name, removeDirectory: false)
-            } catch {
-                throw RemovalError.from(error, path: entryPath)
-            }
+            try unlink(entry.name, in: frame.fd, path: entryPath, directory: false)
             stats.filesRemoved += 1
             stats.bytesFreed += size
         }

@@ -212,9 +212,11 @@ public struct VolumeReaper: Sendable {
     }
 
     private func rescanned(_ location: KubeletPath, _ opened: KubeletPath.OpenVolume, verdict: VolumeVerdict) -> (volume: PodVolume, directory: PodDirectory) {
-        let table = (try? MountTable.read(path: mountInfoPath)) ?? MountTable(mounts: [MountInfo(mountPoint: verdict.path, filesystemType: "unknown")])
-        var scan = VolumeScanner(mountTable: table).scan(volumeNamed: location.volumeName, in: opened.plugin, path: verdict.path, plugin: location.plugin)
-        if (try? MountTable.read(path: mountInfoPath)) == nil { scan.unreadable.append("\(mountInfoPath): unreadable") }
+        // An unreadable mount table is inconclusive, and counts the volume as mounted.
+        let table = try? MountTable.read(path: mountInfoPath)
+        let mounts = table ?? MountTable(mounts: [MountInfo(mountPoint: verdict.path, filesystemType: "unknown")])
+        var scan = VolumeScanner(mountTable: mounts).scan(volumeNamed: location.volumeName, in: opened.plugin, path: verdict.path, plugin: location.plugin)
+        if table == nil { scan.unreadable.append("\(mountInfoPath): unreadable") }
         let volume = PodVolume(path: verdict.path, plugin: location.plugin, name: location.volumeName, scan: scan)
         let directory = PodDirectory(
             uid: location.podUID, path: location.podDirectory, kind: location.podKind, appearedAt: opened.podAppearedAt, volumes: [volume]

@@ -22,7 +22,6 @@ public enum ReconcileTrigger: Sendable {
 public final class AgentController: AgentAPIProvider, Sendable {
     struct State {
         var policy: Policy
-        var policySource: String
         var plan: Plan?
         var lastReconcile: Date?
         var lastReconcileError: String?
@@ -47,7 +46,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
     private let triggerContinuation: AsyncStream<ReconcileTrigger>.Continuation
 
     init(
-        configuration: AgentConfiguration, policy: Policy, policySource: String, dryRun: Bool, store: AccessStore,
+        configuration: AgentConfiguration, policy: Policy, dryRun: Bool, store: AccessStore,
         session: Int64, watcher: VolumeWatcher, metrics: AgentMetricsRecorder, notifier: SystemdNotifier, logger: Logger
     ) {
         self.configuration = configuration
@@ -58,7 +57,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         self.metrics = metrics
         self.notifier = notifier
         self.logger = logger
-        state = Mutex(State(policy: policy, policySource: policySource))
+        state = Mutex(State(policy: policy))
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
     }
 
@@ -205,10 +204,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
     func reloadPolicy() {
         do {
             let (policy, source) = try PolicyLoader.resolveDefault(explicitPath: configuration.policy)
-            state.withLock {
-                $0.policy = policy
-                $0.policySource = source
-            }
+            state.withLock { $0.policy = policy }
             logger.notice("policy reloaded", metadata: ["policy": "\(source)"])
         } catch {
             logger.error("policy reload failed; keeping the previous policy", metadata: ["error": "\(error)"])

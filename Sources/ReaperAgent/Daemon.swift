@@ -29,7 +29,7 @@ public enum Daemon {
         let registry = PrometheusCollectorRegistry()
         let notifier = SystemdNotifier()
         let controller = AgentController(
-            configuration: configuration, policy: policy, policySource: policySource, dryRun: dryRun, store: store,
+            configuration: configuration, policy: policy, dryRun: dryRun, store: store,
             session: session, watcher: watcher, metrics: AgentMetricsRecorder(registry: registry), notifier: notifier, logger: logger
         )
         let inherited = inheritedListenerFD

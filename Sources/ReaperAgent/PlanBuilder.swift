@@ -24,14 +24,9 @@ public struct PlanBuilder: Sendable {
         self.mountInfoPath = mountInfoPath
     }
 
-    /// One pass. `access` holds what the watcher and store know; `now` is
-    /// taken after discovery so a slow walk cannot make volumes look older.
-    public func build(access: [String: AccessRecord], logger: Logger, clock: () -> Date = Date.init) throws -> NodeSnapshot {
-        try build(accessFor: { _ in access }, logger: logger, clock: clock)
-    }
-
     /// One pass, asking for access records once the volumes on disk are known
-    /// (a replaced store covers volumes it never saw with its clock floor).
+    /// (a replaced store covers volumes it never saw with its clock floor);
+    /// `now` is taken after discovery so a slow walk cannot make volumes look older.
     public func build(
         accessFor access: ([String]) throws -> [String: AccessRecord], logger: Logger, clock: () -> Date = Date.init
     ) throws -> NodeSnapshot {

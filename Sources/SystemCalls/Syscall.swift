@@ -52,14 +52,6 @@ public enum Syscall {
         _ = Glibc.close(fd.rawValue)
     }
 
-    /// Runs `body` with `fd`, then closes it.
-    public static func withDescriptor<T, E: Error>(
-        _ fd: FileDescriptor, _ body: (FileDescriptor) throws(E) -> T
-    ) throws(E) -> T {
-        defer { close(fd) }
-        return try body(fd)
-    }
-
     // MARK: Metadata
 
     /// `statx(2)` without following symlinks: birth time, mount id and the

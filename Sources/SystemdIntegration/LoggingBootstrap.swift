@@ -122,9 +122,3 @@ public struct LoggingBootstrap: Sendable {
         }
     }
 }
-
-/// A handler for `label` writing to `target` with default settings; `.auto`
-/// checks for journald's socket at the default path.
-public func makeLogHandler(label: String, target: LogTarget) -> any LogHandler {
-    LoggingBootstrap(target: target).makeLogHandler(label: label)
-}

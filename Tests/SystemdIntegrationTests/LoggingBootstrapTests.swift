@@ -46,8 +46,8 @@ struct LoggingBootstrapTests {
         #expect(stderrHandler.identifier == "volume-reaper")
         #expect(stderrHandler.logLevel == .warning)
 
-        #expect(makeLogHandler(label: "c", target: .stderr) is StderrLogHandler)
-        #expect(makeLogHandler(label: "c", target: .journald) is JournaldLogHandler)
+        #expect(LoggingBootstrap(target: .stderr).makeLogHandler(label: "c") is StderrLogHandler)
+        #expect(LoggingBootstrap(target: .journald).makeLogHandler(label: "c") is JournaldLogHandler)
         #expect(LogTarget(rawValue: "auto") == .auto)
     }
 }
