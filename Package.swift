@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "SocketAPITests",
             dependencies: [
-                "SocketAPI", "ReaperCore", "TestSupport", logging, lifecycle,
+                "SocketAPI", "ReaperCore", "SystemCalls", "TestSupport", logging, lifecycle,
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

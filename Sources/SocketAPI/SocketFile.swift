@@ -26,7 +26,7 @@ enum SocketFile {
     static let mode: mode_t = 0o660
 
     /// `sun_path` holds this many bytes and a NUL.
-    static let maximumPathBytes = MemoryLayout<sockaddr_un>.size - MemoryLayout<sa_family_t>.size - 1
+    static let maximumPathBytes = UnixSocketAddress.maximumPathBytes
 
     // MARK: Group
 
@@ -132,20 +132,13 @@ enum SocketFile {
     }
 
     static func makeAddress(_ path: String) throws(APIServerError) -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count <= maximumPathBytes else {
+        guard let address = UnixSocketAddress(path) else {
             throw APIServerError(
                 code: .socketPath,
-                message: "\(path): socket path too long (\(bytes.count) bytes, at most \(maximumPathBytes))"
+                message: "\(path): socket path too long (\(path.utf8.count) bytes, at most \(maximumPathBytes))"
             )
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return address
+        return address.raw
     }
 
     /// A name beside `path` to bind on before the socket has its mode and

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import SystemCalls
 import Logging
 import Prometheus
 import ReaperCore
@@ -243,18 +244,8 @@ final class RawClient: @unchecked Sendable {
     init(_ path: String) throws {
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketFailure(description: "socket: \(errno)") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        guard let address = UnixSocketAddress(path) else { throw SocketFailure(description: "\(path): too long for sun_path") }
+        let result = address.withSockaddr { connect(fd, $0, $1) }
         guard result == 0 else {
             let code = errno
             close(fd)
@@ -348,18 +339,8 @@ final class RawClient: @unchecked Sendable {
 func makeListeningSocket(_ path: String, listen shouldListen: Bool = true) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw SocketFailure(description: "socket: \(errno)") }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        raw.copyBytes(from: bytes)
-        raw[bytes.count] = 0
-    }
-    let bound = withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-        }
-    }
+    guard let address = UnixSocketAddress(path) else { throw SocketFailure(description: "\(path): too long for sun_path") }
+    let bound = address.withSockaddr { bind(fd, $0, $1) }
     guard bound == 0 else { throw SocketFailure(description: "bind \(path): \(String(cString: strerror(errno)))") }
     if shouldListen {
         guard listen(fd, 64) == 0 else { throw SocketFailure(description: "listen: \(errno)") }
