@@ -112,7 +112,7 @@ let package = Package(
             dependencies: ["Reaper", "NodeDiscovery", "ReaperCore", "SystemCalls", "TestSupport", logging],
             swiftSettings: strict
         ),
-        .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "ReaperCore", logging], swiftSettings: strict),
+        .testTarget(name: "AccessStoreTests", dependencies: ["AccessStore", "ReaperCore", "TestSupport", logging], swiftSettings: strict),
         .testTarget(
             name: "VolumeWatcherTests",
             dependencies: [

@@ -3,6 +3,7 @@ import Logging
 import ReaperCore
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import AccessStore
 
@@ -110,7 +111,7 @@ struct ConcurrencyTests {
         try writer.recordAccesses(["/v/a": at(1)], source: .inotify)
 
         // A read-only child while our writer holds the database open.
-        let read = try run(sqliteShell, ["-readonly", writer.path, "SELECT source, CAST(lastAccess AS INTEGER) FROM volume WHERE path = '/v/a'"])
+        let read = try ChildProcess.run(sqliteShell, ["-readonly", writer.path, "SELECT source, CAST(lastAccess AS INTEGER) FROM volume WHERE path = '/v/a'"])
         #expect(read.status == 0, "\(read.stderr)")
         #expect(read.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "inotify|\(Int(at(1).timeIntervalSince1970))")
 
@@ -118,7 +119,7 @@ struct ConcurrencyTests {
         let reader = try #require(try AccessStore.openReadOnly(directory: directory.path, logger: logger))
         #expect(try reader.lastAccess(of: "/v/a")?.lastAccess == at(1))
         let seconds = Int(at(5).timeIntervalSince1970)
-        let write = try run(sqliteShell, [
+        let write = try ChildProcess.run(sqliteShell, [
             "-cmd", ".timeout 5000", writer.path,
             "UPDATE volume SET lastAccess = \(seconds), source = 'store' WHERE path = '/v/a'",
         ])

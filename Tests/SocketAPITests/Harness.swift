@@ -164,37 +164,11 @@ func curl(
     }
     let launch = executable
     let args = arguments
-    let result = try await onThread { try runProcess(launch, args) }
+    let result = try await onThread { try ChildProcess.run(launch, args) }
     guard result.status == 0 else {
         throw CurlFailed(description: "curl \(args.joined(separator: " ")) exited \(result.status): \(result.stderr)")
     }
     return try parseResponse(Data(result.stdout.utf8))
-}
-
-/// Runs a child to completion on the calling thread. Unlike
-/// `ChildProcess.run` it reads stderr on a thread of its own, not on
-/// Dispatch's global queue, which the cooperative pool (two threads on a
-/// two-core machine) shares: many concurrent children would stall the server.
-func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let errData = Synchronized(Data())
-    let errDone = DispatchSemaphore(value: 0)
-    Thread {
-        errData.set(err.fileHandleForReading.readDataToEndOfFile())
-        errDone.signal()
-    }.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    errDone.wait()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.get(), as: UTF8.self))
 }
 
 final class Synchronized<Value: Sendable>: @unchecked Sendable {
