@@ -483,7 +483,7 @@ final class WatchEngine {
             return nil
         }
 
-        switch addWatch(fd: fd, path: path, role: role) {
+        switch addWatch(path: path, role: role) {
         case .watched:
             break
         case .refused(let reason, let exhausted):
@@ -521,7 +521,7 @@ final class WatchEngine {
         case refused(String, exhausted: Bool)
     }
 
-    private func addWatch(fd: FileDescriptor, path: String, role: WatchRole) -> WatchOutcome {
+    private func addWatch(path: String, role: WatchRole) -> WatchOutcome {
         guard let inotify else { return .refused("the watcher is not running", exhausted: false) }
         var mask: UInt32
         switch role {
