@@ -1,154 +1,303 @@
+import Dispatch
 import Foundation
 import ReaperCore
+import Synchronization
 import SystemCalls
 import SystemPackage
 
 /// Walks one volume tree, fd-relative and iteratively: never through a symlink,
 /// never across a mount, without touching atimes. Reports what the reconciler
 /// needs: newest timestamps, size, mounts, held locks, unreadable entries.
+///
+/// Open descriptors stay bounded by the tree's depth, not its width: a
+/// subdirectory is opened only when the walk reaches it, so a volume with
+/// thousands of sibling directories still scans under systemd's default
+/// 1,024-descriptor limit (running out would make every such volume
+/// inconclusive, kept forever).
+///
+/// Subtrees are walked by up to `workers` threads: each statx is a path lookup
+/// in the kernel, and a reap scans a volume twice (plan and last check), so on
+/// a big volume the scan is most of what the agent adds to the deletion itself.
 public struct VolumeScanner: Sendable {
     public var mountTable: MountTable
+    /// Threads that walk one volume's subtrees at once; 1 walks on the caller's thread only.
+    public var workers: Int
 
-    public init(mountTable: MountTable) {
+    public init(mountTable: MountTable, workers: Int = VolumeScanner.defaultWorkers) {
         self.mountTable = mountTable
+        self.workers = max(1, workers)
     }
+
+    /// Up to four, and no more than the CPUs this process may run on.
+    public static var defaultWorkers: Int { min(4, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Scans the volume directory `name` inside the open plugin directory
     /// `parent`; `path` is its absolute path, for reports and the mount table.
     public func scan(volumeNamed name: String, in parent: FileDescriptor, path: String, plugin: PluginName) -> VolumeScan {
-        var result = VolumeScan()
-        var mountPoints = Set<String>()
-        func addMount(_ mountPath: String) {
-            guard mountPoints.insert(mountPath).inserted else { return }
-            result.mounts.append(MountInfo(mountPoint: mountPath, filesystemType: mountTable.filesystemType(at: mountPath) ?? "unknown"))
-        }
+        var walk = TreeWalk(volumePath: path, plugin: plugin)
         // The table sees mounts the walk cannot reach (over files, under unreadable dirs).
-        for mount in mountTable.mounts(atOrUnder: path) { addMount(mount.mountPoint) }
+        let tableMounts = mountTable.mounts(atOrUnder: path).map(\.mountPoint)
 
-        let root: FileDescriptor
         let rootStatus: FileStatus
+        let root: OpenDirectory
         do {
-            root = try Syscall.openDirectory(parent, name)
-            rootStatus = try Syscall.statx(root, path: path)
+            let fd = try Syscall.openDirectory(parent, name)
+            root = OpenDirectory(fd: fd, path: path, depth: 0)
+            rootStatus = try Syscall.statx(fd, path: path)
         } catch {
-            if error.isVanished { result.vanishedDuringScan = true } else { result.unreadable.append("\(path): \(error)") }
-            return result
+            walk.record(error, at: path)
+            return finish([walk], tableMounts: tableMounts, plugin: plugin)
         }
-        var tracker = TreeTracker()
-        tracker.note(rootStatus, countsAsEntry: false)
+        walk.rootStatus = rootStatus
+        walk.tracker.note(rootStatus, countsAsEntry: false)
         if rootStatus.isMountRoot == true {
-            addMount(path)
+            walk.mountPaths.append(path)
+            return finish([walk], tableMounts: tableMounts, plugin: plugin)
         }
 
-        var rootEntryNames: [String: FileStatus] = [:]
+        var frontier = walk.read(root)
+        // Breadth-first on this thread until there is enough to share out.
+        while workers > 1, !frontier.isEmpty, frontier.count < workers * 4 {
+            let next = frontier.removeFirst()
+            if let directory = walk.open(next) { frontier += walk.read(directory) }
+        }
+        guard workers > 1, frontier.count > 1 else {
+            walk.drain(&frontier)
+            return finish([walk], tableMounts: tableMounts, plugin: plugin)
+        }
+
+        let shareCount = min(workers, frontier.count)
+        let shares = (0..<shareCount).map { share in
+            stride(from: share, to: frontier.count, by: shareCount).map { frontier[$0] }
+        }
+        frontier.removeAll()
+        let template = TreeWalk(volumePath: path, plugin: plugin, rootStatus: rootStatus)
+        let results = Mutex([TreeWalk]())
+        DispatchQueue.concurrentPerform(iterations: shares.count) { index in
+            var share = shares[index]
+            var part = template
+            part.drain(&share)
+            results.withLock { $0.append(part) }
+        }
+        return finish([walk] + results.withLock { $0 }, tableMounts: tableMounts, plugin: plugin)
+    }
+
+    private func finish(_ walks: [TreeWalk], tableMounts: [String], plugin: PluginName) -> VolumeScan {
+        var tracker = TreeTracker()
+        var result = VolumeScan()
+        var mountPaths = Set(tableMounts)
+        var root = RootEntries()
         var csiMountDirectoryEntries: Int?
-        // Directories still to read: descriptor, path, and whether it is the volume root.
-        var pending: [(fd: FileDescriptor, path: String, depth: Int)] = []
-        if rootStatus.isMountRoot == true {
-            Syscall.close(root)
-        } else {
-            pending.append((root, path, 0))
+        for walk in walks {
+            tracker.merge(walk.tracker)
+            mountPaths.formUnion(walk.mountPaths)
+            result.lockedPaths += walk.lockedPaths
+            result.unreadable += walk.unreadable
+            result.vanishedDuringScan = result.vanishedDuringScan || walk.vanished
+            root.merge(walk.rootEntries)
+            csiMountDirectoryEntries = csiMountDirectoryEntries ?? walk.csiMountDirectoryEntries
         }
-        while let directory = pending.popLast() {
-            defer { Syscall.close(directory.fd) }
-            if let locked = try? Syscall.tryLockExclusive(directory.fd, path: directory.path) {
-                if locked {
-                    try? Syscall.unlock(directory.fd, path: directory.path)
-                } else {
-                    result.lockedPaths.append(directory.path)
-                }
-            }
-            let entries: [DirectoryEntry]
-            do {
-                entries = try Syscall.readDirectory(directory.fd, path: directory.path)
-            } catch {
-                if error.isVanished { result.vanishedDuringScan = true } else { result.unreadable.append("\(directory.path): \(error)") }
-                continue
-            }
-            if plugin.isCSI, directory.depth == 1, directory.path == path + "/mount" {
-                csiMountDirectoryEntries = entries.count
-            }
-            for entry in entries {
-                let entryPath = directory.path + "/" + entry.name
-                let status: FileStatus
-                do {
-                    status = try Syscall.statx(directory.fd, entry.name)
-                } catch {
-                    if error.isVanished { result.vanishedDuringScan = true } else { result.unreadable.append("\(entryPath): \(error)") }
-                    continue
-                }
-                tracker.note(status, countsAsEntry: true)
-                if directory.depth == 0 { rootEntryNames[entry.name] = status }
-                let crossesMount = status.isMountRoot == true || status.mountID != rootStatus.mountID || status.device != rootStatus.device
-                if crossesMount {
-                    addMount(entryPath)
-                    continue
-                }
-                guard status.isDirectory else { continue }
-                do {
-                    let child = try Syscall.openDirectory(directory.fd, entry.name)
-                    // The entry may have been swapped between statx and open.
-                    let opened = try Syscall.statx(child, path: entryPath)
-                    guard opened.inode == status.inode, opened.device == status.device else {
-                        Syscall.close(child)
-                        result.vanishedDuringScan = true
-                        continue
-                    }
-                    pending.append((child, entryPath, directory.depth + 1))
-                } catch {
-                    if error.isVanished || error.errno == .tooManySymbolicLinkLevels || error.errno == .notDirectory {
-                        result.vanishedDuringScan = true
-                    } else {
-                        result.unreadable.append("\(entryPath): \(error)")
-                    }
-                }
-            }
+        result.mounts = mountPaths.sorted().map {
+            MountInfo(mountPoint: $0, filesystemType: mountTable.filesystemType(at: $0) ?? "unknown")
         }
-        result.newestModification = tracker.newestModification
-        result.newestChange = tracker.newestChange
-        result.newestAccess = tracker.newestAccess
+        result.lockedPaths.sort()
+        result.unreadable.sort()
+        result.newestModification = tracker.newestModification.map(Self.date)
+        result.newestChange = tracker.newestChange.map(Self.date)
+        result.newestAccess = tracker.newestAccess.map(Self.date)
         result.bytes = tracker.bytes
         result.files = tracker.entries
         result.holdsOnlyBookkeeping = Self.holdsOnlyBookkeeping(
-            plugin: plugin, rootEntries: rootEntryNames, csiMountDirectoryEntries: csiMountDirectoryEntries
+            plugin: plugin, root: root, csiMountDirectoryEntries: csiMountDirectoryEntries
         )
         return result
     }
 
+    private static func date(_ time: KernelTime) -> Date { Date(timeIntervalSince1970: time.secondsSince1970) }
+
     /// What a non-recursive removal may take: nothing but, for CSI, an empty
     /// `mount/` directory and `vol_data.json` (design §5.5).
-    static func holdsOnlyBookkeeping(plugin: PluginName, rootEntries: [String: FileStatus], csiMountDirectoryEntries: Int?) -> Bool {
-        guard plugin.isCSI else { return rootEntries.isEmpty }
-        for (name, status) in rootEntries {
-            switch name {
-            case "mount" where status.isDirectory && (csiMountDirectoryEntries ?? 1) == 0: continue
-            case "vol_data.json" where status.isRegular: continue
-            default: return false
-            }
-        }
+    static func holdsOnlyBookkeeping(plugin: PluginName, root: RootEntries, csiMountDirectoryEntries: Int?) -> Bool {
+        guard plugin.isCSI else { return root.isEmpty }
+        if root.holdsOthers { return false }
+        if let mount = root.csiMount, !(mount.isDirectory && (csiMountDirectoryEntries ?? 1) == 0) { return false }
+        if let volumeData = root.csiVolumeData, !volumeData.isRegular { return false }
         return true
     }
 }
 
-/// Running maxima and sums over the entries of one tree.
-struct TreeTracker {
-    var newestModification: Date?
-    var newestChange: Date?
-    var newestAccess: Date?
+/// What the volume's root directory holds, as far as the bookkeeping rule
+/// asks: CSI's `mount/` and `vol_data.json`, and whether anything else.
+struct RootEntries: Sendable {
+    var csiMount: FileStatus?
+    var csiVolumeData: FileStatus?
+    var holdsOthers = false
+
+    var isEmpty: Bool { csiMount == nil && csiVolumeData == nil && !holdsOthers }
+
+    mutating func note(_ name: String, _ status: FileStatus) {
+        switch name {
+        case "mount": csiMount = status
+        case "vol_data.json": csiVolumeData = status
+        default: holdsOthers = true
+        }
+    }
+
+    mutating func merge(_ other: RootEntries) {
+        csiMount = csiMount ?? other.csiMount
+        csiVolumeData = csiVolumeData ?? other.csiVolumeData
+        holdsOthers = holdsOthers || other.holdsOthers
+    }
+}
+
+/// A directory the walk holds open. Closed when the last reference goes: the
+/// directory itself once read, and each pending subdirectory that needs it to
+/// be opened relative to it.
+final class OpenDirectory: Sendable {
+    let fd: FileDescriptor
+    let path: String
+    let depth: Int
+
+    init(fd: FileDescriptor, path: String, depth: Int) {
+        self.fd = fd
+        self.path = path
+        self.depth = depth
+    }
+
+    deinit { Syscall.close(fd) }
+}
+
+/// A subdirectory listed but not yet opened, with the status it had when
+/// listed, so an entry swapped in between is noticed.
+struct PendingDirectory: Sendable {
+    let parent: OpenDirectory
+    let name: String
+    let listed: FileStatus
+    var path: String { parent.path + "/" + name }
+}
+
+/// One thread's share of a scan: what it found in the directories it read.
+struct TreeWalk: Sendable {
+    let volumePath: String
+    let plugin: PluginName
+    var rootStatus: FileStatus?
+    var tracker = TreeTracker()
+    var mountPaths: [String] = []
+    var lockedPaths: [String] = []
+    var unreadable: [String] = []
+    var vanished = false
+    var rootEntries = RootEntries()
+    var csiMountDirectoryEntries: Int?
+
+    init(volumePath: String, plugin: PluginName, rootStatus: FileStatus? = nil) {
+        self.volumePath = volumePath
+        self.plugin = plugin
+        self.rootStatus = rootStatus
+    }
+
+    /// Depth first: the deepest pending directory next, so only the
+    /// directories on the way down (and their unfinished parents) stay open.
+    mutating func drain(_ stack: inout [PendingDirectory]) {
+        while let next = stack.popLast() {
+            if let directory = open(next) { stack += read(directory) }
+        }
+    }
+
+    mutating func open(_ pending: PendingDirectory) -> OpenDirectory? {
+        let path = pending.path
+        do {
+            let fd = try Syscall.openDirectory(pending.parent.fd, pending.name)
+            let directory = OpenDirectory(fd: fd, path: path, depth: pending.parent.depth + 1)
+            // The entry may have been swapped between listing and open.
+            let opened = try Syscall.statx(fd, path: path)
+            guard opened.inode == pending.listed.inode, opened.device == pending.listed.device else {
+                vanished = true
+                return nil
+            }
+            return directory
+        } catch {
+            if error.errno == .tooManySymbolicLinkLevels || error.errno == .notDirectory {
+                vanished = true
+            } else {
+                record(error, at: path)
+            }
+            return nil
+        }
+    }
+
+    /// Reads one open directory: notes every entry, returns its subdirectories.
+    mutating func read(_ directory: OpenDirectory) -> [PendingDirectory] {
+        guard let rootStatus else { return [] }
+        if let locked = try? Syscall.tryLockExclusive(directory.fd, path: directory.path) {
+            if locked {
+                try? Syscall.unlock(directory.fd, path: directory.path)
+            } else {
+                lockedPaths.append(directory.path)
+            }
+        }
+        let entries: [DirectoryEntry]
+        do {
+            entries = try Syscall.readDirectory(directory.fd, path: directory.path)
+        } catch {
+            record(error, at: directory.path)
+            return []
+        }
+        if plugin.isCSI, directory.depth == 1, directory.path == volumePath + "/mount" {
+            csiMountDirectoryEntries = entries.count
+        }
+        var subdirectories: [PendingDirectory] = []
+        for entry in entries {
+            let status: FileStatus
+            do {
+                status = try Syscall.statx(directory.fd, entry.name)
+            } catch {
+                record(error, at: directory.path + "/" + entry.name)
+                continue
+            }
+            tracker.note(status, countsAsEntry: true)
+            if directory.depth == 0 { rootEntries.note(entry.name, status) }
+            let crossesMount = status.isMountRoot == true || status.mountID != rootStatus.mountID || status.device != rootStatus.device
+            if crossesMount {
+                mountPaths.append(directory.path + "/" + entry.name)
+            } else if status.isDirectory {
+                subdirectories.append(PendingDirectory(parent: directory, name: entry.name, listed: status))
+            }
+        }
+        return subdirectories
+    }
+
+    mutating func record(_ error: SystemCallError, at path: String) {
+        if error.isVanished { vanished = true } else { unreadable.append("\(path): \(error)") }
+    }
+}
+
+/// Running maxima and sums over the entries of one tree, in kernel time so
+/// the per-entry work stays integer comparisons.
+struct TreeTracker: Sendable {
+    var newestModification: KernelTime?
+    var newestChange: KernelTime?
+    var newestAccess: KernelTime?
     var bytes: UInt64 = 0
     var entries = 0
 
     mutating func note(_ status: FileStatus, countsAsEntry: Bool) {
-        newestModification = max(newestModification, status.modified)
-        newestChange = max(newestChange, status.changed)
-        newestAccess = max(newestAccess, status.accessed)
+        newestModification = Self.newer(newestModification, status.modified)
+        newestChange = Self.newer(newestChange, status.changed)
+        newestAccess = Self.newer(newestAccess, status.accessed)
         bytes += status.allocatedBytes
         if countsAsEntry { entries += 1 }
     }
 
-    private func max(_ current: Date?, _ time: KernelTime) -> Date {
-        let date = Date(timeIntervalSince1970: time.secondsSince1970)
-        guard let current else { return date }
-        return Swift.max(current, date)
+    mutating func merge(_ other: TreeTracker) {
+        if let time = other.newestModification { newestModification = Self.newer(newestModification, time) }
+        if let time = other.newestChange { newestChange = Self.newer(newestChange, time) }
+        if let time = other.newestAccess { newestAccess = Self.newer(newestAccess, time) }
+        bytes += other.bytes
+        entries += other.entries
+    }
+
+    private static func newer(_ current: KernelTime?, _ time: KernelTime) -> KernelTime {
+        guard let current else { return time }
+        return max(current, time)
     }
 }

@@ -229,6 +229,33 @@ struct OnceCommandTests {
         }
     }
 
+    @Test("a volume of 3,000 sibling directories is judged and reaped under a 256-descriptor limit")
+    func wideVolumeUnderDescriptorLimit() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let volume = podDirectory(node, 1) + "/volumes/kubernetes.io~empty-dir/scratch"
+        // Old, like the rest of the volume: only the width is new.
+        let made = try ChildProcess.shell("""
+            cd '\(volume)' && stamp=$(stat -c %y .) && seq -f 'dir-%g' 3000 | xargs mkdir \
+            && seq -f 'dir-%g' 3000 | xargs touch -h -d "$stamp" && touch -h -d "$stamp" .
+            """)
+        try #require(made.status == 0, "\(made.stderr)")
+
+        // systemd's default soft limit is 1,024; a quarter of it leaves no slack
+        // for a walk that held a descriptor per pending directory.
+        let quoted = arguments(node, []).map { "'\($0)'" }.joined(separator: " ")
+        let plan = try ChildProcess.shell("ulimit -n 256 && exec '\(PackagePaths.binary)' --plan --json \(quoted)")
+        try #require(plan.status == 0, "\(plan.stderr)")
+        let decoded = try Plan.decoder().decode(Plan.self, from: Data(plan.stdout.utf8))
+        let verdict = try #require(decoded.verdict(volume))
+        #expect(verdict.verdict == .reap, "\(verdict.reasons)")
+        #expect(verdict.reasons == [.podTerminated, .idle])
+
+        let once = try ChildProcess.shell("ulimit -n 256 && exec '\(PackagePaths.binary)' --once \(quoted)")
+        #expect(once.status == 0, "stdout: \(once.stdout) stderr: \(once.stderr)")
+        #expect(!exists(volume), "stdout: \(once.stdout)")
+    }
+
     @Test("manifests listing 1 of many pods: --once exits 3, no orphan deleted, ALERT on stderr")
     func circuitBreaker() throws {
         let node = try ExampleNode()

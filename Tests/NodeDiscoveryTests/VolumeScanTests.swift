@@ -256,6 +256,43 @@ struct VolumeScanTests {
         #expect(again.files == 4)
     }
 
+    @Test("one thread or four walk a wide, deep tree to the same report, and find(1) agrees")
+    func workersAgree() throws {
+        let tree = try KubeletTree("workers")
+        defer { tree.remove() }
+        let volume = try tree.volume()
+        for top in 0..<12 {
+            for sub in 0..<3 {
+                try tree.makeDirectory("\(volume)/top-\(top)/sub-\(sub)/leaf")
+                for file in 0..<4 { try tree.write("\(volume)/top-\(top)/sub-\(sub)/file-\(file)", bytes: 100 * file) }
+            }
+        }
+        try tree.touchTree(volume)
+        // The one fresh file, deep in one share of the work.
+        try tree.write(volume + "/top-7/sub-2/leaf/fresh", bytes: 10)
+        let holder = try LockHolder(volume + "/top-3/sub-1")
+        defer { holder.release() }
+
+        let mounts = try MountTable.read()
+        let parent = try Syscall.openDirectory(nil, (volume as NSString).deletingLastPathComponent)
+        defer { Syscall.close(parent) }
+        func scan(workers: Int) -> VolumeScan {
+            VolumeScanner(mountTable: mounts, workers: workers)
+                .scan(volumeNamed: "scratch", in: parent, path: volume, plugin: .emptyDir)
+        }
+        let single = scan(workers: 1)
+        let parallel = scan(workers: 4)
+        #expect(parallel == single)
+
+        let oracle = try tree.findOracle(volume)
+        #expect(parallel.files == oracle.files)
+        #expect(parallel.bytes == oracle.bytes)
+        #expect(seconds(parallel.newestModification) == oracle.newestModification)
+        #expect(seconds(parallel.newestModification)! > Double(KubeletTree.old), "the fresh file was seen")
+        #expect(parallel.lockedPaths == [volume + "/top-3/sub-1"])
+        #expect(parallel.unreadable.isEmpty && !parallel.vanishedDuringScan && !parallel.holdsOnlyBookkeeping)
+    }
+
     @Test("a flock-held directory inside a volume, or its root, is reported; released, it is not")
     func lockHeld() throws {
         let tree = try KubeletTree("flock")
