@@ -18,8 +18,10 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The Swift runtime and Foundation are linked in: nodes have no Swift
+# toolchain, and one binary maps fewer pages than a dozen shared libraries.
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 # Builds a realistic example node in a temporary directory and prints the plan
 # (a dry run: nothing is deleted). Never touches /var/lib/kubelet.
