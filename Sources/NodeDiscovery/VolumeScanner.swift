@@ -28,8 +28,9 @@ public struct VolumeScanner: Sendable {
         self.workers = max(1, workers)
     }
 
-    /// Up to four, and no more than the CPUs this process may run on.
-    public static var defaultWorkers: Int { min(4, ProcessInfo.processInfo.activeProcessorCount) }
+    /// Up to four, and no more than the CPUs this process may run on. Read
+    /// once: the reaper makes a scanner for every volume it last-checks.
+    public static let defaultWorkers = min(4, ProcessInfo.processInfo.activeProcessorCount)
 
     /// Scans the volume directory `name` inside the open plugin directory
     /// `parent`; `path` is its absolute path, for reports and the mount table.
