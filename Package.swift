@@ -17,6 +17,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "volume-reaper", targets: ["volume-reaper"]),
+        // For the fuzz executables in Fuzz/, which depend on this package by path.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -99,6 +101,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // One function per fuzzed parser, shared by the libFuzzer executables
+        // (the separate package in Fuzz/) and the corpus replay test.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "ReaperCore", "PodManifests", "PolicyFile", "NodeDiscovery", "ReaperAgent", "SocketAPI", logging,
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ReaperCoreTests", dependencies: ["ReaperCore"], swiftSettings: strict),
         .testTarget(name: "PolicyFileTests", dependencies: ["PolicyFile", "ReaperCore"], swiftSettings: strict),
         .testTarget(name: "PodManifestsTests", dependencies: ["PodManifests", "ReaperCore"], swiftSettings: strict),
@@ -147,6 +161,8 @@ let package = Package(
             dependencies: ["TestSupport", "ReaperCore"],
             swiftSettings: strict
         ),
+        // Replays the committed fuzz corpus (Fuzz/corpus) through the harnesses.
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"], swiftSettings: strict),
         // Temp trees, mounts and child processes for the tests.
         .target(
             name: "TestSupport",

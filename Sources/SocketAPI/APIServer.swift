@@ -157,7 +157,7 @@ public final class APIServer: Service, Sendable {
 
     /// The pipeline of one accepted connection: idle timer, HTTP codec with
     /// the header limit, the idle/shutdown guard, then the async channel.
-    private func initialize(_ channel: any Channel, limiter: ConnectionLimiter) -> EventLoopFuture<Connection> {
+    func initialize(_ channel: any Channel, limiter: ConnectionLimiter) -> EventLoopFuture<Connection> {
         let admitted = limiter.acquire()
         if admitted {
             channel.closeFuture.whenComplete { _ in limiter.release() }
@@ -182,7 +182,7 @@ public final class APIServer: Service, Sendable {
 
     // MARK: One connection
 
-    private func serve(_ connection: Connection) async {
+    func serve(_ connection: Connection) async {
         let channel = connection.channel.channel
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
