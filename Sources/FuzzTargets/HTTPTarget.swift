@@ -24,6 +24,14 @@ extension FuzzTargets {
     }
 }
 
+extension FuzzTargets {
+    /// What the server wrote back for `bytes` on one connection (for tests
+    /// that the HTTP harness really reaches the router).
+    public static func httpExchange(_ bytes: [UInt8]) throws(FuzzFinding) -> [UInt8] {
+        try HTTPExchange.run(bytes).get()
+    }
+}
+
 /// One connection's exchange, run to its end from synchronous code.
 enum HTTPExchange {
     /// Made once per process: `run()` is never called, so no socket is bound;

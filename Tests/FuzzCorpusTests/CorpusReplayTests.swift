@@ -48,8 +48,27 @@ struct CorpusReplayTests {
         }
     }
 
+    @Test("the HTTP harness reaches the router: healthz answers 200, pipelined requests each get an answer")
+    func httpHarnessReachesTheRouter() async throws {
+        let healthz = try await Self.exchange("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let text = String(decoding: healthz, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200 "), "\(text)")
+        #expect(text.contains("\"healthy\""))
+        let pipelined = try await Self.exchange("GET /healthz HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n")
+        #expect(String(decoding: pipelined, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").count == 3)
+    }
+
+    /// `FuzzTargets.httpExchange` off the cooperative pool (see `run`).
+    static func exchange(_ request: String) async throws -> [UInt8] {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { () throws(FuzzFinding) in try FuzzTargets.httpExchange(Array(request.utf8)) })
+            }
+        }
+    }
+
     @Test("corpus replays cleanly", arguments: FuzzTargets.names)
-    func replay(harness name: String) throws {
+    func replay(harness name: String) async throws {
         let harness = try #require(FuzzTargets.harnesses[name])
         let environment = ProcessInfo.processInfo.environment
         let runKnown = environment["FUZZ_REPLAY_KNOWN"] == "1"
@@ -62,29 +81,47 @@ struct CorpusReplayTests {
                 continue
             }
             let bytes = try [UInt8](Data(contentsOf: file))
-            switch Self.run(harness, bytes) {
+            switch await Self.run(harness, bytes) {
             case .finished(nil):
                 break
             case .finished(let finding?):
                 Issue.record("\(entry): \(finding)")
             case .timedOut:
-                // The harness thread is left running; the bound is what failed.
                 Issue.record("\(entry): no answer within \(Self.bound)")
             }
         }
     }
 
-    enum Outcome { case finished(FuzzFinding?), timedOut }
+    enum Outcome: Sendable { case finished(FuzzFinding?), timedOut }
 
-    static func run(_ harness: @escaping FuzzTargets.Harness, _ bytes: [UInt8]) -> Outcome {
-        final class Box: @unchecked Sendable { var finding: FuzzFinding? }
-        let box = Box()
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            do throws(FuzzFinding) { try harness(bytes) } catch { box.finding = error }
-            done.signal()
+    /// Runs the harness on a thread of its own and waits without blocking a
+    /// thread of Swift's cooperative pool: the HTTP harness needs that pool
+    /// while its caller waits, and the pool has as few threads as cores.
+    static func run(_ harness: @escaping FuzzTargets.Harness, _ bytes: [UInt8]) async -> Outcome {
+        final class Once: @unchecked Sendable {
+            private let lock = NSLock()
+            private var continuation: CheckedContinuation<Outcome, Never>?
+            init(_ continuation: CheckedContinuation<Outcome, Never>) { self.continuation = continuation }
+            func resume(_ outcome: Outcome) {
+                lock.lock()
+                let pending = continuation
+                continuation = nil
+                lock.unlock()
+                pending?.resume(returning: outcome)
+            }
         }
-        guard done.wait(timeout: .now() + bound) == .success else { return .timedOut }
-        return .finished(box.finding)
+        return await withCheckedContinuation { continuation in
+            let once = Once(continuation)
+            Thread.detachNewThread {
+                do throws(FuzzFinding) {
+                    try harness(bytes)
+                    once.resume(.finished(nil))
+                } catch {
+                    once.resume(.finished(error))
+                }
+            }
+            // The harness thread is left running on a timeout; the bound is what failed.
+            DispatchQueue.global().asyncAfter(deadline: .now() + bound) { once.resume(.timedOut) }
+        }
     }
 }
