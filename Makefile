@@ -8,7 +8,7 @@ SYSCONFDIR ?= /etc
 SWIFT ?= swift
 DEMO_POLICY ?= policies/default.yaml
 
-.PHONY: all deps build release demo test bench bench-plan install install-files uninstall clean
+.PHONY: all deps build release demo test bench bench-plan fuzz fuzz-build install install-files uninstall clean
 
 all: build
 
@@ -45,6 +45,22 @@ bench: release
 	./bench/watch-storm
 	./bench/watch-latency
 
+# libFuzzer harnesses (Fuzz/Harnesses, a package of their own so the main
+# package never builds with sanitizers), instrumented and with AddressSanitizer.
+# `make fuzz` runs each for FUZZ_SECONDS (default 600) seeded with Fuzz/corpus;
+# findings land in Fuzz/findings/<harness>/ (gitignored). CI only replays the
+# corpus (FuzzCorpusTests in `make test`).
+FUZZ_SECONDS ?= 600
+FUZZ_HARNESSES ?= manifest policy config mountinfo http
+FUZZ_FLAGS = -c release --package-path Fuzz/Harnesses -Xswiftc -sanitize=fuzzer,address \
+    -Xswiftc -parse-as-library -Xcc -fsanitize=fuzzer-no-link,address
+
+fuzz-build: deps
+	$(SWIFT) build $(FUZZ_FLAGS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./Fuzz/run-fuzzers "$$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)" $(FUZZ_HARNESSES)
+
 # Installs the binary, the systemd units, the journal catalog and (unless
 # present) the default config and policy under $(SYSCONFDIR)/volume-reaper.
 # `install` builds the release binary first; `install-files` only copies, from
@@ -77,4 +93,4 @@ uninstall:
 	@echo "kept $(SYSCONFDIR)/volume-reaper and /var/lib/volume-reaper; remove them by hand if wanted"
 
 clean:
-	rm -rf .build
+	rm -rf .build Fuzz/Harnesses/.build
