@@ -14,10 +14,10 @@ let mainPackage = URL(fileURLWithPath: Context.packageDirectory)
 let package = Package(
     name: "volume-reaper-fuzz",
     dependencies: [.package(path: "../..")],
-    targets: harnesses.map { name in
+    targets: [.target(name: "CFuzzerDriver")] + harnesses.map { name in
         .executableTarget(
             name: "fuzz-\(name)",
-            dependencies: [.product(name: "FuzzTargets", package: mainPackage)]
+            dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: mainPackage)]
         )
     },
     swiftLanguageModes: [.v6]

@@ -49,10 +49,16 @@ enum HTTPExchange {
         }
     }()
 
+    /// The exchange runs on a thread of its own, not Swift's cooperative pool:
+    /// its callers block while waiting (libFuzzer's loop, the replay test's
+    /// worker threads) and a busy pool (the whole test suite on 2 cores) must
+    /// not stall it past the replay's time bound.
+    static let executor = SerialTaskExecutor(label: "fuzz-http")
+
     static func run(_ bytes: [UInt8]) -> Result<[UInt8], FuzzFinding> {
         let done = DispatchSemaphore(value: 0)
         let result = ResultBox()
-        Task.detached {
+        Task.detached(executorPreference: executor) {
             result.value = await exchange(bytes)
             done.signal()
         }
@@ -84,6 +90,20 @@ enum HTTPExchange {
     private final class ResultBox: @unchecked Sendable {
         // Written once before the semaphore is signalled, read after it.
         var value: Result<[UInt8], FuzzFinding>?
+    }
+}
+
+/// Runs jobs one at a time on a dispatch queue of its own.
+final class SerialTaskExecutor: TaskExecutor {
+    private let queue: DispatchQueue
+
+    init(label: String) {
+        queue = DispatchQueue(label: label)
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 
