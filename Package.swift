@@ -46,8 +46,11 @@ let package = Package(
         ),
         // Domain: volumes, pods, policy, verdicts, plan, the pure reconciler. No I/O.
         .target(name: "ReaperCore", swiftSettings: strict),
+        // The one guarded YAML reader: aliases, anchors, depth and duplicate keys
+        // checked on libyaml's event stream before anything is composed.
+        .target(name: "BoundedYAML", dependencies: ["ReaperCore", "Yams"], swiftSettings: strict),
         // Policy files (YAML) into the domain's Policy, with validation.
-        .target(name: "PolicyFile", dependencies: ["ReaperCore", "Yams"], swiftSettings: strict),
+        .target(name: "PolicyFile", dependencies: ["ReaperCore", "BoundedYAML", "SystemCalls", "Yams"], swiftSettings: strict),
         // Kubelet pods tree, mounts and locks, read fd-relative.
         .target(name: "NodeDiscovery", dependencies: ["ReaperCore", "SystemCalls", logging], swiftSettings: strict),
         // Pod manifests (Pod, PodList, List; JSON or YAML) into a snapshot.
@@ -82,7 +85,7 @@ let package = Package(
             name: "ReaperAgent",
             dependencies: [
                 "ReaperCore", "PolicyFile", "NodeDiscovery", "PodManifests", "Reaper",
-                "AccessStore", "VolumeWatcher", "SystemdIntegration", "SocketAPI", "Yams",
+                "AccessStore", "VolumeWatcher", "SystemdIntegration", "SocketAPI", "BoundedYAML", "SystemCalls", "Yams",
                 logging, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -100,6 +103,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ReaperCoreTests", dependencies: ["ReaperCore"], swiftSettings: strict),
+        .testTarget(name: "BoundedYAMLTests", dependencies: ["BoundedYAML", "Yams"], swiftSettings: strict),
         .testTarget(name: "PolicyFileTests", dependencies: ["PolicyFile", "ReaperCore"], swiftSettings: strict),
         .testTarget(name: "PodManifestsTests", dependencies: ["PodManifests", "ReaperCore"], swiftSettings: strict),
         .testTarget(

@@ -1,5 +1,7 @@
+import BoundedYAML
 import Foundation
 import ReaperCore
+import SystemCalls
 import Yams
 
 /// Where the agent looks and how the daemon paces itself. Defaults are the
@@ -33,24 +35,37 @@ public struct AgentConfiguration: Sendable, Hashable {
         "flushInterval", "pollInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
     ]
 
-    /// Reads a config file over the defaults.
+    /// A config file is small; anything larger is not one.
+    public static let maximumFileSize = 1 << 20
+
+    /// Reads a config file over the defaults: opened non-blocking and checked
+    /// to be a regular file of at most `maximumFileSize` (a symlink to one is
+    /// followed, as config management makes them).
     public static func load(path: String) throws(ConfigurationError) -> AgentConfiguration {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            let reason = access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "not UTF-8 text or not a file"
-            throw ConfigurationError(file: path, field: nil, message: "cannot read: \(reason)")
+        let bytes: [UInt8]
+        do {
+            bytes = try RegularFileReader.read(path, limit: maximumFileSize, followSymlinks: true)
+        } catch {
+            throw ConfigurationError(file: path, field: nil, message: "cannot read: \(error)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigurationError(file: path, field: nil, message: "cannot read: not UTF-8 text")
         }
         return try parse(text, file: path)
     }
 
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> AgentConfiguration {
         var configuration = AgentConfiguration()
-        let root: Node?
+        let documents: [Node]
         do {
-            root = try Yams.compose(yaml: text)
+            documents = try BoundedYAML.documents(text, limits: .settings).filter { !isNull($0) }
         } catch {
-            throw ConfigurationError(file: file, field: nil, message: "not valid YAML: \(String(describing: error).split(separator: "\n").joined(separator: " "))")
+            throw ConfigurationError(file: file, field: nil, message: "\(error)")
         }
-        guard let root else { return configuration }
+        guard documents.count <= 1 else {
+            throw ConfigurationError(file: file, field: nil, message: "more than one YAML document; a config file holds one")
+        }
+        guard let root = documents.first else { return configuration }
         guard let mapping = root.mapping else {
             throw ConfigurationError(file: file, field: nil, message: "must be a mapping of settings")
         }
@@ -58,6 +73,7 @@ public struct AgentConfiguration: Sendable, Hashable {
             guard let key = keyNode.string else {
                 throw ConfigurationError(file: file, field: nil, message: "keys must be strings")
             }
+            let shown = value.scalar.map { UserText.excerpt($0.string, quoting: true) } ?? ""
             func string() throws(ConfigurationError) -> String {
                 guard let scalar = value.scalar, !scalar.string.isEmpty else {
                     throw ConfigurationError(file: file, field: key, message: "must be a non-empty string")
@@ -67,7 +83,10 @@ public struct AgentConfiguration: Sendable, Hashable {
             func duration() throws(ConfigurationError) -> TimeInterval {
                 let text = try string()
                 guard let seconds = DurationText.parse(text), seconds > 0 else {
-                    throw ConfigurationError(file: file, field: key, message: "must be a positive duration like 30s, 5m or 1h (got \"\(text)\")")
+                    throw ConfigurationError(file: file, field: key, message: "must be a positive duration like 30s, 5m or 1h (got \"\(shown)\")")
+                }
+                if let problem = DurationText.rangeProblem(seconds, DurationText.intervalRange) {
+                    throw ConfigurationError(file: file, field: key, message: "\(problem) (got \"\(shown)\")")
                 }
                 return seconds
             }
@@ -83,30 +102,30 @@ public struct AgentConfiguration: Sendable, Hashable {
             case "pollInterval": configuration.pollInterval = try duration()
             case "maxWatches":
                 let text = try string()
-                guard let count = Int(text), count > 0 else {
-                    throw ConfigurationError(file: file, field: key, message: "must be a positive integer (got \"\(text)\")")
+                guard text.allSatisfy({ $0.isASCII && $0.isNumber }), !text.hasPrefix("0"), let count = Int(text), count > 0 else {
+                    throw ConfigurationError(file: file, field: key, message: "must be a positive integer (got \"\(shown)\")")
                 }
                 configuration.maxWatches = count
             case "watchReads":
                 let text = try string()
                 guard let flag = Bool(text) else {
-                    throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(text)\")")
+                    throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(shown)\")")
                 }
                 configuration.watchReads = flag
             case "logTarget":
                 let text = try string()
                 guard ["auto", "journald", "stderr"].contains(text) else {
-                    throw ConfigurationError(file: file, field: key, message: "must be auto, journald or stderr (got \"\(text)\")")
+                    throw ConfigurationError(file: file, field: key, message: "must be auto, journald or stderr (got \"\(shown)\")")
                 }
                 configuration.logTarget = text
             case "logLevel":
                 let text = try string()
                 guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) else {
-                    throw ConfigurationError(file: file, field: key, message: "must be a log level such as info or debug (got \"\(text)\")")
+                    throw ConfigurationError(file: file, field: key, message: "must be a log level such as info or debug (got \"\(shown)\")")
                 }
                 configuration.logLevel = text
             default:
-                throw ConfigurationError(file: file, field: key, message: "unknown setting; known: \(keys.joined(separator: ", "))")
+                throw ConfigurationError(file: file, field: UserText.excerpt(key), message: "unknown setting; known: \(keys.joined(separator: ", "))")
             }
         }
         return configuration
@@ -121,5 +140,21 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         [file, field, message].compactMap { $0 }.joined(separator: ": ")
+    }
+}
+
+extension AgentConfiguration {
+    static func isNull(_ node: Node) -> Bool {
+        guard case let .scalar(scalar) = node else { return false }
+        return Tag.Name(rawValue: node.tag.rawValue) == .null && scalar.style == .plain
+    }
+
+    /// An interval as a `Duration`, clamped into `DurationText.intervalRange`
+    /// (the config reader and the flags refuse anything outside it; this only
+    /// makes sure no value can trap in the conversion).
+    static func pacing(_ seconds: TimeInterval) -> Duration {
+        let range = DurationText.intervalRange
+        let clamped = seconds.isNaN ? range.lowerBound : min(max(seconds, range.lowerBound), range.upperBound)
+        return .milliseconds(Int64((clamped * 1000).rounded()))
     }
 }
