@@ -20,6 +20,10 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var flushInterval: TimeInterval = 5
     /// How often volumes the kernel refused to watch are polled for mtimes.
     public var pollInterval: TimeInterval = 30
+    /// A reconcile running longer than this makes `/healthz` say `stuck`
+    /// (503) and refuses `POST /v1/reconcile` at once; nil: `stuckBound`'s
+    /// default, five intervals but at least five minutes.
+    public var reconcileStuckAfter: TimeInterval?
     /// Upper bound on inotify watches this agent sets (nil: as many as the kernel allows).
     public var maxWatches: Int?
     /// Also count reads (`IN_ACCESS`) as access; costs events on busy volumes.
@@ -29,10 +33,17 @@ public struct AgentConfiguration: Sendable, Hashable {
 
     public init() {}
 
+    /// How long a reconcile may run before the daemon calls itself stuck:
+    /// `reconcileStuckAfter`, else max(5 × reconcileInterval, 5 min). A walk
+    /// of a very large node takes minutes; one on a hung NFS mount never ends.
+    public var stuckBound: TimeInterval {
+        reconcileStuckAfter ?? max(5 * reconcileInterval, 300)
+    }
+
     /// Keys a config file may hold, for error messages.
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
-        "flushInterval", "pollInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
+        "flushInterval", "pollInterval", "reconcileStuckAfter", "maxWatches", "watchReads", "logTarget", "logLevel",
     ]
 
     /// A config file is small; anything larger is not one.
@@ -100,6 +111,7 @@ public struct AgentConfiguration: Sendable, Hashable {
             case "reconcileInterval": configuration.reconcileInterval = try duration()
             case "flushInterval": configuration.flushInterval = try duration()
             case "pollInterval": configuration.pollInterval = try duration()
+            case "reconcileStuckAfter": configuration.reconcileStuckAfter = try duration()
             case "maxWatches":
                 let text = try string()
                 guard text.allSatisfy({ $0.isASCII && $0.isNumber }), !text.hasPrefix("0"), let count = Int(text), count > 0 else {

@@ -79,20 +79,37 @@ public final class AgentController: AgentAPIProvider, Sendable {
         let snapshot = state.withLock { $0 }
         let watcherStatus = watcher.status
         let interval = configuration.reconcileInterval
-        // Healthy: ready, and the last cycle succeeded within three intervals.
-        let fresh = snapshot.lastReconcile.map { Date().timeIntervalSince($0) < max(3 * interval, 30) } ?? false
-        let healthy = snapshot.ready && !snapshot.stopping && fresh && snapshot.lastReconcileError == nil
+        let now = Date()
+        // Healthy: ready, no cycle running past the stuck bound, and the last
+        // cycle succeeded within three intervals.
+        let stuck = snapshot.cycleStartedAt.map { now.timeIntervalSince($0) > configuration.stuckBound } ?? false
+        let fresh = snapshot.lastReconcile.map { now.timeIntervalSince($0) < max(3 * interval, 30) } ?? false
+        let healthy = snapshot.ready && !snapshot.stopping && !stuck && fresh && snapshot.lastReconcileError == nil
         let state = snapshot.stopping ? "stopping"
+            : stuck ? "stuck"
             : !snapshot.ready || snapshot.lastReconcile == nil && snapshot.lastReconcileError == nil ? "starting"
             : healthy ? "running" : "degraded"
         return AgentHealth(
             healthy: healthy, state: state, watches: watcherStatus.watches, volumes: snapshot.plan?.volumes.count ?? 0,
-            lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError, dryRun: dryRun
+            lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError,
+            reconcileRunningSince: snapshot.cycleStartedAt, dryRun: dryRun
         )
     }
 
+    /// Queues a cycle and waits for its plan; refused at once (503) while the
+    /// running cycle is past the stuck bound, since a queued request would
+    /// wait as long as it does.
     public func reconcileNow() async throws -> Plan {
-        try await withCheckedThrowingContinuation { continuation in
+        if let started = state.withLock({ $0.cycleStartedAt }) {
+            let running = Date().timeIntervalSince(started)
+            if running > configuration.stuckBound {
+                throw ReconcileUnavailable(
+                    code: "reconcile-stuck",
+                    message: "a reconcile has been running for \(DurationText.format(running)) (stuck after \(DurationText.format(configuration.stuckBound))); no other can start until it ends"
+                )
+            }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
             triggerContinuation.yield(.request(continuation))
         }
     }

@@ -104,6 +104,8 @@ struct RequestHandler: Sendable {
                 return Self.planDocument(try await provider.reconcileNow())
             } catch is CancellationError {
                 return .error(.serviceUnavailable, code: "shutting-down", message: "the agent is stopping")
+            } catch let unavailable as ReconcileUnavailable {
+                return .error(.serviceUnavailable, code: unavailable.code, message: unavailable.message)
             } catch {
                 return .error(.internalServerError, code: "reconcile-failed", message: "reconcile failed: \(error)")
             }
