@@ -151,7 +151,7 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var message: String
 
     public var description: String {
-        [file, field, message].compactMap { $0 }.joined(separator: ": ")
+        [UserText.excerpt(file, limit: 1024), field, message].compactMap { $0 }.joined(separator: ": ")
     }
 }
 
