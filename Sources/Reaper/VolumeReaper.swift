@@ -31,6 +31,15 @@ public struct ReapOutcome: Sendable {
     public var stats: RemovalStats
     /// Mount points unmounted first (`volumes.unmount`).
     public var unmounted: [String]
+
+    public init(verdict: VolumeVerdict, action: Action, reasons: [Reason], detail: String?, stats: RemovalStats, unmounted: [String]) {
+        self.verdict = verdict
+        self.action = action
+        self.reasons = reasons
+        self.detail = detail
+        self.stats = stats
+        self.unmounted = unmounted
+    }
 }
 
 /// What happened to an orphan's pod directory after its volumes.
@@ -44,6 +53,14 @@ public struct PodDirectoryOutcome: Sendable {
 
     /// Removal started and stopped part way: `stats` says what had gone.
     public var isPartial: Bool { !removed && stats.filesRemoved > 0 }
+
+    public init(path: String, removed: Bool, detail: String?, stats: RemovalStats, reasons: [Reason] = []) {
+        self.path = path
+        self.removed = removed
+        self.detail = detail
+        self.stats = stats
+        self.reasons = reasons
+    }
 }
 
 /// The result of acting on one plan.
@@ -51,6 +68,12 @@ public struct ReapReport: Sendable {
     public var outcomes: [ReapOutcome]
     public var podDirectories: [PodDirectoryOutcome]
     public var dryRun: Bool
+
+    public init(outcomes: [ReapOutcome], podDirectories: [PodDirectoryOutcome], dryRun: Bool) {
+        self.outcomes = outcomes
+        self.podDirectories = podDirectories
+        self.dryRun = dryRun
+    }
 
     public var reaped: [ReapOutcome] { outcomes.filter { $0.action == .reaped } }
     /// Freed by whole and partial reaps alike.

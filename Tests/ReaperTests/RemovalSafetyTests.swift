@@ -129,6 +129,70 @@ struct RemovalSafetyTests {
         #expect(stacked == 2, "both mounts stay")
     }
 
+    /// An orphan's pod directory as the kubelet leaves it, beside a running
+    /// pod, all old; `withVolume` adds an idle emptyDir.
+    func orphanPod(_ label: String, withVolume: Bool) throws -> (TestNode, pod: String) {
+        let node = try TestNode(label)
+        node.runningPod(1)
+        let pod = node.podDirectory(TestNode.uid(7))
+        if withVolume { try node.fill(try node.volume(TestNode.uid(7), "scratch")) }
+        try sh("""
+            set -e; mkdir -p \(q(pod))/containers/main \(q(pod))/plugins && cd \(q(pod))
+            echo old > containers/main/0b1c2d3e && echo '127.0.0.1 localhost' > etc-hosts
+            """)
+        try node.age()
+        return (node, pod)
+    }
+
+    @Test("hole 8: an orphan pod directory with no volumes, etc-hosts and containers/ written a second ago: kept (recent-access)",
+          arguments: [false, true])
+    func orphanPodDirectoryRestIsJudged(withVolume: Bool) throws {
+        let (node, pod) = try orphanPod("orphan-rest", withVolume: withVolume)
+        defer { node.remove() }
+        let plan = try node.plan()
+        #expect(plan.orphanPodDirectories == [pod])
+        try sh("echo '10.0.0.7 web' >> \(q(pod))/etc-hosts && echo restarted > \(q(pod))/containers/main/1c2d3e4f")
+        let before = try fingerprint(pod + "/containers")
+        let report = node.execute(plan)
+        let directory = try #require(report.podDirectories.first)
+        #expect(!directory.removed)
+        #expect(directory.reasons.contains(.recentAccess), "\(directory.reasons) \(directory.detail ?? "")")
+        #expect(directory.stats.filesRemoved == 0)
+        #expect(try sh("cat \(q(pod))/etc-hosts").contains("10.0.0.7 web"))
+        #expect(try fingerprint(pod + "/containers") == before)
+    }
+
+    @Test("hole 8: the same directory left idle goes")
+    func idleOrphanPodDirectoryGoes() throws {
+        let (node, pod) = try orphanPod("orphan-idle", withVolume: false)
+        defer { node.remove() }
+        let report = node.execute(try node.plan())
+        let directory = try #require(report.podDirectories.first)
+        #expect(directory.removed, "\(directory.reasons) \(directory.detail ?? "")")
+        #expect(!exists(pod))
+    }
+
+    @Test("hole 8: a file written while the pod directory is removed stops it: partial, accessed-during-reap")
+    func orphanPodDirectoryWrittenDuringRemoval() throws {
+        let (node, pod) = try orphanPod("orphan-during", withVolume: false)
+        defer { node.remove() }
+        try sh("cd \(q(pod))/containers/main && for i in $(seq 1 10); do echo old > log$i; done && touch -d @\(Int(node.old.timeIntervalSince1970)) . log*")
+        let plan = try node.plan()
+        var reaper = node.reaper
+        reaper.remover.afterEachRemoval = { count in
+            guard count == 2 else { return }
+            _ = try? ChildProcess.shell("find \(q(pod)) -type f -exec sh -c 'echo new >> \"$1\"' _ {} \\;")
+        }
+        usleep(20_000)
+        let report = reaper.execute(plan: plan, manifests: node.manifests(), access: { [:] }, dryRun: false, logger: testLogger)
+        let directory = try #require(report.podDirectories.first)
+        #expect(!directory.removed)
+        #expect(directory.isPartial, "\(directory.detail ?? "")")
+        #expect(directory.reasons == [.accessedDuringReap])
+        #expect(directory.stats.filesRemoved == 2)
+        #expect(exists(pod))
+    }
+
     /// Twenty old files at the root and a subdirectory.
     func fillFlat(_ volume: String) throws {
         try sh("cd \(q(volume)) && for i in $(seq -w 1 20); do echo data-$i > f$i; done && mkdir sub && echo nested > sub/file")
