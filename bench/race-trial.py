@@ -17,6 +17,16 @@ import time
 libc = ctypes.CDLL(None, use_errno=True)
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
+IN_CLOSE_NOWRITE = 0x10
+
+
+def inotify_names(buffer):
+    """The names of the inotify records in `buffer`."""
+    offset = 0
+    while offset + 16 <= len(buffer):
+        length = int.from_bytes(buffer[offset + 12:offset + 16], "little")
+        yield buffer[offset + 16:offset + 16 + length].rstrip(b"\0")
+        offset += 16 + length
 
 
 def sh(command):
@@ -59,20 +69,30 @@ def hole1(binary, policy, work):
        f" && mount -t tmpfs -o size=1m tmpfs {outside}/mnt && echo precious > {outside}/mnt/data"
        f" && ln -s {outside} {volume}/alink"
        f" && touch -h -d @{int(old)} {volume}/a/mnt {volume}/a {volume}/alink {volume}")
+    # The racer strikes right after the last check's scan: it watches the
+    # volume and swaps a and alink when `a` is closed the second time (the
+    # plan's scan opens it once, the last check once), then puts the
+    # volume's mtime back so nothing looks changed.
+    inotify = libc.inotify_init()
+    libc.inotify_add_watch(inotify, volume.encode(), IN_CLOSE_NOWRITE)
     pid = os.fork()
     if pid == 0:
-        # The racer: exchange a and alink, and put the volume's mtime back so
-        # the last check still finds it idle; irregular pauses hit every phase.
         a, alink = (volume + "/a").encode(), (volume + "/alink").encode()
-        while True:
-            libc.renameat2(AT_FDCWD, a, AT_FDCWD, alink, RENAME_EXCHANGE)
-            os.utime(volume, (old, old))
-            time.sleep(random.random() * 0.004)
+        closes = 0
+        while closes < 2:
+            for name in inotify_names(os.read(inotify, 4096)):
+                if name == b"a":
+                    closes += 1
+        libc.renameat2(AT_FDCWD, a, AT_FDCWD, alink, RENAME_EXCHANGE)
+        os.utime(volume, (old, old))
+        os._exit(0)
+    os.close(inotify)
     try:
         action, removed, reasons = run_once(binary, policy, work)
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
+    # Nothing of the outside may be touched, whatever the outcome.
     mounted = subprocess.run(["mountpoint", "-q", outside + "/mnt"]).returncode == 0
     intact = mounted and open(outside + "/mnt/data").read() == "precious\n"
     return {"action": action, "reasons": reasons, "outside_unmounted": not mounted, "outside_intact": intact}

@@ -163,12 +163,8 @@ public enum Syscall {
         }
     }
 
-    /// `umount2(path, 0)`: a plain unmount, never lazy, never forced.
-    public static func unmount(_ path: String) throws(SystemCallError) {
-        _ = try retryingEINTR("umount2", path: path) { Glibc.umount2(path, 0) }
-    }
-
-    /// Unmounts the mount on entry `name` of the open directory `directory`,
+    /// A plain unmount, never lazy, never forced, of the mount on entry
+    /// `name` of the open directory `directory`,
     /// through `/proc/self/fd/N/name` with `UMOUNT_NOFOLLOW`: the directory
     /// is the one the descriptor holds, whatever was renamed since, and a
     /// symlink put in place of `name` is not followed. (A descriptor on the
