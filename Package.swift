@@ -142,7 +142,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ReaperAgentTests",
-            dependencies: ["ReaperAgent", "ReaperCore", "TestSupport", logging, lifecycle],
+            dependencies: ["ReaperAgent", "Reaper", "ReaperCore", "SystemdIntegration", "TestSupport", logging, lifecycle],
             swiftSettings: strict
         ),
         // The binary as a user runs it: child processes on example nodes.

@@ -92,7 +92,7 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
         case .manifestsOlderThanPod: return "the pod directory appeared after the manifests were refreshed"
         case .limitMaxReaps: return "limits.maxReapsPerCycle reached; the most idle go first"
         case .limitOrphanFraction: return "more than limits.maxOrphanFraction of pod directories would go as orphans: none do"
-        case .accessedDuringReap: return "accessed after the plan was made (seen at the last check)"
+        case .accessedDuringReap: return "accessed after the plan was made: seen at the last check, or during the removal (which then stops: a partial reap)"
         case .podStateChanged: return "the pod's state changed after the plan was made"
         }
     }

@@ -411,7 +411,7 @@ final class WatchEngine {
     /// watched first, then listed, so nothing created meanwhile is missed.
     /// Never follows a symlink; holds one descriptor per level.
     func walk(from path: String, role: WatchRole, skipKnown: Bool = false) {
-        guard let first = enter(parent: nil, name: path, path: path, role: role) else { return }
+        guard let first = enter(parent: nil, name: FileName(path), path: path, role: role) else { return }
         var stack = [first]
         while !stack.isEmpty {
             if ledger.stopRequested {
@@ -426,8 +426,10 @@ final class WatchEngine {
             }
             let entry = stack[top].entries[stack[top].next]
             stack[top].next += 1
-            let childPath = stack[top].path + "/" + entry.name
-            guard let childRole = Self.childRole(of: stack[top].role, name: entry.name, path: childPath) else { continue }
+            // Paths key the watch table (a name that is not UTF-8 shows as
+            // `\xNN`); calls take the raw name.
+            let childPath = stack[top].path + "/" + entry.name.description
+            guard let childRole = Self.childRole(of: stack[top].role, name: entry.name.description, path: childPath) else { continue }
             switch entry.type {
             case .directory: break
             case .unknown:
@@ -457,7 +459,7 @@ final class WatchEngine {
     }
 
     /// Opens one directory, watches it, lists it. Nil when there is nothing to descend into.
-    private func enter(parent: FileDescriptor?, name: String, path: String, role: WatchRole) -> Frame? {
+    private func enter(parent: FileDescriptor?, name: FileName, path: String, role: WatchRole) -> Frame? {
         noteDirectoryOpened()
         if case .volume(let volume) = role, volume == path { discovered(volume) }
         let fd: FileDescriptor
@@ -483,7 +485,8 @@ final class WatchEngine {
             return nil
         }
 
-        switch addWatch(path: path, role: role) {
+        // A name that is not UTF-8 has no textual path: watch the directory we opened.
+        switch addWatch(path: name.string == nil ? "/proc/self/fd/\(fd.rawValue)/." : path, role: role) {
         case .watched:
             break
         case .refused(let reason, let exhausted):

@@ -256,6 +256,36 @@ struct OnceCommandTests {
         #expect(!exists(volume), "stdout: \(once.stdout)")
     }
 
+    @Test("a chain of 1,100 nested directories of 255-byte names is reaped under a 256-descriptor limit, memory bounded by depth x one name")
+    func deepChainUnderDescriptorLimit() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let volume = podDirectory(node, 1) + "/volumes/kubernetes.io~empty-dir/scratch"
+        // Old, like the rest of the volume: only the depth is new.
+        let made = try ChildProcess.run("/usr/bin/python3", ["-c", """
+            import os, sys
+            volume = sys.argv[1]; status = os.stat(volume); times = (status.st_atime, status.st_mtime)
+            os.chdir(volume)
+            for _ in range(1100):
+                os.mkdir('d' * 255); os.chdir('d' * 255)
+            open('leaf', 'w').write('x'); os.utime('leaf', times)
+            for _ in range(1100):
+                os.utime('.', times); os.chdir('..')
+            os.utime('.', times)
+            """, volume])
+        try #require(made.status == 0, "\(made.stderr)")
+
+        // The old remover held one descriptor and one full path per level:
+        // EMFILE at 256 descriptors, and ~150 MB of path strings at this depth.
+        let quoted = arguments(node, []).map { "'\($0)'" }.joined(separator: " ")
+        let once = try ChildProcess.shell("ulimit -n 256 && exec /usr/bin/time -f 'max-rss-kb=%M' '\(PackagePaths.binary)' --once \(quoted)")
+        #expect(once.status == 0, "stdout: \(once.stdout) stderr: \(once.stderr)")
+        #expect(!exists(volume), "stdout: \(once.stdout)")
+        let rss = once.stderr.split(separator: "\n").last { $0.hasPrefix("max-rss-kb=") }.flatMap { Int($0.dropFirst("max-rss-kb=".count)) }
+        let peak = try #require(rss, "no max-rss line from /usr/bin/time: \(once.stderr)")
+        #expect(peak < 100_000, "peak RSS \(peak) kB")
+    }
+
     @Test("manifests listing 1 of many pods: --once exits 3, no orphan deleted, ALERT on stderr")
     func circuitBreaker() throws {
         let node = try ExampleNode()
