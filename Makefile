@@ -45,6 +45,7 @@ bench: release
 	./bench/watch-storm
 	./bench/watch-latency
 	./bench/reap-races
+	./bench/orphan-races
 
 # Installs the binary, the systemd units, the journal catalog and (unless
 # present) the default config and policy under $(SYSCONFDIR)/volume-reaper.

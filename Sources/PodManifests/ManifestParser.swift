@@ -135,7 +135,12 @@ extension ManifestReader {
             pods.append(try readPod(document, file: file, location: &location))
         case "PodList", "List":
             location.list = kind
-            guard let itemsValue = document["items"], !itemsValue.isNull else { return }
+            // Writers always give `items` (`[]` when empty); a list without
+            // it is a document cut short before its items.
+            guard let itemsValue = document["items"] else {
+                throw Problem("has no items (expected a list, [] when empty): cut short?")
+            }
+            guard !itemsValue.isNull else { return }
             guard let items = itemsValue.elements else {
                 throw Problem("items is \(itemsValue.kindDescription), not a list")
             }

@@ -15,6 +15,12 @@ public enum ManifestReader {
     /// The extensions of manifest files in a directory (compared case-insensitively).
     public static let extensions: Set<String> = ["json", "yaml", "yml"]
 
+    /// How long a manifest file must have been left alone (its ctime, which
+    /// no `touch` can fake) before it is trusted: an in-place writer that is
+    /// still writing has changed it more recently. A file that is younger is
+    /// waited for once, then it is an error.
+    public static let defaultSettleTime: TimeInterval = 2
+
     /// Reads `path`: one manifest file (whatever its name), or a directory
     /// whose regular files named `*.json`, `*.yaml` or `*.yml` are read, in
     /// name order, not recursively. Hidden files (leading `.`, as temporary
@@ -22,18 +28,70 @@ public enum ManifestReader {
     /// followed, and a dangling one is an error. A missing path gives no files
     /// and an error naming it.
     ///
+    /// A file is only trusted when stable: changed no later than `settle`
+    /// ago, and the same size, mtime and ctime before and after the read
+    /// (on the same descriptor). A YAML file that does not end with a newline,
+    /// or ends with a `---` and no document, was cut short. Each of these is
+    /// an error of the snapshot, never a silent skip: orphans are kept.
+    ///
     /// `files` lists every file read, parsed or not; `refreshedAt` is the
-    /// OLDEST of their mtimes (nil with no files).
-    public static func read(path: String) -> ManifestSnapshot {
+    /// OLDEST of their mtimes (nil with no files); `fingerprint` names this
+    /// write of the files (see `fingerprint(path:)`).
+    public static func read(path: String, settle: TimeInterval = defaultSettleTime, clock: () -> Date = Date.init) -> ManifestSnapshot {
+        let first = readOnce(path: path, settle: settle, clock: clock)
+        guard let wait = first.settleWait else { return first.snapshot }
+        // A file changed moments ago: wait until it has been left alone for
+        // `settle`, once; if it changed again meanwhile, it is an error.
+        Thread.sleep(forTimeInterval: min(max(wait, 0.01), settle))
+        return readOnce(path: path, settle: settle, clock: clock, lastAttempt: true).snapshot
+    }
+
+    /// A digest of what `read` would read, by `stat` alone: every manifest
+    /// file's name, device, inode, size, mtime and ctime. Equal to the
+    /// `fingerprint` of a snapshot read from the same files, so a caller can
+    /// tell cheaply whether its snapshot is still current. Nil when something
+    /// cannot be stat'ed (then read again).
+    public static func fingerprint(path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            return digest([FileIdentity(file: path, info)])
+        case S_IFDIR:
+            guard case .success(let names) = listDirectory(path) else { return nil }
+            var identities: [FileIdentity] = []
+            for name in names.sorted() where isManifestName(name) {
+                let file = join(path, name)
+                var fileInfo = stat()
+                guard stat(file, &fileInfo) == 0 else { return nil }
+                if fileInfo.st_mode & S_IFMT == S_IFREG { identities.append(FileIdentity(file: file, fileInfo)) }
+            }
+            return digest(identities)
+        default:
+            return nil
+        }
+    }
+
+    private struct Attempt {
+        var snapshot: ManifestSnapshot
+        /// Seconds to wait for the youngest file to settle; nil when none is too young.
+        var settleWait: TimeInterval?
+    }
+
+    private static func readOnce(path: String, settle: TimeInterval, clock: () -> Date, lastAttempt: Bool = false) -> Attempt {
         var files: [String] = []
         var mtimes: [Date] = []
         var errors: [ManifestError] = []
         var pods: [Pod] = []
+        var identities: [FileIdentity] = []
+        var settleWait: TimeInterval?
 
         func take(_ file: String) {
             files.append(file)
-            let outcome = readFile(file)
+            let outcome = readFile(file, settle: settle, clock: clock)
             if let mtime = outcome.mtime { mtimes.append(mtime) }
+            if let identity = outcome.identity { identities.append(identity) }
+            if let wait = outcome.settleWait, !lastAttempt { settleWait = max(settleWait ?? 0, wait) }
             switch outcome.contents {
             case .failure(let error):
                 errors.append(error)
@@ -72,7 +130,11 @@ public enum ManifestReader {
             errors.append(ManifestError(file: path, message: "is not a regular file or a directory"))
         }
 
-        return ManifestSnapshot(path: path, files: files, refreshedAt: mtimes.min(), errors: errors, pods: pods)
+        let fingerprint = errors.isEmpty ? digest(identities) : nil
+        let snapshot = ManifestSnapshot(
+            path: path, files: files, refreshedAt: mtimes.min(), errors: errors, pods: pods, fingerprint: fingerprint
+        )
+        return Attempt(snapshot: snapshot, settleWait: settleWait)
     }
 
     /// Whether a directory entry is read as a manifest.
@@ -131,16 +193,68 @@ public enum ManifestReader {
         return .success(names)
     }
 
+    /// What tells one write of a file from another.
+    struct FileIdentity: Equatable {
+        var file: String
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: timespec
+        var changed: timespec
+
+        init(file: String, _ info: stat) {
+            self.file = file
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            size = Int64(info.st_size)
+            #if canImport(Darwin)
+            modified = info.st_mtimespec
+            changed = info.st_ctimespec
+            #else
+            modified = info.st_mtim
+            changed = info.st_ctim
+            #endif
+        }
+
+        static func == (lhs: FileIdentity, rhs: FileIdentity) -> Bool {
+            lhs.file == rhs.file && lhs.device == rhs.device && lhs.inode == rhs.inode && lhs.size == rhs.size
+                && lhs.modified.tv_sec == rhs.modified.tv_sec && lhs.modified.tv_nsec == rhs.modified.tv_nsec
+                && lhs.changed.tv_sec == rhs.changed.tv_sec && lhs.changed.tv_nsec == rhs.changed.tv_nsec
+        }
+
+        var line: String {
+            "\(file)\t\(device):\(inode)\t\(size)\t\(modified.tv_sec).\(modified.tv_nsec)\t\(changed.tv_sec).\(changed.tv_nsec)\n"
+        }
+
+        var changedDate: Date { date(changed) }
+    }
+
+    /// FNV-1a (64 bit) of the identities, as 16 hex digits: short enough to
+    /// store per observation; no adversary picks inode numbers and ctimes.
+    static func digest(_ identities: [FileIdentity]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for identity in identities {
+            for byte in identity.line.utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01b3
+            }
+        }
+        return String(hash, radix: 16).leftPadded(to: 16)
+    }
+
     private struct FileOutcome {
         var mtime: Date?
+        var identity: FileIdentity?
+        /// Set when the file changed less than `settle` ago.
+        var settleWait: TimeInterval?
         var contents: Result<[Pod], ManifestError>
     }
 
     /// Opens, checks and reads one file; its mtime is taken from the same open
     /// file as its contents, so a file replaced meanwhile cannot mix the two.
-    private static func readFile(_ file: String) -> FileOutcome {
-        func failure(_ message: String, mtime: Date? = nil) -> FileOutcome {
-            FileOutcome(mtime: mtime, contents: .failure(ManifestError(file: file, message: message)))
+    private static func readFile(_ file: String, settle: TimeInterval, clock: () -> Date) -> FileOutcome {
+        func failure(_ message: String, mtime: Date? = nil, settleWait: TimeInterval? = nil) -> FileOutcome {
+            FileOutcome(mtime: mtime, settleWait: settleWait, contents: .failure(ManifestError(file: file, message: message)))
         }
         // O_NONBLOCK: a FIFO swapped in after the type check must not hang us.
         let fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
@@ -155,6 +269,15 @@ public enum ManifestReader {
         guard fstat(fd, &info) == 0 else { return failure("cannot stat: \(errnoText(errno))") }
         let mtime = modificationDate(info)
         guard info.st_mode & S_IFMT == S_IFREG else { return failure("is not a regular file", mtime: mtime) }
+        let before = FileIdentity(file: file, info)
+        let age = clock().timeIntervalSince(before.changedDate)
+        if age < settle {
+            let seconds = String(format: "%.1f", max(age, 0))
+            return failure(
+                "changed \(seconds) s ago, less than the \(settle) s a manifest must be left alone: still being written?",
+                mtime: mtime, settleWait: settle - age
+            )
+        }
 
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(info.st_size) + 1)
@@ -168,14 +291,40 @@ public enum ManifestReader {
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
         }
+        var after = stat()
+        guard fstat(fd, &after) == 0 else { return failure("cannot stat: \(errnoText(errno))", mtime: mtime) }
+        guard FileIdentity(file: file, after) == before, Int64(bytes.count) == before.size else {
+            return failure("changed while being read (size, mtime or ctime moved): still being written?", mtime: mtime)
+        }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return failure("is not UTF-8 text", mtime: mtime)
         }
+        if let problem = cutShort(text) { return failure(problem, mtime: mtime) }
         do {
-            return FileOutcome(mtime: mtime, contents: .success(try parse(text, file: file)))
+            return FileOutcome(mtime: mtime, identity: before, contents: .success(try parse(text, file: file)))
         } catch {
-            return FileOutcome(mtime: mtime, contents: .failure(error))
+            return FileOutcome(mtime: mtime, identity: before, contents: .failure(error))
         }
+    }
+
+    /// Signs that YAML text was cut short (a truncated JSON text never
+    /// parses): every YAML writer ends its last line, so a text ending
+    /// mid-line (inside an unquoted uid, say) stopped early; and a stream
+    /// ending with a `---` that starts no document was cut between documents.
+    static func cutShort(_ text: String) -> String? {
+        let first = text.unicodeScalars.first { !$0.properties.isWhitespace && $0 != "\u{FEFF}" }
+        guard let first, first != "{", first != "[" else { return nil }
+        if !text.hasSuffix("\n") {
+            return "does not end with a newline: cut short while being written?"
+        }
+        let lastLine = text.split(separator: "\n").reversed().first { line in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            return !trimmed.isEmpty && !trimmed.hasPrefix("#")
+        }
+        if let lastLine, lastLine.trimmingCharacters(in: .whitespaces) == "---" {
+            return "ends with a --- that starts no document: cut short between documents?"
+        }
+        return nil
     }
 
     /// `read(2)`; the name `read` is taken by `read(path:)` in this scope.
@@ -189,10 +338,19 @@ public enum ManifestReader {
 
     private static func modificationDate(_ info: stat) -> Date {
         #if canImport(Darwin)
-        let time = info.st_mtimespec
+        date(info.st_mtimespec)
         #else
-        let time = info.st_mtim
+        date(info.st_mtim)
         #endif
-        return Date(timeIntervalSince1970: TimeInterval(time.tv_sec) + TimeInterval(time.tv_nsec) / 1_000_000_000)
+    }
+}
+
+private func date(_ time: timespec) -> Date {
+    Date(timeIntervalSince1970: TimeInterval(time.tv_sec) + TimeInterval(time.tv_nsec) / 1_000_000_000)
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -152,6 +152,7 @@ struct PolicyReader {
             switch entry.key {
             case "reap": orphans.reap = try bool(entry.value, field)
             case "manifestsMaxAge": orphans.manifestsMaxAge = try duration(entry.value, field)
+            case "confirmAfter": orphans.confirmAfter = try duration(entry.value, field)
             case "removePodDir": orphans.removePodDir = try bool(entry.value, field)
             default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "orphans")
             }

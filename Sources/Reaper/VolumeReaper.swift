@@ -102,10 +102,11 @@ public struct VolumeReaper: Sendable {
         self.mountInfoPath = mountInfoPath
     }
 
-    /// Acts on `plan`. `manifests` and `access` are read fresh by the caller
-    /// right before this, for the last check; `dryRun` deletes nothing.
+    /// Acts on `plan`; `dryRun` deletes nothing. `currentPodView` gives the
+    /// pod view as of now and is asked at each last check (each volume, each
+    /// orphan pod directory): a pod listed again mid-cycle keeps its volumes.
     public func execute(
-        plan: Plan, manifests: ManifestSnapshot, access: @Sendable () -> [String: AccessRecord]?,
+        plan: Plan, currentPodView: () -> ManifestSnapshot, access: @Sendable () -> [String: AccessRecord]?,
         dryRun: Bool, logger: Logger, clock: () -> Date = Date.init
     ) -> ReapReport {
         var outcomes: [ReapOutcome] = []
@@ -127,7 +128,7 @@ public struct VolumeReaper: Sendable {
                 outcomes.append(ReapOutcome(verdict: kept, action: .keptAtLastCheck, reasons: [.inconclusive], detail: "access times unreadable at the last check", stats: RemovalStats(), unmounted: []))
                 continue
             }
-            let outcome = reapOne(verdict, manifests: manifests, access: records, logger: logger, clock: clock)
+            let outcome = reapOne(verdict, currentPodView: currentPodView, access: records, logger: logger, clock: clock)
             if outcome.action == .reaped { reapedPaths.insert(verdict.path) }
             outcomes.append(outcome)
         }
@@ -139,7 +140,7 @@ public struct VolumeReaper: Sendable {
                 // any verdict below the directory must have been reaped.
                 let volumes = plan.volumes.filter { $0.path.hasPrefix(directory + "/") }
                 guard volumes.allSatisfy({ reapedPaths.contains($0.path) }) else { continue }
-                podDirectories.append(removeOrphanPodDirectory(directory, manifests: manifests, logger: logger, now: clock()))
+                podDirectories.append(removeOrphanPodDirectory(directory, manifests: currentPodView(), logger: logger, now: clock()))
             }
         }
         return ReapReport(outcomes: outcomes, podDirectories: podDirectories, dryRun: dryRun)
@@ -148,7 +149,7 @@ public struct VolumeReaper: Sendable {
     // MARK: One volume
 
     func reapOne(
-        _ verdict: VolumeVerdict, manifests: ManifestSnapshot, access: [String: AccessRecord], logger: Logger, clock: () -> Date
+        _ verdict: VolumeVerdict, currentPodView: () -> ManifestSnapshot, access: [String: AccessRecord], logger: Logger, clock: () -> Date
     ) -> ReapOutcome {
         func kept(_ reasons: [Reason], _ detail: String?, action: ReapOutcome.Action = .keptAtLastCheck, unmounted: [String] = []) -> ReapOutcome {
             var updated = verdict
@@ -172,7 +173,7 @@ public struct VolumeReaper: Sendable {
         let quietSince = KernelTime.earliestStampFromNow()
         var unmounted: [String] = []
         var rescan = rescanned(location, opened, verdict: verdict)
-        var fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: manifests, access: access, policy: policy, now: clock())
+        var fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: policy, now: clock())
         if fresh.verdict == .keep {
             return kept(lastCheckReasons(fresh.reasons), "kept at the last check before deletion")
         }
@@ -194,7 +195,7 @@ public struct VolumeReaper: Sendable {
                 }
             }
             rescan = rescanned(location, opened, verdict: verdict)
-            fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: manifests, access: access, policy: policy, now: clock())
+            fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: policy, now: clock())
             if fresh.verdict == .keep || rescan.volume.scan.isMounted {
                 return kept(lastCheckReasons(fresh.reasons.isEmpty ? [.mounted] : fresh.reasons), "kept after unmounting", unmounted: unmounted)
             }
@@ -241,7 +242,8 @@ public struct VolumeReaper: Sendable {
     func lastCheckReasons(_ reasons: [Reason]) -> [Reason] {
         let podSide: Set<Reason> = [.podRunning, .podPending, .podPhaseUnknown, .phaseExcluded, .ownerExcluded, .ownerDaemonSet,
                                     .ownerNode, .namespaceExcluded, .protected, .annotationRecent, .annotationInvalid, .annotationMissing,
-                                    .manifestsEmpty, .manifestsIncomplete, .manifestsStale, .manifestsOlderThanPod, .orphansDisabled, .staticPod]
+                                    .manifestsEmpty, .manifestsIncomplete, .manifestsStale, .manifestsOlderThanPod, .orphansDisabled, .staticPod,
+                                    .manifestsTimeInvalid, .orphanUnconfirmed]
         var result: [Reason] = []
         for reason in reasons {
             if reason == .recentAccess || reason == .changedDuringScan {

@@ -158,7 +158,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
                 let builder = PlanBuilder(configuration: configuration, policy: policy)
                 let result = try ReapCycle(builder: builder, dryRun: dryRun).run(
                     access: { paths in try store.reconcilerRecords(now: Date(), policy: policy, covering: paths) },
-                    logger: logger
+                    observations: store, logger: logger
                 )
                 for outcome in result.report.reaped {
                     try? store.markReaped(path: outcome.verdict.path, at: Date(), bytesFreed: outcome.stats.bytesFreed)

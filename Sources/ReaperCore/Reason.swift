@@ -40,6 +40,8 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
     case manifestsIncomplete = "manifests-incomplete"
     case manifestsStale = "manifests-stale"
     case manifestsOlderThanPod = "manifests-older-than-pod"
+    case manifestsTimeInvalid = "manifests-time-invalid"
+    case orphanUnconfirmed = "orphan-unconfirmed"
 
     // Limits of design §5.8.
     case limitMaxReaps = "limit-max-reaps"
@@ -90,6 +92,8 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
         case .manifestsIncomplete: return "a manifest file could not be read or parsed"
         case .manifestsStale: return "the manifests are older than orphans.manifestsMaxAge"
         case .manifestsOlderThanPod: return "the pod directory appeared after the manifests were refreshed"
+        case .manifestsTimeInvalid: return "the manifests' refresh time (mtime) is in the future: their age is unknown"
+        case .orphanUnconfirmed: return "not yet missing from two different manifest writes orphans.confirmAfter apart"
         case .limitMaxReaps: return "limits.maxReapsPerCycle reached; the most idle go first"
         case .limitOrphanFraction: return "more than limits.maxOrphanFraction of pod directories would go as orphans: none do"
         case .accessedDuringReap: return "accessed after the plan was made: seen at the last check, or during the removal (which then stops: a partial reap)"

@@ -8,13 +8,19 @@ public struct ReconcileInput: Sendable {
     public var access: [String: AccessRecord]
     public var policy: Policy
     public var now: Date
+    /// Orphan sightings by pod UID from earlier passes (`orphans.confirmAfter`).
+    public var orphanObservations: [String: OrphanObservation]
 
-    public init(inventory: NodeInventory, manifests: ManifestSnapshot, access: [String: AccessRecord], policy: Policy, now: Date) {
+    public init(
+        inventory: NodeInventory, manifests: ManifestSnapshot, access: [String: AccessRecord], policy: Policy, now: Date,
+        orphanObservations: [String: OrphanObservation] = [:]
+    ) {
         self.inventory = inventory
         self.manifests = manifests
         self.access = access
         self.policy = policy
         self.now = now
+        self.orphanObservations = orphanObservations
     }
 }
 
@@ -22,7 +28,9 @@ public struct ReconcileInput: Sendable {
 /// function: `--plan`, `--once`, the daemon and the socket all share it.
 public enum Reconciler {
     public static func plan(_ input: ReconcileInput) -> Plan {
-        let snapshot = OrphanSnapshotJudgement(manifests: input.manifests, policy: input.policy, now: input.now)
+        let snapshot = OrphanSnapshotJudgement(
+            manifests: input.manifests, policy: input.policy, now: input.now, observations: input.orphanObservations
+        )
         var verdicts: [VolumeVerdict] = []
         var orphanDirectories: [PodDirectory] = []
 
@@ -67,16 +75,18 @@ public enum Reconciler {
             access: access, policy: policy, now: now
         )
         let pods = manifests.pods(matching: directory.uid, kind: directory.kind)
-        let snapshot = OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now)
+        let snapshot = OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, observations: nil)
         return judge(volume, in: directory, pods: pods, snapshot: snapshot, input: input)
     }
 
     /// Why an orphan pod directory must stay (empty: its snapshot vouches for
     /// it being an orphan). Non-empty also when a manifest now lists it.
+    /// Confirmation (`orphans.confirmAfter`) is the plan's: only directories
+    /// the plan confirmed reach this last check.
     public static func orphanKeepReasons(_ directory: PodDirectory, manifests: ManifestSnapshot, policy: Policy, now: Date) -> [Reason] {
         if directory.kind != .uid { return [.staticPod] }
         if !manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty { return [.podStateChanged] }
-        return OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now).keepReasons(for: directory)
+        return OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, observations: nil).keepReasons(for: directory)
     }
 
     /// `<root>/pods/<uid>` of a volume path `<root>/pods/<uid>/volumes/<plugin>/<name>`.
@@ -237,29 +247,5 @@ public enum Reconciler {
         for index in reapIndices.dropFirst(max(0, limit)) {
             verdicts[index].keep(because: .limitMaxReaps)
         }
-    }
-}
-
-/// Whether the manifests can vouch that a pod directory is an orphan (design §4.4).
-struct OrphanSnapshotJudgement {
-    var manifests: ManifestSnapshot
-    var policy: Policy
-    var now: Date
-
-    func keepReasons(for directory: PodDirectory) -> [Reason] {
-        var reasons: [Reason] = []
-        if !policy.orphans.reap { reasons.append(.orphansDisabled) }
-        if manifests.isEmpty {
-            reasons.append(.manifestsEmpty)
-            return reasons
-        }
-        if !manifests.isComplete { reasons.append(.manifestsIncomplete) }
-        guard let refreshed = manifests.refreshedAt else {
-            reasons.append(.manifestsEmpty)
-            return reasons
-        }
-        if now.timeIntervalSince(refreshed) > policy.orphans.manifestsMaxAge { reasons.append(.manifestsStale) }
-        if !(refreshed > directory.appearedAt) { reasons.append(.manifestsOlderThanPod) }
-        return reasons
     }
 }

@@ -7,7 +7,8 @@ import TestSupport
 /// `volume-reaper --once` as an operator runs it, on the realistic example node.
 @Suite("volume-reaper --once", .serialized)
 struct OnceCommandTests {
-    static let defaultPolicy = PackagePaths.root.appendingPathComponent("policies/default.yaml").path
+    /// The default policy, but one snapshot confirms an orphan (see `TestPolicies`).
+    static let singleSnapshotPolicy = TestPolicies.singleSnapshot
     static let journalSocket = "/run/systemd/journal/socket"
     static let hasJournal = FileManager.default.fileExists(atPath: journalSocket)
     static let reapedMessageID = "5109ffc17eb34ec3bd6968d5b3c35abc"
@@ -17,7 +18,7 @@ struct OnceCommandTests {
     ) -> [String] {
         mode + [
             "--kubelet-root", node.kubeletRoot, "--manifests", manifests ?? node.manifests,
-            "--policy", Self.defaultPolicy, "--state-dir", node.directory.appending("state"), "--log-target", logTarget,
+            "--policy", Self.singleSnapshotPolicy, "--state-dir", node.directory.appending("state"), "--log-target", logTarget,
         ]
     }
 

@@ -6,12 +6,13 @@ import TestSupport
 /// `volume-reaper --plan` as an operator runs it, on the realistic example node.
 @Suite("volume-reaper --plan", .serialized)
 struct PlanCommandTests {
-    static let defaultPolicy = PackagePaths.root.appendingPathComponent("policies/default.yaml").path
+    /// The default policy, but one snapshot confirms an orphan (see `TestPolicies`).
+    static let singleSnapshotPolicy = TestPolicies.singleSnapshot
 
     func planArguments(_ node: ExampleNode, state: String, json: Bool = true) -> [String] {
         ["--plan"] + (json ? ["--json"] : []) + [
             "--kubelet-root", node.kubeletRoot, "--manifests", node.manifests,
-            "--policy", Self.defaultPolicy, "--state-dir", state, "--log-target", "stderr",
+            "--policy", Self.singleSnapshotPolicy, "--state-dir", state, "--log-target", "stderr",
         ]
     }
 
@@ -125,7 +126,7 @@ struct PlanCommandTests {
         defer { directory.remove() }
         let result = try ChildProcess.run(PackagePaths.binary, [
             "--plan", "--kubelet-root", directory.appending("absent"), "--manifests", directory.path,
-            "--policy", Self.defaultPolicy, "--log-target", "stderr",
+            "--policy", Self.singleSnapshotPolicy, "--log-target", "stderr",
         ])
         #expect(result.status != 0)
         #expect(result.stderr.contains(directory.appending("absent") + "/pods"))

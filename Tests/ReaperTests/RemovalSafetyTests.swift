@@ -44,7 +44,7 @@ struct RemovalSafetyTests {
         var reaper = node.reaper
         reaper.beforeUnmount = { path in Self.exchange(path + "/a", path + "/alink") }
         usleep(20_000)
-        let report = reaper.execute(plan: plan, manifests: node.manifests(), access: { [:] }, dryRun: false, logger: testLogger)
+        let report = reaper.execute(plan: plan, currentPodView: { node.manifests() }, access: { [:] }, dryRun: false, logger: testLogger)
         let outcome = try #require(report.outcome(volume))
         #expect(try isMountPoint(outside + "/mnt"), "the outside tmpfs must stay mounted")
         #expect((try? String(contentsOfFile: outside + "/mnt/data", encoding: .utf8)) == "precious\n")
@@ -184,7 +184,7 @@ struct RemovalSafetyTests {
             _ = try? ChildProcess.shell("find \(q(pod)) -type f -exec sh -c 'echo new >> \"$1\"' _ {} \\;")
         }
         usleep(20_000)
-        let report = reaper.execute(plan: plan, manifests: node.manifests(), access: { [:] }, dryRun: false, logger: testLogger)
+        let report = reaper.execute(plan: plan, currentPodView: { node.manifests() }, access: { [:] }, dryRun: false, logger: testLogger)
         let directory = try #require(report.podDirectories.first)
         #expect(!directory.removed)
         #expect(directory.isPartial, "\(directory.detail ?? "")")
@@ -212,7 +212,7 @@ struct RemovalSafetyTests {
             _ = try? ChildProcess.shell("find \(q(volume)) -type f -exec sh -c 'echo appended >> \"$1\"' _ {} \\;")
         }
         usleep(20_000)
-        let outcome = try #require(reaper.execute(plan: plan, manifests: node.manifests(), access: { [:] }, dryRun: false, logger: testLogger).outcome(volume))
+        let outcome = try #require(reaper.execute(plan: plan, currentPodView: { node.manifests() }, access: { [:] }, dryRun: false, logger: testLogger).outcome(volume))
         #expect(outcome.action == .partiallyReaped, "\(outcome.action) \(outcome.detail ?? "")")
         #expect(outcome.reasons == [.accessedDuringReap])
         #expect(outcome.stats.filesRemoved == 3)
@@ -234,7 +234,7 @@ struct RemovalSafetyTests {
             _ = FileManager.default.createFile(atPath: volume + "/new-output", contents: Data("fresh\n".utf8))
         }
         usleep(20_000)
-        let outcome = try #require(reaper.execute(plan: plan, manifests: node.manifests(), access: { [:] }, dryRun: false, logger: testLogger).outcome(volume))
+        let outcome = try #require(reaper.execute(plan: plan, currentPodView: { node.manifests() }, access: { [:] }, dryRun: false, logger: testLogger).outcome(volume))
         #expect(outcome.action == .partiallyReaped, "\(outcome.action) \(outcome.detail ?? "")")
         #expect(outcome.reasons == [.accessedDuringReap])
         #expect(outcome.stats.filesRemoved >= 2)
@@ -257,7 +257,7 @@ struct RemovalSafetyTests {
             _ = try? ChildProcess.shell("mount --bind \(q(source)) \(q(volume))/sub")
         }
         usleep(20_000)
-        let outcome = try #require(reaper.execute(plan: plan, manifests: node.manifests(), access: { [:] }, dryRun: false, logger: testLogger).outcome(volume))
+        let outcome = try #require(reaper.execute(plan: plan, currentPodView: { node.manifests() }, access: { [:] }, dryRun: false, logger: testLogger).outcome(volume))
         #expect(outcome.action == .partiallyReaped, "\(outcome.action) \(outcome.detail ?? "")")
         #expect(outcome.reasons.contains(.mounted) || outcome.reasons.contains(.accessedDuringReap), "\(outcome.reasons)")
         #expect(outcome.stats.filesRemoved == 20, "the 20 files at the root went before sub/ was reached")
