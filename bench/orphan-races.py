@@ -174,7 +174,8 @@ def truncated_trial(trial, node, node_policy):
     # The writer dies mid-write: the file ends at an item boundary (or mid-uid) and stays so.
     text = list_yaml(RUNNING)
     if random.random() < 0.5:
-        cut = text.index("- kind: Pod", random.randrange(len("kind: List\n"), len(text) - 20))
+        starts = [i for i in range(len(text)) if text.startswith("- kind: Pod", i)]
+        cut = random.choice(starts[1:])  # at least one pod left: a snapshot that lists some
     else:
         cut = text.index(uid(random.choice(RUNNING))) + random.randrange(1, 30)
     with open(path, "r+b") as f:
