@@ -58,6 +58,8 @@ public struct VolumeReaper: Sendable {
     public var policy: Policy
     public var mountInfoPath: String
     private let remover = SafeRemover()
+    /// Defence in depth: the node's cgroups, asked per pod right before deletion.
+    public var podCgroups = PodCgroups()
 
     public init(kubeletRoot: String, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo") {
         self.kubeletRoot = kubeletRoot.count > 1 && kubeletRoot.hasSuffix("/") ? String(kubeletRoot.dropLast()) : kubeletRoot
@@ -137,6 +139,9 @@ public struct VolumeReaper: Sendable {
         if fresh.verdict == .keep {
             return kept(lastCheckReasons(fresh.reasons), "kept at the last check before deletion")
         }
+        if let alive = livenessKeep(podUID: location.podUID, logger: logger) {
+            return kept([alive.reason], alive.detail)
+        }
         if rescan.volume.scan.isMounted {
             // Only reached when every mount is of an opted-in type on a local kind.
             // An unmount in a private mount namespace (a sandboxed unit) would leave
@@ -184,6 +189,16 @@ public struct VolumeReaper: Sendable {
         var done = verdict
         done.bytes = stats.bytesFreed
         return ReapOutcome(verdict: done, action: .reaped, reasons: verdict.reasons, detail: nil, stats: stats, unmounted: unmounted)
+    }
+
+    /// The liveness cross-check for one pod, read now: a cgroup with processes
+    /// keeps it (`pod-alive`), an unreadable one too (`inconclusive`).
+    func livenessKeep(podUID: String, logger: Logger) -> (reason: Reason, detail: String)? {
+        switch podCgroups.liveness(ofPod: podUID, logger: logger) {
+        case .alive(let cgroup): return (.podAlive, "the pod's cgroup \(cgroup) holds processes")
+        case .inconclusive(let problem): return (.inconclusive, "the pod's cgroup is unreadable: \(problem)")
+        case .notAlive, .noKubeletTree: return nil
+        }
     }
 
     /// Whether this process shares PID 1's mount namespace. Unknown is no.
@@ -288,6 +303,9 @@ public struct VolumeReaper: Sendable {
             )
             let reasons = Reconciler.orphanKeepReasons(directory, manifests: manifests, policy: policy, now: now)
             if !reasons.isEmpty { return keep("kept at the last check: \(reasons.map(\.rawValue).joined(separator: ","))") }
+            if let alive = livenessKeep(podUID: location.podUID, logger: logger) {
+                return keep("kept at the last check: \(alive.reason.rawValue): \(alive.detail)")
+            }
             let pod = try Syscall.openDirectory(pods, location.podUID)
             defer { Syscall.close(pod) }
             for entry in try Syscall.readDirectory(pod, path: path) {

@@ -17,11 +17,16 @@ public struct PlanBuilder: Sendable {
     public var configuration: AgentConfiguration
     public var policy: Policy
     public var mountInfoPath: String
+    /// The pod liveness check; one per process, so a missing tree is reported once.
+    public var podCgroups: PodCgroups
 
-    public init(configuration: AgentConfiguration, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo") {
+    public init(
+        configuration: AgentConfiguration, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo", podCgroups: PodCgroups? = nil
+    ) {
         self.configuration = configuration
         self.policy = policy
         self.mountInfoPath = mountInfoPath
+        self.podCgroups = podCgroups ?? PodCgroups(root: configuration.cgroupRoot)
     }
 
     /// One pass, asking for access records once the volumes on disk are known
@@ -40,8 +45,9 @@ public struct PlanBuilder: Sendable {
             logger.warning("part of the kubelet tree is unreadable", metadata: ["error": "\(error)"])
         }
         let paths = inventory.pods.flatMap { $0.volumes.map(\.path) }
+        let liveness = podCgroups.survey(pods: inventory.pods.map(\.uid), logger: logger)
         let plan = Reconciler.plan(ReconcileInput(
-            inventory: inventory, manifests: manifests, access: try access(paths), policy: policy, now: clock()
+            inventory: inventory, manifests: manifests, access: try access(paths), policy: policy, now: clock(), liveness: liveness
         ))
         return NodeSnapshot(inventory: inventory, manifests: manifests, plan: plan)
     }

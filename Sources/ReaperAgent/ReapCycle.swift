@@ -34,7 +34,8 @@ public struct ReapCycle: Sendable {
         let paths = snapshot.plan.volumes.map(\.path)
         // Fresh manifests for the last check: a pod may have been re-listed since.
         let manifests = dryRun ? snapshot.manifests : ManifestReader.read(path: builder.configuration.manifests)
-        let reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
+        var reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
+        reaper.podCgroups = builder.podCgroups
         let report = reaper.execute(plan: snapshot.plan, manifests: manifests, access: { try? access(paths) }, dryRun: dryRun, logger: logger)
         ReapEventLog(logger: logger).record(report, plan: snapshot.plan)
         return Result(snapshot: snapshot, report: report)

@@ -8,13 +8,19 @@ public struct ReconcileInput: Sendable {
     public var access: [String: AccessRecord]
     public var policy: Policy
     public var now: Date
+    /// The pod cgroups' view: live pods are kept whatever the manifests say.
+    public var liveness: PodLiveness
 
-    public init(inventory: NodeInventory, manifests: ManifestSnapshot, access: [String: AccessRecord], policy: Policy, now: Date) {
+    public init(
+        inventory: NodeInventory, manifests: ManifestSnapshot, access: [String: AccessRecord], policy: Policy, now: Date,
+        liveness: PodLiveness = PodLiveness()
+    ) {
         self.inventory = inventory
         self.manifests = manifests
         self.access = access
         self.policy = policy
         self.now = now
+        self.liveness = liveness
     }
 }
 
@@ -38,6 +44,7 @@ public enum Reconciler {
         var alerts: [PlanAlert] = []
         var orphanPodDirectories = orphanDirectories
             .filter { input.policy.orphans.removePodDir && snapshot.keepReasons(for: $0).isEmpty }
+            .filter { input.liveness.keepReasons(for: $0.uid).isEmpty }
             .map(\.path)
         applyOrphanFraction(&verdicts, orphanPodDirectories: &orphanPodDirectories, alerts: &alerts, input: input)
         applyMaxReaps(&verdicts, limit: input.policy.limits.maxReapsPerCycle)
@@ -107,6 +114,9 @@ public enum Reconciler {
         }
         if scan.isLockHeld { keep.append(.lockHeld) }
         if !recursive, !scan.holdsOnlyBookkeeping { keep.append(.notEmpty) }
+
+        // The node: a pod whose cgroup holds processes runs, whatever the manifests say.
+        keep.append(contentsOf: input.liveness.keepReasons(for: directory.uid))
 
         // The pod.
         let terminated = !pods.isEmpty && pods.allSatisfy { $0.isTerminated }
