@@ -46,6 +46,7 @@ bench: release
 	./bench/watch-latency
 	./bench/reap-races
 	./bench/orphan-races
+	./bench/overflow-race
 
 # Installs the binary, the systemd units, the journal catalog and (unless
 # present) the default config and policy under $(SYSCONFDIR)/volume-reaper.

@@ -142,7 +142,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ReaperAgentTests",
-            dependencies: ["ReaperAgent", "Reaper", "ReaperCore", "SystemdIntegration", "TestSupport", logging, lifecycle],
+            dependencies: [
+                "ReaperAgent", "ReaperCore", "TestSupport", logging, lifecycle,
+                // The real controller, watcher and store, for the reap-cycle tests.
+                "AccessStore", "VolumeWatcher", "NodeDiscovery", "Reaper", "SocketAPI", "SystemdIntegration",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strict
         ),
         // The binary as a user runs it: child processes on example nodes.

@@ -95,6 +95,8 @@ public struct VolumeReaper: Sendable {
     /// Called between the last check and the first unmount, with the volume
     /// path: tests use it to race the unmount deterministically.
     public var beforeUnmount: (@Sendable (String) -> Void)?
+    /// Defence in depth: the node's cgroups, asked per pod right before deletion.
+    public var podCgroups = PodCgroups()
 
     public init(kubeletRoot: String, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo") {
         self.kubeletRoot = kubeletRoot.count > 1 && kubeletRoot.hasSuffix("/") ? String(kubeletRoot.dropLast()) : kubeletRoot
@@ -177,6 +179,9 @@ public struct VolumeReaper: Sendable {
         if fresh.verdict == .keep {
             return kept(lastCheckReasons(fresh.reasons), "kept at the last check before deletion")
         }
+        if let alive = livenessKeep(podUID: location.podUID, logger: logger) {
+            return kept([alive.reason], alive.detail)
+        }
         if rescan.volume.scan.isMounted {
             // Only reached when every mount is of an opted-in type on a local kind.
             // An unmount in a private mount namespace (a sandboxed unit) would leave
@@ -228,6 +233,16 @@ public struct VolumeReaper: Sendable {
         var done = verdict
         done.bytes = stats.bytesFreed
         return ReapOutcome(verdict: done, action: .reaped, reasons: verdict.reasons, detail: nil, stats: stats, unmounted: unmounted)
+    }
+
+    /// The liveness cross-check for one pod, read now: a cgroup with processes
+    /// keeps it (`pod-alive`), an unreadable one too (`inconclusive`).
+    func livenessKeep(podUID: String, logger: Logger) -> (reason: Reason, detail: String)? {
+        switch podCgroups.liveness(ofPod: podUID, logger: logger) {
+        case .alive(let cgroup): return (.podAlive, "the pod's cgroup \(cgroup) holds processes")
+        case .inconclusive(let problem): return (.inconclusive, "the pod's cgroup is unreadable: \(problem)")
+        case .notAlive, .noKubeletTree: return nil
+        }
     }
 
     /// Whether this process shares PID 1's mount namespace. Unknown is no.

@@ -30,6 +30,8 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var watchReads = false
     public var logTarget = "auto"
     public var logLevel = "info"
+    /// Where the cgroup file systems are mounted, for the pod liveness check.
+    public var cgroupRoot = "/sys/fs/cgroup"
 
     public init() {}
 
@@ -44,6 +46,7 @@ public struct AgentConfiguration: Sendable, Hashable {
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
         "flushInterval", "pollInterval", "reconcileStuckAfter", "maxWatches", "watchReads", "logTarget", "logLevel",
+        "cgroupRoot",
     ]
 
     /// A config file is small; anything larger is not one.
@@ -106,6 +109,7 @@ public struct AgentConfiguration: Sendable, Hashable {
             case "manifests": configuration.manifests = try string()
             case "policy": configuration.policy = try string()
             case "stateDir": configuration.stateDir = try string()
+            case "cgroupRoot": configuration.cgroupRoot = try string()
             case "socket": configuration.socket = try string()
             case "socketGroup": configuration.socketGroup = try string()
             case "reconcileInterval": configuration.reconcileInterval = try duration()

@@ -1,6 +1,7 @@
 import AccessStore
 import Foundation
 import Logging
+import NodeDiscovery
 import PolicyFile
 import Reaper
 import ReaperCore
@@ -40,6 +41,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
     let notifier: SystemdNotifier
     let logger: Logger
     let session: Int64
+    /// The pod liveness check, one for the daemon's life (a missing tree is reported once).
+    let podCgroups: PodCgroups
     private let state: Mutex<State>
     private let work = BlockingWork(label: "volume-reaper.reconcile")
     let triggers: AsyncStream<ReconcileTrigger>
@@ -57,6 +60,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         self.metrics = metrics
         self.notifier = notifier
         self.logger = logger
+        podCgroups = PodCgroups(root: configuration.cgroupRoot)
         state = Mutex(State(policy: policy))
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
     }
@@ -118,18 +122,54 @@ public final class AgentController: AgentAPIProvider, Sendable {
 
     /// Moves what the watcher saw into the store (coalesced writes).
     func flushAccesses() async {
+        _ = try? await work.run { [self] in storeWatcherAccesses() }
+    }
+
+    /// Drains the watcher into the store. Runs on the work queue only, where
+    /// the plan and every last check read: drain and write happen together,
+    /// so for those readers an access is always in the watcher or the store,
+    /// never in between. A failed write puts the drain back.
+    private func storeWatcherAccesses() -> WatcherDrain {
         let drain = watcher.drainAccesses()
-        guard !drain.accesses.isEmpty || !drain.removed.isEmpty else { return }
-        let store = store
-        let logger = logger
+        guard !drain.isEmpty else { return drain }
         do {
-            try await work.run {
-                if !drain.accesses.isEmpty { try store.recordAccesses(drain.accesses, source: .inotify) }
-                if !drain.removed.isEmpty { try store.forget(Array(drain.removed)) }
-            }
+            if !drain.accesses.isEmpty { try store.recordAccesses(drain.accesses, source: .inotify) }
+            if !drain.removed.isEmpty { try store.forget(Array(drain.removed)) }
         } catch {
+            watcher.requeue(drain)
             logger.error("could not write the access store", metadata: ["error": "\(error)"])
         }
+        return drain
+    }
+
+    /// Last-access records for `paths` as of now: for the plan and again for
+    /// every last check before a deletion. Every event the kernel queued
+    /// before this call counts (design §5.6, §5.7): the watcher handles its
+    /// queue first, its accesses are stored, and after a lost signal (an
+    /// inotify overflow) every path counts as accessed at that moment, or now
+    /// while the rescan runs. Runs on the work queue.
+    func accessRecords(covering paths: [String], policy: Policy) throws -> [String: AccessRecord] {
+        watcher.synchronize()
+        let drain = storeWatcherAccesses()
+        let now = Date()
+        var records = try store.reconcilerRecords(now: now, policy: policy, covering: paths)
+        // Also from memory: a failed store write must not hide an access.
+        for (path, time) in drain.accesses { Self.note(access: time, of: path, in: &records) }
+        if let lost = watcher.lostSignalsAccess(now: now) {
+            for path in paths { Self.note(access: lost, of: path, in: &records) }
+        }
+        return records
+    }
+
+    private static func note(access time: Date, of path: String, in records: inout [String: AccessRecord]) {
+        guard var record = records[path] else {
+            records[path] = AccessRecord(lastAccess: time, source: .inotify)
+            return
+        }
+        guard time > record.lastAccess else { return }
+        record.lastAccess = time
+        record.source = .inotify
+        records[path] = record
     }
 
     func heartbeat() async {
@@ -150,14 +190,15 @@ public final class AgentController: AgentAPIProvider, Sendable {
         let dryRun = dryRun
         let store = store
         let logger = logger
+        let podCgroups = podCgroups
         let watched = watcher.knownVolumes
         do {
-            let result = try await work.run { () throws -> ReapCycle.Result in
+            let result = try await work.run { [self] () throws -> ReapCycle.Result in
                 let now = Date()
                 try store.markObserved(Array(watched), since: now)
-                let builder = PlanBuilder(configuration: configuration, policy: policy)
+                let builder = PlanBuilder(configuration: configuration, policy: policy, podCgroups: podCgroups)
                 let result = try ReapCycle(builder: builder, dryRun: dryRun).run(
-                    access: { paths in try store.reconcilerRecords(now: Date(), policy: policy, covering: paths) },
+                    access: { [self] paths in try accessRecords(covering: paths, policy: policy) },
                     observations: store, logger: logger
                 )
                 for outcome in result.report.reaped {

@@ -20,15 +20,18 @@ public struct PlanBuilder: Sendable {
     /// How long a manifest file must be left alone before it is trusted
     /// (`ManifestReader.defaultSettleTime`; tests shorten it).
     public var manifestSettleTime: TimeInterval
+    /// The pod liveness check; one per process, so a missing tree is reported once.
+    public var podCgroups: PodCgroups
 
     public init(
         configuration: AgentConfiguration, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo",
-        manifestSettleTime: TimeInterval = ManifestReader.defaultSettleTime
+        manifestSettleTime: TimeInterval = ManifestReader.defaultSettleTime, podCgroups: PodCgroups? = nil
     ) {
         self.configuration = configuration
         self.policy = policy
         self.mountInfoPath = mountInfoPath
         self.manifestSettleTime = manifestSettleTime
+        self.podCgroups = podCgroups ?? PodCgroups(root: configuration.cgroupRoot)
     }
 
     /// The manifests as of now.
@@ -58,9 +61,10 @@ public struct PlanBuilder: Sendable {
         }
         let paths = inventory.pods.flatMap { $0.volumes.map(\.path) }
         let sightings = readObservations(observations, logger: logger)
+        let liveness = podCgroups.survey(pods: inventory.pods.map(\.uid), logger: logger)
         let input = ReconcileInput(
             inventory: inventory, manifests: manifests, access: try access(paths), policy: policy, now: clock(),
-            orphanObservations: sightings
+            orphanObservations: sightings, liveness: liveness
         )
         let plan = Reconciler.plan(input)
         if let observations {

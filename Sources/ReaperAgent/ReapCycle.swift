@@ -38,7 +38,8 @@ public struct ReapCycle: Sendable {
         let snapshot = try builder.build(accessFor: access, observations: observations, logger: logger)
         let paths = snapshot.plan.volumes.map(\.path)
         let podView = CurrentPodView(builder: builder, snapshot: snapshot.manifests)
-        let reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
+        var reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
+        reaper.podCgroups = builder.podCgroups
         let report = reaper.execute(
             plan: snapshot.plan, currentPodView: { dryRun ? snapshot.manifests : podView.current() },
             access: { try? access(paths) }, dryRun: dryRun, logger: logger

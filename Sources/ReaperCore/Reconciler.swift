@@ -10,10 +10,12 @@ public struct ReconcileInput: Sendable {
     public var now: Date
     /// Orphan sightings by pod UID from earlier passes (`orphans.confirmAfter`).
     public var orphanObservations: [String: OrphanObservation]
+    /// The pod cgroups' view: live pods are kept whatever the manifests say.
+    public var liveness: PodLiveness
 
     public init(
         inventory: NodeInventory, manifests: ManifestSnapshot, access: [String: AccessRecord], policy: Policy, now: Date,
-        orphanObservations: [String: OrphanObservation] = [:]
+        orphanObservations: [String: OrphanObservation] = [:], liveness: PodLiveness = PodLiveness()
     ) {
         self.inventory = inventory
         self.manifests = manifests
@@ -21,6 +23,7 @@ public struct ReconcileInput: Sendable {
         self.policy = policy
         self.now = now
         self.orphanObservations = orphanObservations
+        self.liveness = liveness
     }
 }
 
@@ -46,6 +49,7 @@ public enum Reconciler {
         var alerts: [PlanAlert] = []
         var orphanPodDirectories = orphanDirectories
             .filter { input.policy.orphans.removePodDir && snapshot.keepReasons(for: $0).isEmpty }
+            .filter { input.liveness.keepReasons(for: $0.uid).isEmpty }
             .map(\.path)
         applyOrphanFraction(&verdicts, orphanPodDirectories: &orphanPodDirectories, alerts: &alerts, input: input)
         applyMaxReaps(&verdicts, limit: input.policy.limits.maxReapsPerCycle)
@@ -117,6 +121,9 @@ public enum Reconciler {
         }
         if scan.isLockHeld { keep.append(.lockHeld) }
         if !recursive, !scan.holdsOnlyBookkeeping { keep.append(.notEmpty) }
+
+        // The node: a pod whose cgroup holds processes runs, whatever the manifests say.
+        keep.append(contentsOf: input.liveness.keepReasons(for: directory.uid))
 
         // The pod.
         let terminated = !pods.isEmpty && pods.allSatisfy { $0.isTerminated }

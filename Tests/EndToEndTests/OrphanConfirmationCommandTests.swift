@@ -23,7 +23,9 @@ struct OrphanConfirmationCommandTests {
             var setup = "set -e; mkdir -p '\(directory.appending("manifests"))'\n"
             for number in [1, 2, 3, 9] {
                 let volume = "\(directory.appending("kubelet"))/pods/\(uid(number))/volumes/kubernetes.io~empty-dir/data"
-                setup += "mkdir -p '\(volume)' && echo payload > '\(volume)/file' && find '\(volume)' -exec touch -d '3 hours ago' {} +\n"
+                // The whole pod directory is old: its rest obeys the idle rule too.
+                let pod = "\(directory.appending("kubelet"))/pods/\(uid(number))"
+                setup += "mkdir -p '\(volume)' && echo payload > '\(volume)/file' && find '\(pod)' -exec touch -d '3 hours ago' {} +\n"
             }
             let result = try ChildProcess.shell(setup)
             try #require(result.status == 0, "\(result.stderr)")

@@ -291,7 +291,7 @@ struct RemovalSafetyTests {
         // Only descriptors into this tree count: other tests run in parallel
         // in this process and open their own.
         let tree = directory.appending("top")
-        func openInTree() -> Int {
+        @Sendable func openInTree() -> Int {
             let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
             return fds.filter { fd in
                 let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd)) ?? ""
