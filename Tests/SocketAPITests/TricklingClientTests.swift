@@ -48,8 +48,10 @@ struct TricklingClientTests {
             let closed = try #require(closedAt, "the trickling clients were never closed")
             #expect(closed < 2.5, "closed after \(closed) s")
             #expect(healthStatus == 200)
-            // Answered, not refused: a 200 as soon as curl starts (generous for a loaded CI machine).
-            #expect(healthSeconds < 5)
+            // Answered, not refused nor left waiting for a slot: the status
+            // says which; the bound only catches a hang (curl gives up at 10 s),
+            // since a whole parallel suite on 2 cores can delay curl's start.
+            #expect(healthSeconds < 9)
         }
     }
 

@@ -20,11 +20,13 @@ public final class CgroupSandbox: Sendable {
         public var description: String { rawValue }
     }
 
-    /// The agent's cgroup root, `<hierarchy>/vr-test-<random>`: a real cgroup
+    /// The agent's cgroup root, `<hierarchy>/vr-test-<random>/isolated/root`: a real cgroup
     /// this sandbox made, removed leaf-first by `remove()`. (A real v1 host has
     /// `<controller>/kubepods` under `/sys/fs/cgroup`; here the tree starts at
     /// the root, and the v1 files are what is tested.)
     public let root: String
+    /// `<hierarchy>/vr-test-<random>`, what `remove()` removes.
+    let top: String
     public let version: Version
 
     /// The hierarchy to use for `version`, or why there is none.
@@ -49,11 +51,17 @@ public final class CgroupSandbox: Sendable {
     public init(_ version: Version) throws {
         let hierarchy = try Self.hierarchy(version).get()
         let cgroup = hierarchy + "/vr-test-" + UUID().uuidString.prefix(8).lowercased()
-        guard mkdir(cgroup, 0o755) == 0 else {
-            throw SandboxUnavailable("cannot create a cgroup at \(cgroup): \(String(cString: strerror(errno)))")
+        // The pod tree sits deeper than the agent's search from the default
+        // root (three levels), so other tests' agents on this machine, which
+        // use /sys/fs/cgroup, never see this sandbox's live pods.
+        for directory in [cgroup, cgroup + "/isolated", cgroup + "/isolated/root"] {
+            guard mkdir(directory, 0o755) == 0 else {
+                throw SandboxUnavailable("cannot create a cgroup at \(directory): \(String(cString: strerror(errno)))")
+            }
         }
         self.version = version
-        root = cgroup
+        top = cgroup
+        root = cgroup + "/isolated/root"
     }
 
     /// `uid` as systemd escapes it in unit names.
@@ -93,7 +101,7 @@ public final class CgroupSandbox: Sendable {
     /// Removes every cgroup below and the sandbox itself, leaf-first (cgroups
     /// go with rmdir only, and only once empty).
     public func remove() {
-        _ = try? ChildProcess.shell("find '\(root)' -depth -type d -exec rmdir {} \\; 2>/dev/null")
+        _ = try? ChildProcess.shell("find '\(top)' -depth -type d -exec rmdir {} \\; 2>/dev/null")
     }
 
     /// The type of the file system mounted exactly at `path` (`/proc/self/mounts`).
