@@ -44,6 +44,7 @@ bench: release
 	./bench/watch-scale
 	./bench/watch-storm
 	./bench/watch-latency
+	./bench/manifest-memory
 
 # Installs the binary, the systemd units, the journal catalog and (unless
 # present) the default config and policy under $(SYSCONFDIR)/volume-reaper.

@@ -15,16 +15,22 @@ public enum ManifestReader {
     /// The extensions of manifest files in a directory (compared case-insensitively).
     public static let extensions: Set<String> = ["json", "yaml", "yml"]
 
+    /// The default size limit of one manifest file (64 MiB; config `maxManifestBytes`).
+    public static let defaultMaxFileBytes = 64 << 20
+
     /// Reads `path`: one manifest file (whatever its name), or a directory
     /// whose regular files named `*.json`, `*.yaml` or `*.yml` are read, in
     /// name order, not recursively. Hidden files (leading `.`, as temporary
     /// files of atomic writers are) and other names are ignored; symlinks are
-    /// followed, and a dangling one is an error. A missing path gives no files
-    /// and an error naming it.
+    /// followed, and a dangling one is an error. Anything else with a manifest
+    /// name (a directory, a FIFO, a socket, a device such as a symlink to
+    /// `/dev/zero`) is an error too: its pods are unknown. A file larger than
+    /// `maxFileBytes` is an error, read no further than that. A missing path
+    /// gives no files and an error naming it.
     ///
     /// `files` lists every file read, parsed or not; `refreshedAt` is the
     /// OLDEST of their mtimes (nil with no files).
-    public static func read(path: String) -> ManifestSnapshot {
+    public static func read(path: String, maxFileBytes: Int = defaultMaxFileBytes) -> ManifestSnapshot {
         var files: [String] = []
         var mtimes: [Date] = []
         var errors: [ManifestError] = []
@@ -32,7 +38,7 @@ public enum ManifestReader {
 
         func take(_ file: String) {
             files.append(file)
-            let outcome = readFile(file)
+            let outcome = readFile(file, maxBytes: maxFileBytes)
             if let mtime = outcome.mtime { mtimes.append(mtime) }
             switch outcome.contents {
             case .failure(let error):
@@ -55,8 +61,11 @@ public enum ManifestReader {
                     switch fileType(file) {
                     case .success(.regular):
                         take(file)
-                    case .success:
-                        continue // a directory or special file that happens to be named *.yaml
+                    case .success(let type):
+                        // Never opened (a FIFO would block, /dev/zero never
+                        // ends), but its pods are unknown: the snapshot is incomplete.
+                        files.append(file)
+                        errors.append(ManifestError(file: file, message: "is \(type.description), not a regular file"))
                     case .failure(let error):
                         // Dangling symlink, or gone between listing and reading:
                         // its pods are unknown, so the snapshot is incomplete.
@@ -68,8 +77,8 @@ public enum ManifestReader {
             }
         case .success(.regular):
             take(path)
-        case .success(.other):
-            errors.append(ManifestError(file: path, message: "is not a regular file or a directory"))
+        case .success(let type):
+            errors.append(ManifestError(file: path, message: "is \(type.description), not a regular file or a directory"))
         }
 
         return ManifestSnapshot(path: path, files: files, refreshedAt: mtimes.min(), errors: errors, pods: pods)
@@ -83,7 +92,33 @@ public enum ManifestReader {
 
     // MARK: - File system
 
-    enum FileType { case regular, directory, other }
+    enum FileType: CustomStringConvertible {
+        case regular, directory, fifo, socket, characterDevice, blockDevice, other
+
+        init(mode: mode_t) {
+            switch mode & S_IFMT {
+            case S_IFREG: self = .regular
+            case S_IFDIR: self = .directory
+            case S_IFIFO: self = .fifo
+            case S_IFSOCK: self = .socket
+            case S_IFCHR: self = .characterDevice
+            case S_IFBLK: self = .blockDevice
+            default: self = .other
+            }
+        }
+
+        var description: String {
+            switch self {
+            case .regular: return "a regular file"
+            case .directory: return "a directory"
+            case .fifo: return "a FIFO"
+            case .socket: return "a socket"
+            case .characterDevice: return "a character device"
+            case .blockDevice: return "a block device"
+            case .other: return "a special file"
+            }
+        }
+    }
 
     private static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
@@ -104,11 +139,7 @@ public enum ManifestReader {
             }
             return .failure(Problem(code == ENOENT ? "does not exist" : errnoText(code)))
         }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return .success(.regular)
-        case S_IFDIR: return .success(.directory)
-        default: return .success(.other)
-        }
+        return .success(FileType(mode: info.st_mode))
     }
 
     private static func listDirectory(_ path: String) -> Result<[String], Problem> {
@@ -138,7 +169,7 @@ public enum ManifestReader {
 
     /// Opens, checks and reads one file; its mtime is taken from the same open
     /// file as its contents, so a file replaced meanwhile cannot mix the two.
-    private static func readFile(_ file: String) -> FileOutcome {
+    private static func readFile(_ file: String, maxBytes: Int) -> FileOutcome {
         func failure(_ message: String, mtime: Date? = nil) -> FileOutcome {
             FileOutcome(mtime: mtime, contents: .failure(ManifestError(file: file, message: message)))
         }
@@ -154,37 +185,23 @@ public enum ManifestReader {
         var info = stat()
         guard fstat(fd, &info) == 0 else { return failure("cannot stat: \(errnoText(errno))") }
         let mtime = modificationDate(info)
-        guard info.st_mode & S_IFMT == S_IFREG else { return failure("is not a regular file", mtime: mtime) }
+        let type = FileType(mode: info.st_mode)
+        guard type == .regular else { return failure("is \(type.description), not a regular file", mtime: mtime) }
 
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(info.st_size) + 1)
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return failure("cannot read: \(errnoText(errno))", mtime: mtime)
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            return failure("is not UTF-8 text", mtime: mtime)
+        let bytes: Data
+        switch BoundedRead.readAll(fd: fd, limit: maxBytes) {
+        case .success(let data):
+            bytes = data
+        case .failure(.tooLarge):
+            return failure("is larger than the limit of \(maxBytes) bytes (maxManifestBytes)", mtime: mtime)
+        case .failure(.readError(let code)):
+            return failure("cannot read: \(errnoText(code))", mtime: mtime)
         }
         do {
-            return FileOutcome(mtime: mtime, contents: .success(try parse(text, file: file)))
+            return FileOutcome(mtime: mtime, contents: .success(try parse(bytes, file: file)))
         } catch {
             return FileOutcome(mtime: mtime, contents: .failure(error))
         }
-    }
-
-    /// `read(2)`; the name `read` is taken by `read(path:)` in this scope.
-    private static func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        Glibc.read(fd, buffer, count)
-        #else
-        Darwin.read(fd, buffer, count)
-        #endif
     }
 
     private static func modificationDate(_ info: stat) -> Date {

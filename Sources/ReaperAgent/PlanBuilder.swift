@@ -31,7 +31,7 @@ public struct PlanBuilder: Sendable {
         accessFor access: ([String]) throws -> [String: AccessRecord], logger: Logger, clock: () -> Date = Date.init
     ) throws -> NodeSnapshot {
         let discoverer = NodeDiscoverer(kubeletRoot: configuration.kubeletRoot, mountInfoPath: mountInfoPath)
-        let manifests = ManifestReader.read(path: configuration.manifests)
+        let manifests = ManifestReader.read(path: configuration.manifests, maxFileBytes: configuration.maxManifestBytes)
         for error in manifests.errors {
             logger.error("manifest unreadable; orphans are kept", metadata: ["file": "\(error.file)", "error": "\(error.message)"])
         }

@@ -33,7 +33,9 @@ public struct ReapCycle: Sendable {
         let snapshot = try builder.build(accessFor: access, logger: logger)
         let paths = snapshot.plan.volumes.map(\.path)
         // Fresh manifests for the last check: a pod may have been re-listed since.
-        let manifests = dryRun ? snapshot.manifests : ManifestReader.read(path: builder.configuration.manifests)
+        let manifests = dryRun ? snapshot.manifests : ManifestReader.read(
+            path: builder.configuration.manifests, maxFileBytes: builder.configuration.maxManifestBytes
+        )
         let reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
         let report = reaper.execute(plan: snapshot.plan, manifests: manifests, access: { try? access(paths) }, dryRun: dryRun, logger: logger)
         ReapEventLog(logger: logger).record(report, plan: snapshot.plan)
