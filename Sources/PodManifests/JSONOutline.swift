@@ -22,8 +22,13 @@ struct JSONOutline {
 
     /// The top-level value (whitespace and a byte order mark excluded).
     var root: Range<Int>
-    /// The top-level object's members, in document order; empty for any other value.
+    /// The top-level object's members named in `knownMembers`, in document
+    /// order; empty for any other value.
     var members: [Member] = []
+
+    /// The top-level members of a Pod, a list or a watch event that readers look at.
+    static let knownMembers: Set<String> = ["kind", "metadata", "items", "type", "object"]
+    static let longestKnownMember = 12
     /// The elements of the top-level `items` member when it is an array.
     var items: [Range<Int>]?
 
@@ -97,7 +102,11 @@ private struct Scanner {
                     throw .refused("duplicate key \(MessageText.quoted(text))", offset: keyStart)
                 }
                 if depth == 0 {
-                    memberKey = String(decoding: KeyTable.unescaped(key, in: bytes), as: UTF8.self)
+                    // Only the members a reader asks for are kept: a document
+                    // of a million top-level keys must not cost a million strings.
+                    let text = key.range.count <= JSONOutline.longestKnownMember
+                        ? String(decoding: KeyTable.unescaped(key, in: bytes), as: UTF8.self) : ""
+                    memberKey = JSONOutline.knownMembers.contains(text) ? text : nil
                 }
                 expect = .colon
                 continue
