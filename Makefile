@@ -47,6 +47,7 @@ bench: release
 	./bench/reap-races
 	./bench/orphan-races
 	./bench/overflow-race
+	./bench/manifest-memory
 
 # Installs the binary, the systemd units, the journal catalog and (unless
 # present) the default config and policy under $(SYSCONFDIR)/volume-reaper.

@@ -21,12 +21,18 @@ public enum ManifestReader {
     /// waited for once, then it is an error.
     public static let defaultSettleTime: TimeInterval = 2
 
+    /// The default size limit of one manifest file (64 MiB; config `maxManifestBytes`).
+    public static let defaultMaxFileBytes = 64 << 20
+
     /// Reads `path`: one manifest file (whatever its name), or a directory
     /// whose regular files named `*.json`, `*.yaml` or `*.yml` are read, in
     /// name order, not recursively. Hidden files (leading `.`, as temporary
     /// files of atomic writers are) and other names are ignored; symlinks are
-    /// followed, and a dangling one is an error. A missing path gives no files
-    /// and an error naming it.
+    /// followed, and a dangling one is an error. Anything else with a manifest
+    /// name (a directory, a FIFO, a socket, a device such as a symlink to
+    /// `/dev/zero`) is an error too: its pods are unknown. A file larger than
+    /// `maxFileBytes` is an error, read no further than that. A missing path
+    /// gives no files and an error naming it.
     ///
     /// A file is only trusted when stable: changed no later than `settle`
     /// ago, and the same size, mtime and ctime before and after the read
@@ -37,13 +43,15 @@ public enum ManifestReader {
     /// `files` lists every file read, parsed or not; `refreshedAt` is the
     /// OLDEST of their mtimes (nil with no files); `fingerprint` names this
     /// write of the files (see `fingerprint(path:)`).
-    public static func read(path: String, settle: TimeInterval = defaultSettleTime, clock: () -> Date = Date.init) -> ManifestSnapshot {
-        let first = readOnce(path: path, settle: settle, clock: clock)
+    public static func read(
+        path: String, settle: TimeInterval = defaultSettleTime, maxFileBytes: Int = defaultMaxFileBytes, clock: () -> Date = Date.init
+    ) -> ManifestSnapshot {
+        let first = readOnce(path: path, settle: settle, maxFileBytes: maxFileBytes, clock: clock)
         guard let wait = first.settleWait else { return first.snapshot }
         // A file changed moments ago: wait until it has been left alone for
         // `settle`, once; if it changed again meanwhile, it is an error.
         Thread.sleep(forTimeInterval: min(max(wait, 0.01), settle))
-        return readOnce(path: path, settle: settle, clock: clock, lastAttempt: true).snapshot
+        return readOnce(path: path, settle: settle, maxFileBytes: maxFileBytes, clock: clock, lastAttempt: true).snapshot
     }
 
     /// A digest of what `read` would read, by `stat` alone: every manifest
@@ -78,7 +86,9 @@ public enum ManifestReader {
         var settleWait: TimeInterval?
     }
 
-    private static func readOnce(path: String, settle: TimeInterval, clock: () -> Date, lastAttempt: Bool = false) -> Attempt {
+    private static func readOnce(
+        path: String, settle: TimeInterval, maxFileBytes: Int, clock: () -> Date, lastAttempt: Bool = false
+    ) -> Attempt {
         var files: [String] = []
         var mtimes: [Date] = []
         var errors: [ManifestError] = []
@@ -88,7 +98,7 @@ public enum ManifestReader {
 
         func take(_ file: String) {
             files.append(file)
-            let outcome = readFile(file, settle: settle, clock: clock)
+            let outcome = readFile(file, settle: settle, maxBytes: maxFileBytes, clock: clock)
             if let mtime = outcome.mtime { mtimes.append(mtime) }
             if let identity = outcome.identity { identities.append(identity) }
             if let wait = outcome.settleWait, !lastAttempt { settleWait = max(settleWait ?? 0, wait) }
@@ -113,8 +123,11 @@ public enum ManifestReader {
                     switch fileType(file) {
                     case .success(.regular):
                         take(file)
-                    case .success:
-                        continue // a directory or special file that happens to be named *.yaml
+                    case .success(let type):
+                        // Never opened (a FIFO would block, /dev/zero never
+                        // ends), but its pods are unknown: the snapshot is incomplete.
+                        files.append(file)
+                        errors.append(ManifestError(file: file, message: "is \(type.description), not a regular file"))
                     case .failure(let error):
                         // Dangling symlink, or gone between listing and reading:
                         // its pods are unknown, so the snapshot is incomplete.
@@ -126,8 +139,8 @@ public enum ManifestReader {
             }
         case .success(.regular):
             take(path)
-        case .success(.other):
-            errors.append(ManifestError(file: path, message: "is not a regular file or a directory"))
+        case .success(let type):
+            errors.append(ManifestError(file: path, message: "is \(type.description), not a regular file or a directory"))
         }
 
         let fingerprint = errors.isEmpty ? digest(identities) : nil
@@ -145,7 +158,33 @@ public enum ManifestReader {
 
     // MARK: - File system
 
-    enum FileType { case regular, directory, other }
+    enum FileType: CustomStringConvertible {
+        case regular, directory, fifo, socket, characterDevice, blockDevice, other
+
+        init(mode: mode_t) {
+            switch mode & S_IFMT {
+            case S_IFREG: self = .regular
+            case S_IFDIR: self = .directory
+            case S_IFIFO: self = .fifo
+            case S_IFSOCK: self = .socket
+            case S_IFCHR: self = .characterDevice
+            case S_IFBLK: self = .blockDevice
+            default: self = .other
+            }
+        }
+
+        var description: String {
+            switch self {
+            case .regular: return "a regular file"
+            case .directory: return "a directory"
+            case .fifo: return "a FIFO"
+            case .socket: return "a socket"
+            case .characterDevice: return "a character device"
+            case .blockDevice: return "a block device"
+            case .other: return "a special file"
+            }
+        }
+    }
 
     private static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
@@ -166,11 +205,7 @@ public enum ManifestReader {
             }
             return .failure(Problem(code == ENOENT ? "does not exist" : errnoText(code)))
         }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return .success(.regular)
-        case S_IFDIR: return .success(.directory)
-        default: return .success(.other)
-        }
+        return .success(FileType(mode: info.st_mode))
     }
 
     private static func listDirectory(_ path: String) -> Result<[String], Problem> {
@@ -252,7 +287,7 @@ public enum ManifestReader {
 
     /// Opens, checks and reads one file; its mtime is taken from the same open
     /// file as its contents, so a file replaced meanwhile cannot mix the two.
-    private static func readFile(_ file: String, settle: TimeInterval, clock: () -> Date) -> FileOutcome {
+    private static func readFile(_ file: String, settle: TimeInterval, maxBytes: Int, clock: () -> Date) -> FileOutcome {
         func failure(_ message: String, mtime: Date? = nil, settleWait: TimeInterval? = nil) -> FileOutcome {
             FileOutcome(mtime: mtime, settleWait: settleWait, contents: .failure(ManifestError(file: file, message: message)))
         }
@@ -268,7 +303,8 @@ public enum ManifestReader {
         var info = stat()
         guard fstat(fd, &info) == 0 else { return failure("cannot stat: \(errnoText(errno))") }
         let mtime = modificationDate(info)
-        guard info.st_mode & S_IFMT == S_IFREG else { return failure("is not a regular file", mtime: mtime) }
+        let type = FileType(mode: info.st_mode)
+        guard type == .regular else { return failure("is \(type.description), not a regular file", mtime: mtime) }
         let before = FileIdentity(file: file, info)
         let age = clock().timeIntervalSince(before.changedDate)
         if age < settle {
@@ -279,29 +315,25 @@ public enum ManifestReader {
             )
         }
 
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(info.st_size) + 1)
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return failure("cannot read: \(errnoText(errno))", mtime: mtime)
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
+        let bytes: Data
+        switch BoundedRead.readAll(fd: fd, limit: maxBytes) {
+        case .success(let data):
+            bytes = data
+        case .failure(.tooLarge):
+            return failure("is larger than the limit of \(maxBytes) bytes (maxManifestBytes)", mtime: mtime)
+        case .failure(.readError(let code)):
+            return failure("cannot read: \(errnoText(code))", mtime: mtime)
         }
         var after = stat()
         guard fstat(fd, &after) == 0 else { return failure("cannot stat: \(errnoText(errno))", mtime: mtime) }
         guard FileIdentity(file: file, after) == before, Int64(bytes.count) == before.size else {
             return failure("changed while being read (size, mtime or ctime moved): still being written?", mtime: mtime)
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            return failure("is not UTF-8 text", mtime: mtime)
-        }
-        if let problem = cutShort(text) { return failure(problem, mtime: mtime) }
         do {
-            return FileOutcome(mtime: mtime, identity: before, contents: .success(try parse(text, file: file)))
+            let pods = try parse(bytes, file: file)
+            // A text cut short may still parse: refuse it all the same.
+            if let problem = cutShort(bytes) { return failure(problem, mtime: mtime) }
+            return FileOutcome(mtime: mtime, identity: before, contents: .success(pods))
         } catch {
             return FileOutcome(mtime: mtime, identity: before, contents: .failure(error))
         }
@@ -311,29 +343,28 @@ public enum ManifestReader {
     /// parses): every YAML writer ends its last line, so a text ending
     /// mid-line (inside an unquoted uid, say) stopped early; and a stream
     /// ending with a `---` that starts no document was cut between documents.
-    static func cutShort(_ text: String) -> String? {
-        let first = text.unicodeScalars.first { !$0.properties.isWhitespace && $0 != "\u{FEFF}" }
-        guard let first, first != "{", first != "[" else { return nil }
-        if !text.hasSuffix("\n") {
+    /// Works on the bytes: a JSON document is never copied into a string.
+    static func cutShort(_ bytes: Data) -> String? {
+        let whitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+        var start = bytes.startIndex
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { start += 3 }
+        guard let first = bytes[start...].first(where: { !whitespace.contains($0) }),
+              first != UInt8(ascii: "{"), first != UInt8(ascii: "[") else { return nil }
+        if bytes.last != UInt8(ascii: "\n") {
             return "does not end with a newline: cut short while being written?"
         }
-        let lastLine = text.split(separator: "\n").reversed().first { line in
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            return !trimmed.isEmpty && !trimmed.hasPrefix("#")
+        func trimmed(_ line: Data.SubSequence) -> Data.SubSequence {
+            var line = line
+            while let byte = line.first, whitespace.contains(byte) { line = line.dropFirst() }
+            while let byte = line.last, whitespace.contains(byte) { line = line.dropLast() }
+            return line
         }
-        if let lastLine, lastLine.trimmingCharacters(in: .whitespaces) == "---" {
+        let lastLine = bytes.split(separator: UInt8(ascii: "\n")).reversed().lazy.map(trimmed)
+            .first { !$0.isEmpty && $0.first != UInt8(ascii: "#") }
+        if let lastLine, lastLine.elementsEqual("---".utf8) {
             return "ends with a --- that starts no document: cut short between documents?"
         }
         return nil
-    }
-
-    /// `read(2)`; the name `read` is taken by `read(path:)` in this scope.
-    private static func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        Glibc.read(fd, buffer, count)
-        #else
-        Darwin.read(fd, buffer, count)
-        #endif
     }
 
     private static func modificationDate(_ info: stat) -> Date {

@@ -28,6 +28,8 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var maxWatches: Int?
     /// Also count reads (`IN_ACCESS`) as access; costs events on busy volumes.
     public var watchReads = false
+    /// Size limit of one manifest file: a larger file is an error (orphans kept), read no further.
+    public var maxManifestBytes = 64 << 20
     public var logTarget = "auto"
     public var logLevel = "info"
     /// Where the cgroup file systems are mounted, for the pod liveness check.
@@ -46,7 +48,7 @@ public struct AgentConfiguration: Sendable, Hashable {
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
         "flushInterval", "pollInterval", "reconcileStuckAfter", "maxWatches", "watchReads", "logTarget", "logLevel",
-        "cgroupRoot",
+        "cgroupRoot", "maxManifestBytes",
     ]
 
     /// A config file is small; anything larger is not one.
@@ -128,6 +130,12 @@ public struct AgentConfiguration: Sendable, Hashable {
                     throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(shown)\")")
                 }
                 configuration.watchReads = flag
+            case "maxManifestBytes":
+                let text = try string()
+                guard let bytes = ByteSizeText.parse(text), (1...ByteSizeText.maximumManifestBytes).contains(bytes) else {
+                    throw ConfigurationError(file: file, field: key, message: "must be a size from 1 to 1Gi bytes, like 67108864 or 64Mi (got \"\(text.prefix(64))\")")
+                }
+                configuration.maxManifestBytes = bytes
             case "logTarget":
                 let text = try string()
                 guard ["auto", "journald", "stderr"].contains(text) else {
@@ -172,5 +180,26 @@ extension AgentConfiguration {
         let range = DurationText.intervalRange
         let clamped = seconds.isNaN ? range.lowerBound : min(max(seconds, range.lowerBound), range.upperBound)
         return .milliseconds(Int64((clamped * 1000).rounded()))
+    }
+}
+
+/// A byte count: digits, optionally with a binary suffix `Ki`, `Mi` or `Gi`.
+enum ByteSizeText {
+    /// A manifest file is read whole into memory: 1 GiB at most.
+    static let maximumManifestBytes = 1 << 30
+
+    static func parse(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30)]
+        var digits = Substring(text)
+        var unit = 1
+        if let match = units.first(where: { text.hasSuffix($0.0) }) {
+            let (suffix, factor) = match
+            digits = digits.dropLast(suffix.count)
+            unit = factor
+        }
+        guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let count = Int(digits) else { return nil }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : bytes
     }
 }

@@ -36,7 +36,7 @@ public struct PlanBuilder: Sendable {
 
     /// The manifests as of now.
     public func readManifests() -> ManifestSnapshot {
-        ManifestReader.read(path: configuration.manifests, settle: manifestSettleTime)
+        ManifestReader.read(path: configuration.manifests, settle: manifestSettleTime, maxFileBytes: configuration.maxManifestBytes)
     }
 
     /// One pass, asking for access records once the volumes on disk are known
