@@ -44,6 +44,10 @@ bench: release
 	./bench/watch-scale
 	./bench/watch-storm
 	./bench/watch-latency
+	./bench/reap-races
+	./bench/orphan-races
+	./bench/overflow-race
+	./bench/manifest-memory
 
 # libFuzzer harnesses (Fuzz/Harnesses, a package of their own so the main
 # package never builds with sanitizers), instrumented and with AddressSanitizer.

@@ -48,12 +48,15 @@ let package = Package(
         ),
         // Domain: volumes, pods, policy, verdicts, plan, the pure reconciler. No I/O.
         .target(name: "ReaperCore", swiftSettings: strict),
+        // The one guarded YAML reader: aliases, anchors, depth and duplicate keys
+        // checked on libyaml's event stream before anything is composed.
+        .target(name: "BoundedYAML", dependencies: ["ReaperCore", "Yams"], swiftSettings: strict),
         // Policy files (YAML) into the domain's Policy, with validation.
-        .target(name: "PolicyFile", dependencies: ["ReaperCore", "Yams"], swiftSettings: strict),
+        .target(name: "PolicyFile", dependencies: ["ReaperCore", "BoundedYAML", "SystemCalls", "Yams"], swiftSettings: strict),
         // Kubelet pods tree, mounts and locks, read fd-relative.
         .target(name: "NodeDiscovery", dependencies: ["ReaperCore", "SystemCalls", logging], swiftSettings: strict),
         // Pod manifests (Pod, PodList, List; JSON or YAML) into a snapshot.
-        .target(name: "PodManifests", dependencies: ["ReaperCore", "Yams"], swiftSettings: strict),
+        .target(name: "PodManifests", dependencies: ["ReaperCore", "BoundedYAML", "Yams"], swiftSettings: strict),
         // Safe, fd-relative deletion of planned volumes, re-checked at the last moment.
         .target(name: "Reaper", dependencies: ["ReaperCore", "SystemCalls", "NodeDiscovery", logging], swiftSettings: strict),
         // Durable last-access times (SQLite through GRDB).
@@ -84,7 +87,7 @@ let package = Package(
             name: "ReaperAgent",
             dependencies: [
                 "ReaperCore", "PolicyFile", "NodeDiscovery", "PodManifests", "Reaper",
-                "AccessStore", "VolumeWatcher", "SystemdIntegration", "SocketAPI", "Yams",
+                "AccessStore", "VolumeWatcher", "SystemdIntegration", "SocketAPI", "BoundedYAML", "SystemCalls", "Yams",
                 logging, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -114,6 +117,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ReaperCoreTests", dependencies: ["ReaperCore"], swiftSettings: strict),
+        .testTarget(name: "BoundedYAMLTests", dependencies: ["BoundedYAML", "Yams"], swiftSettings: strict),
         .testTarget(name: "PolicyFileTests", dependencies: ["PolicyFile", "ReaperCore"], swiftSettings: strict),
         .testTarget(name: "PodManifestsTests", dependencies: ["PodManifests", "ReaperCore"], swiftSettings: strict),
         .testTarget(
@@ -152,7 +156,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ReaperAgentTests",
-            dependencies: ["ReaperAgent", "ReaperCore", "TestSupport", logging, lifecycle],
+            dependencies: [
+                "ReaperAgent", "ReaperCore", "TestSupport", logging, lifecycle,
+                // The real controller, watcher and store, for the reap-cycle tests.
+                "AccessStore", "VolumeWatcher", "NodeDiscovery", "Reaper", "SocketAPI", "SystemdIntegration",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strict
         ),
         // The binary as a user runs it: child processes on example nodes.

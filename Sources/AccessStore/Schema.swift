@@ -44,6 +44,17 @@ enum Schema {
                 );
                 """)
         }
+        // Orphan confirmation (design §4.4): the first trusted snapshot each
+        // orphan candidate was missing from. A lost table only delays orphans.
+        migrator.registerMigration("v2-orphan-observations") { db in
+            try db.execute(sql: """
+                CREATE TABLE orphanObservation (
+                    podUID TEXT PRIMARY KEY NOT NULL,
+                    firstMissingAt REAL NOT NULL,
+                    snapshotFingerprint TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }()
 

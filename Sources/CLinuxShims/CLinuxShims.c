@@ -5,6 +5,10 @@
 #include <sys/stat.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/openat2.h>
 
 #ifndef STATX_MNT_ID
 #define STATX_MNT_ID 0x00001000U
@@ -19,6 +23,15 @@ const int vr_AT_EMPTY_PATH = AT_EMPTY_PATH;
 const uint64_t vr_STATX_ATTR_MOUNT_ROOT = STATX_ATTR_MOUNT_ROOT;
 const uint32_t vr_STATX_BTIME = STATX_BTIME;
 const uint32_t vr_STATX_MNT_ID = STATX_MNT_ID;
+const int vr_UMOUNT_NOFOLLOW = UMOUNT_NOFOLLOW;
+
+int vr_openat2_beneath(int dirfd, const char *path, int flags) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)flags;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
 
 ssize_t vr_getdents64(int fd, void *buffer, size_t length) {
     return getdents64(fd, buffer, length);

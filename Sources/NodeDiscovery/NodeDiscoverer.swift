@@ -53,13 +53,14 @@ public struct NodeDiscoverer: Sendable {
         var pods: [PodDirectory] = []
         var errors: [String] = []
         for entry in entries.sorted(by: { $0.name < $1.name }) {
-            guard let kind = PodDirectoryKind(directoryName: entry.name) else {
+            // A pod directory's name is a UID or a config hash: text.
+            guard let name = entry.name.string, let kind = PodDirectoryKind(directoryName: name) else {
                 logger.debug("not a pod directory, ignored", metadata: ["path": "\(podsPath)/\(entry.name)"])
                 continue
             }
-            let podPath = podsPath + "/" + entry.name
+            let podPath = podsPath + "/" + name
             do {
-                if let pod = try discoverPod(named: entry.name, kind: kind, in: podsDirectory, path: podPath, scanner: scanner, errors: &errors) {
+                if let pod = try discoverPod(named: name, kind: kind, in: podsDirectory, path: podPath, scanner: scanner, errors: &errors) {
                     pods.append(pod)
                 }
             } catch {
@@ -92,16 +93,22 @@ public struct NodeDiscoverer: Sendable {
         defer { Syscall.close(volumesDirectory) }
         let volumesPath = path + "/volumes"
         for pluginEntry in try Syscall.readDirectory(volumesDirectory, path: volumesPath).sorted(by: { $0.name < $1.name }) {
-            let pluginPath = volumesPath + "/" + pluginEntry.name
+            // Plugin and volume directories are named by the kubelet, in text;
+            // any other name is not one of its volumes: reported, never touched.
+            guard let pluginName = pluginEntry.name.string else {
+                errors.append("\(volumesPath)/\(pluginEntry.name): not a UTF-8 name: not a kubelet plugin directory")
+                continue
+            }
+            let pluginPath = volumesPath + "/" + pluginName
             let pluginDirectory: FileDescriptor
             do {
-                pluginDirectory = try Syscall.openDirectory(volumesDirectory, pluginEntry.name)
+                pluginDirectory = try Syscall.openDirectory(volumesDirectory, pluginName)
             } catch {
                 errors.append("\(pluginPath): \(error)")
                 continue
             }
             defer { Syscall.close(pluginDirectory) }
-            let plugin = PluginName(pluginEntry.name)
+            let plugin = PluginName(pluginName)
             let volumeEntries: [DirectoryEntry]
             do {
                 volumeEntries = try Syscall.readDirectory(pluginDirectory, path: pluginPath)
@@ -110,9 +117,13 @@ public struct NodeDiscoverer: Sendable {
                 continue
             }
             for volumeEntry in volumeEntries.sorted(by: { $0.name < $1.name }) {
-                let volumePath = pluginPath + "/" + volumeEntry.name
-                let scan = scanner.scan(volumeNamed: volumeEntry.name, in: pluginDirectory, path: volumePath, plugin: plugin)
-                pod.volumes.append(PodVolume(path: volumePath, plugin: plugin, name: volumeEntry.name, scan: scan))
+                guard let volumeName = volumeEntry.name.string else {
+                    errors.append("\(pluginPath)/\(volumeEntry.name): not a UTF-8 name: not a kubelet volume directory")
+                    continue
+                }
+                let volumePath = pluginPath + "/" + volumeName
+                let scan = scanner.scan(volumeNamed: volumeName, in: pluginDirectory, path: volumePath, plugin: plugin)
+                pod.volumes.append(PodVolume(path: volumePath, plugin: plugin, name: volumeName, scan: scan))
             }
         }
         return pod

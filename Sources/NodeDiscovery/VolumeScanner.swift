@@ -13,7 +13,11 @@ import SystemPackage
 /// subdirectory is opened only when the walk reaches it, so a volume with
 /// thousands of sibling directories still scans under systemd's default
 /// 1,024-descriptor limit (running out would make every such volume
-/// inconclusive, kept forever).
+/// inconclusive, kept forever). A directory whose subdirectories are all
+/// visited is closed, so a deep chain holds two descriptors, not its depth.
+/// Names stay raw bytes (`FileName`): a name that is not UTF-8 is still the
+/// name every call is made with. Each open directory keeps its own name and
+/// a link to its parent's, not its path: memory grows with depth × one name.
 ///
 /// Subtrees are walked by up to `workers` threads: each statx is a path lookup
 /// in the kernel, and a reap scans a volume twice (plan and last check), so on
@@ -34,8 +38,13 @@ public struct VolumeScanner: Sendable {
 
     /// Scans the volume directory `name` inside the open plugin directory
     /// `parent`; `path` is its absolute path, for reports and the mount table.
-    public func scan(volumeNamed name: String, in parent: FileDescriptor, path: String, plugin: PluginName) -> VolumeScan {
-        var walk = TreeWalk(volumePath: path, plugin: plugin)
+    /// `skippingRootEntries`: entries of the root not walked (the `volumes/`
+    /// of a pod directory, judged on their own).
+    public func scan(
+        volumeNamed name: String, in parent: FileDescriptor, path: String, plugin: PluginName,
+        skippingRootEntries: Set<FileName> = []
+    ) -> VolumeScan {
+        var walk = TreeWalk(volumePath: path, plugin: plugin, skipped: skippingRootEntries)
         // The table sees mounts the walk cannot reach (over files, under unreadable dirs).
         let tableMounts = mountTable.mounts(atOrUnder: path).map(\.mountPoint)
 
@@ -43,7 +52,7 @@ public struct VolumeScanner: Sendable {
         let root: OpenDirectory
         do {
             let fd = try Syscall.openDirectory(parent, name)
-            root = OpenDirectory(fd: fd, path: path, depth: 0)
+            root = OpenDirectory(fd: fd, place: TreePlace(parent: nil, name: FileName(path)), depth: 0)
             rootStatus = try Syscall.statx(fd, path: path)
         } catch {
             walk.record(error, at: path)
@@ -72,7 +81,7 @@ public struct VolumeScanner: Sendable {
             stride(from: share, to: frontier.count, by: shareCount).map { frontier[$0] }
         }
         frontier.removeAll()
-        let template = TreeWalk(volumePath: path, plugin: plugin, rootStatus: rootStatus)
+        let template = TreeWalk(volumePath: path, plugin: plugin, skipped: skippingRootEntries, rootStatus: rootStatus)
         let results = Mutex([TreeWalk]())
         DispatchQueue.concurrentPerform(iterations: shares.count) { index in
             var share = shares[index]
@@ -136,11 +145,13 @@ struct RootEntries: Sendable {
 
     var isEmpty: Bool { csiMount == nil && csiVolumeData == nil && !holdsOthers }
 
-    mutating func note(_ name: String, _ status: FileStatus) {
-        switch name {
-        case "mount": csiMount = status
-        case "vol_data.json": csiVolumeData = status
-        default: holdsOthers = true
+    mutating func note(_ name: FileName, _ status: FileStatus) {
+        if name == "mount" as String {
+            csiMount = status
+        } else if name == "vol_data.json" as String {
+            csiVolumeData = status
+        } else {
+            holdsOthers = true
         }
     }
 
@@ -156,31 +167,54 @@ struct RootEntries: Sendable {
 /// be opened relative to it.
 final class OpenDirectory: Sendable {
     let fd: FileDescriptor
-    let path: String
+    let place: TreePlace
     let depth: Int
 
-    init(fd: FileDescriptor, path: String, depth: Int) {
+    init(fd: FileDescriptor, place: TreePlace, depth: Int) {
         self.fd = fd
-        self.path = path
+        self.place = place
         self.depth = depth
     }
 
     deinit { Syscall.close(fd) }
 }
 
+/// Where a directory is: its name and its parent's place (the root's name is
+/// the volume's path). Paths are built from these for reports only.
+final class TreePlace: Sendable {
+    let parent: TreePlace?
+    let name: FileName
+
+    init(parent: TreePlace?, name: FileName) {
+        self.parent = parent
+        self.name = name
+    }
+
+    var path: String {
+        var names: [String] = []
+        var place: TreePlace? = self
+        while let current = place {
+            names.append(current.name.description)
+            place = current.parent
+        }
+        return names.reversed().joined(separator: "/")
+    }
+}
+
 /// A subdirectory listed but not yet opened, with the status it had when
 /// listed, so an entry swapped in between is noticed.
 struct PendingDirectory: Sendable {
     let parent: OpenDirectory
-    let name: String
+    let name: FileName
     let listed: FileStatus
-    var path: String { parent.path + "/" + name }
+    var path: String { parent.place.path + "/" + name.description }
 }
 
 /// One thread's share of a scan: what it found in the directories it read.
 struct TreeWalk: Sendable {
     let volumePath: String
     let plugin: PluginName
+    let skipped: Set<FileName>
     var rootStatus: FileStatus?
     var tracker = TreeTracker()
     var mountPaths: [String] = []
@@ -190,9 +224,10 @@ struct TreeWalk: Sendable {
     var rootEntries = RootEntries()
     var csiMountDirectoryEntries: Int?
 
-    init(volumePath: String, plugin: PluginName, rootStatus: FileStatus? = nil) {
+    init(volumePath: String, plugin: PluginName, skipped: Set<FileName> = [], rootStatus: FileStatus? = nil) {
         self.volumePath = volumePath
         self.plugin = plugin
+        self.skipped = skipped
         self.rootStatus = rootStatus
     }
 
@@ -205,12 +240,11 @@ struct TreeWalk: Sendable {
     }
 
     mutating func open(_ pending: PendingDirectory) -> OpenDirectory? {
-        let path = pending.path
         do {
             let fd = try Syscall.openDirectory(pending.parent.fd, pending.name)
-            let directory = OpenDirectory(fd: fd, path: path, depth: pending.parent.depth + 1)
+            let directory = OpenDirectory(fd: fd, place: TreePlace(parent: pending.parent.place, name: pending.name), depth: pending.parent.depth + 1)
             // The entry may have been swapped between listing and open.
-            let opened = try Syscall.statx(fd, path: path)
+            let opened = try Syscall.statx(fd)
             guard opened.inode == pending.listed.inode, opened.device == pending.listed.device else {
                 vanished = true
                 return nil
@@ -220,7 +254,7 @@ struct TreeWalk: Sendable {
             if error.errno == .tooManySymbolicLinkLevels || error.errno == .notDirectory {
                 vanished = true
             } else {
-                record(error, at: path)
+                record(error, at: pending.path)
             }
             return nil
         }
@@ -229,37 +263,38 @@ struct TreeWalk: Sendable {
     /// Reads one open directory: notes every entry, returns its subdirectories.
     mutating func read(_ directory: OpenDirectory) -> [PendingDirectory] {
         guard let rootStatus else { return [] }
-        if let locked = try? Syscall.tryLockExclusive(directory.fd, path: directory.path) {
+        if let locked = try? Syscall.tryLockExclusive(directory.fd) {
             if locked {
-                try? Syscall.unlock(directory.fd, path: directory.path)
+                try? Syscall.unlock(directory.fd)
             } else {
-                lockedPaths.append(directory.path)
+                lockedPaths.append(directory.place.path)
             }
         }
         let entries: [DirectoryEntry]
         do {
-            entries = try Syscall.readDirectory(directory.fd, path: directory.path)
+            entries = try Syscall.readDirectory(directory.fd)
         } catch {
-            record(error, at: directory.path)
+            record(error, at: directory.place.path)
             return []
         }
-        if plugin.isCSI, directory.depth == 1, directory.path == volumePath + "/mount" {
+        if plugin.isCSI, directory.depth == 1, directory.place.name == "mount" as String {
             csiMountDirectoryEntries = entries.count
         }
         var subdirectories: [PendingDirectory] = []
         for entry in entries {
+            if directory.depth == 0, !skipped.isEmpty, skipped.contains(entry.name) { continue }
             let status: FileStatus
             do {
                 status = try Syscall.statx(directory.fd, entry.name)
             } catch {
-                record(error, at: directory.path + "/" + entry.name)
+                record(error, at: directory.place.path + "/" + entry.name.description)
                 continue
             }
             tracker.note(status, countsAsEntry: true)
             if directory.depth == 0 { rootEntries.note(entry.name, status) }
             let crossesMount = status.isMountRoot == true || status.mountID != rootStatus.mountID || status.device != rootStatus.device
             if crossesMount {
-                mountPaths.append(directory.path + "/" + entry.name)
+                mountPaths.append(directory.place.path + "/" + entry.name.description)
             } else if status.isDirectory {
                 subdirectories.append(PendingDirectory(parent: directory, name: entry.name, listed: status))
             }

@@ -15,25 +15,93 @@ public enum ManifestReader {
     /// The extensions of manifest files in a directory (compared case-insensitively).
     public static let extensions: Set<String> = ["json", "yaml", "yml"]
 
+    /// How long a manifest file must have been left alone (its ctime, which
+    /// no `touch` can fake) before it is trusted: an in-place writer that is
+    /// still writing has changed it more recently. A file that is younger is
+    /// waited for once, then it is an error.
+    public static let defaultSettleTime: TimeInterval = 2
+
+    /// The default size limit of one manifest file (64 MiB; config `maxManifestBytes`).
+    public static let defaultMaxFileBytes = 64 << 20
+
     /// Reads `path`: one manifest file (whatever its name), or a directory
     /// whose regular files named `*.json`, `*.yaml` or `*.yml` are read, in
     /// name order, not recursively. Hidden files (leading `.`, as temporary
     /// files of atomic writers are) and other names are ignored; symlinks are
-    /// followed, and a dangling one is an error. A missing path gives no files
-    /// and an error naming it.
+    /// followed, and a dangling one is an error. Anything else with a manifest
+    /// name (a directory, a FIFO, a socket, a device such as a symlink to
+    /// `/dev/zero`) is an error too: its pods are unknown. A file larger than
+    /// `maxFileBytes` is an error, read no further than that. A missing path
+    /// gives no files and an error naming it.
+    ///
+    /// A file is only trusted when stable: changed no later than `settle`
+    /// ago, and the same size, mtime and ctime before and after the read
+    /// (on the same descriptor). A YAML file that does not end with a newline,
+    /// or ends with a `---` and no document, was cut short. Each of these is
+    /// an error of the snapshot, never a silent skip: orphans are kept.
     ///
     /// `files` lists every file read, parsed or not; `refreshedAt` is the
-    /// OLDEST of their mtimes (nil with no files).
-    public static func read(path: String) -> ManifestSnapshot {
+    /// OLDEST of their mtimes (nil with no files); `fingerprint` names this
+    /// write of the files (see `fingerprint(path:)`).
+    public static func read(
+        path: String, settle: TimeInterval = defaultSettleTime, maxFileBytes: Int = defaultMaxFileBytes, clock: () -> Date = Date.init
+    ) -> ManifestSnapshot {
+        let first = readOnce(path: path, settle: settle, maxFileBytes: maxFileBytes, clock: clock)
+        guard let wait = first.settleWait else { return first.snapshot }
+        // A file changed moments ago: wait until it has been left alone for
+        // `settle`, once; if it changed again meanwhile, it is an error.
+        Thread.sleep(forTimeInterval: min(max(wait, 0.01), settle))
+        return readOnce(path: path, settle: settle, maxFileBytes: maxFileBytes, clock: clock, lastAttempt: true).snapshot
+    }
+
+    /// A digest of what `read` would read, by `stat` alone: every manifest
+    /// file's name, device, inode, size, mtime and ctime. Equal to the
+    /// `fingerprint` of a snapshot read from the same files, so a caller can
+    /// tell cheaply whether its snapshot is still current. Nil when something
+    /// cannot be stat'ed (then read again).
+    public static func fingerprint(path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            return digest([FileIdentity(file: path, info)])
+        case S_IFDIR:
+            guard case .success(let names) = listDirectory(path) else { return nil }
+            var identities: [FileIdentity] = []
+            for name in names.sorted() where isManifestName(name) {
+                let file = join(path, name)
+                var fileInfo = stat()
+                guard stat(file, &fileInfo) == 0 else { return nil }
+                if fileInfo.st_mode & S_IFMT == S_IFREG { identities.append(FileIdentity(file: file, fileInfo)) }
+            }
+            return digest(identities)
+        default:
+            return nil
+        }
+    }
+
+    private struct Attempt {
+        var snapshot: ManifestSnapshot
+        /// Seconds to wait for the youngest file to settle; nil when none is too young.
+        var settleWait: TimeInterval?
+    }
+
+    private static func readOnce(
+        path: String, settle: TimeInterval, maxFileBytes: Int, clock: () -> Date, lastAttempt: Bool = false
+    ) -> Attempt {
         var files: [String] = []
         var mtimes: [Date] = []
         var errors: [ManifestError] = []
         var pods: [Pod] = []
+        var identities: [FileIdentity] = []
+        var settleWait: TimeInterval?
 
         func take(_ file: String) {
             files.append(file)
-            let outcome = readFile(file)
+            let outcome = readFile(file, settle: settle, maxBytes: maxFileBytes, clock: clock)
             if let mtime = outcome.mtime { mtimes.append(mtime) }
+            if let identity = outcome.identity { identities.append(identity) }
+            if let wait = outcome.settleWait, !lastAttempt { settleWait = max(settleWait ?? 0, wait) }
             switch outcome.contents {
             case .failure(let error):
                 errors.append(error)
@@ -55,8 +123,11 @@ public enum ManifestReader {
                     switch fileType(file) {
                     case .success(.regular):
                         take(file)
-                    case .success:
-                        continue // a directory or special file that happens to be named *.yaml
+                    case .success(let type):
+                        // Never opened (a FIFO would block, /dev/zero never
+                        // ends), but its pods are unknown: the snapshot is incomplete.
+                        files.append(file)
+                        errors.append(ManifestError(file: file, message: "is \(type.description), not a regular file"))
                     case .failure(let error):
                         // Dangling symlink, or gone between listing and reading:
                         // its pods are unknown, so the snapshot is incomplete.
@@ -68,11 +139,15 @@ public enum ManifestReader {
             }
         case .success(.regular):
             take(path)
-        case .success(.other):
-            errors.append(ManifestError(file: path, message: "is not a regular file or a directory"))
+        case .success(let type):
+            errors.append(ManifestError(file: path, message: "is \(type.description), not a regular file or a directory"))
         }
 
-        return ManifestSnapshot(path: path, files: files, refreshedAt: mtimes.min(), errors: errors, pods: pods)
+        let fingerprint = errors.isEmpty ? digest(identities) : nil
+        let snapshot = ManifestSnapshot(
+            path: path, files: files, refreshedAt: mtimes.min(), errors: errors, pods: pods, fingerprint: fingerprint
+        )
+        return Attempt(snapshot: snapshot, settleWait: settleWait)
     }
 
     /// Whether a directory entry is read as a manifest.
@@ -83,7 +158,33 @@ public enum ManifestReader {
 
     // MARK: - File system
 
-    enum FileType { case regular, directory, other }
+    enum FileType: CustomStringConvertible {
+        case regular, directory, fifo, socket, characterDevice, blockDevice, other
+
+        init(mode: mode_t) {
+            switch mode & S_IFMT {
+            case S_IFREG: self = .regular
+            case S_IFDIR: self = .directory
+            case S_IFIFO: self = .fifo
+            case S_IFSOCK: self = .socket
+            case S_IFCHR: self = .characterDevice
+            case S_IFBLK: self = .blockDevice
+            default: self = .other
+            }
+        }
+
+        var description: String {
+            switch self {
+            case .regular: return "a regular file"
+            case .directory: return "a directory"
+            case .fifo: return "a FIFO"
+            case .socket: return "a socket"
+            case .characterDevice: return "a character device"
+            case .blockDevice: return "a block device"
+            case .other: return "a special file"
+            }
+        }
+    }
 
     private static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
@@ -104,11 +205,7 @@ public enum ManifestReader {
             }
             return .failure(Problem(code == ENOENT ? "does not exist" : errnoText(code)))
         }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return .success(.regular)
-        case S_IFDIR: return .success(.directory)
-        default: return .success(.other)
-        }
+        return .success(FileType(mode: info.st_mode))
     }
 
     private static func listDirectory(_ path: String) -> Result<[String], Problem> {
@@ -131,16 +228,68 @@ public enum ManifestReader {
         return .success(names)
     }
 
+    /// What tells one write of a file from another.
+    struct FileIdentity: Equatable {
+        var file: String
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: timespec
+        var changed: timespec
+
+        init(file: String, _ info: stat) {
+            self.file = file
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            size = Int64(info.st_size)
+            #if canImport(Darwin)
+            modified = info.st_mtimespec
+            changed = info.st_ctimespec
+            #else
+            modified = info.st_mtim
+            changed = info.st_ctim
+            #endif
+        }
+
+        static func == (lhs: FileIdentity, rhs: FileIdentity) -> Bool {
+            lhs.file == rhs.file && lhs.device == rhs.device && lhs.inode == rhs.inode && lhs.size == rhs.size
+                && lhs.modified.tv_sec == rhs.modified.tv_sec && lhs.modified.tv_nsec == rhs.modified.tv_nsec
+                && lhs.changed.tv_sec == rhs.changed.tv_sec && lhs.changed.tv_nsec == rhs.changed.tv_nsec
+        }
+
+        var line: String {
+            "\(file)\t\(device):\(inode)\t\(size)\t\(modified.tv_sec).\(modified.tv_nsec)\t\(changed.tv_sec).\(changed.tv_nsec)\n"
+        }
+
+        var changedDate: Date { date(changed) }
+    }
+
+    /// FNV-1a (64 bit) of the identities, as 16 hex digits: short enough to
+    /// store per observation; no adversary picks inode numbers and ctimes.
+    static func digest(_ identities: [FileIdentity]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for identity in identities {
+            for byte in identity.line.utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01b3
+            }
+        }
+        return String(hash, radix: 16).leftPadded(to: 16)
+    }
+
     private struct FileOutcome {
         var mtime: Date?
+        var identity: FileIdentity?
+        /// Set when the file changed less than `settle` ago.
+        var settleWait: TimeInterval?
         var contents: Result<[Pod], ManifestError>
     }
 
     /// Opens, checks and reads one file; its mtime is taken from the same open
     /// file as its contents, so a file replaced meanwhile cannot mix the two.
-    private static func readFile(_ file: String) -> FileOutcome {
-        func failure(_ message: String, mtime: Date? = nil) -> FileOutcome {
-            FileOutcome(mtime: mtime, contents: .failure(ManifestError(file: file, message: message)))
+    private static func readFile(_ file: String, settle: TimeInterval, maxBytes: Int, clock: () -> Date) -> FileOutcome {
+        func failure(_ message: String, mtime: Date? = nil, settleWait: TimeInterval? = nil) -> FileOutcome {
+            FileOutcome(mtime: mtime, settleWait: settleWait, contents: .failure(ManifestError(file: file, message: message)))
         }
         // O_NONBLOCK: a FIFO swapped in after the type check must not hang us.
         let fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
@@ -154,45 +303,85 @@ public enum ManifestReader {
         var info = stat()
         guard fstat(fd, &info) == 0 else { return failure("cannot stat: \(errnoText(errno))") }
         let mtime = modificationDate(info)
-        guard info.st_mode & S_IFMT == S_IFREG else { return failure("is not a regular file", mtime: mtime) }
-
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(info.st_size) + 1)
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return failure("cannot read: \(errnoText(errno))", mtime: mtime)
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
+        let type = FileType(mode: info.st_mode)
+        guard type == .regular else { return failure("is \(type.description), not a regular file", mtime: mtime) }
+        let before = FileIdentity(file: file, info)
+        let age = clock().timeIntervalSince(before.changedDate)
+        if age < settle {
+            let seconds = String(format: "%.1f", max(age, 0))
+            return failure(
+                "changed \(seconds) s ago, less than the \(settle) s a manifest must be left alone: still being written?",
+                mtime: mtime, settleWait: settle - age
+            )
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            return failure("is not UTF-8 text", mtime: mtime)
+
+        let bytes: Data
+        switch BoundedRead.readAll(fd: fd, limit: maxBytes) {
+        case .success(let data):
+            bytes = data
+        case .failure(.tooLarge):
+            return failure("is larger than the limit of \(maxBytes) bytes (maxManifestBytes)", mtime: mtime)
+        case .failure(.readError(let code)):
+            return failure("cannot read: \(errnoText(code))", mtime: mtime)
+        }
+        var after = stat()
+        guard fstat(fd, &after) == 0 else { return failure("cannot stat: \(errnoText(errno))", mtime: mtime) }
+        guard FileIdentity(file: file, after) == before, Int64(bytes.count) == before.size else {
+            return failure("changed while being read (size, mtime or ctime moved): still being written?", mtime: mtime)
         }
         do {
-            return FileOutcome(mtime: mtime, contents: .success(try parse(text, file: file)))
+            let pods = try parse(bytes, file: file)
+            // A text cut short may still parse: refuse it all the same.
+            if let problem = cutShort(bytes) { return failure(problem, mtime: mtime) }
+            return FileOutcome(mtime: mtime, identity: before, contents: .success(pods))
         } catch {
-            return FileOutcome(mtime: mtime, contents: .failure(error))
+            return FileOutcome(mtime: mtime, identity: before, contents: .failure(error))
         }
     }
 
-    /// `read(2)`; the name `read` is taken by `read(path:)` in this scope.
-    private static func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        Glibc.read(fd, buffer, count)
-        #else
-        Darwin.read(fd, buffer, count)
-        #endif
+    /// Signs that YAML text was cut short (a truncated JSON text never
+    /// parses): every YAML writer ends its last line, so a text ending
+    /// mid-line (inside an unquoted uid, say) stopped early; and a stream
+    /// ending with a `---` that starts no document was cut between documents.
+    /// Works on the bytes: a JSON document is never copied into a string.
+    static func cutShort(_ bytes: Data) -> String? {
+        let whitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+        var start = bytes.startIndex
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { start += 3 }
+        guard let first = bytes[start...].first(where: { !whitespace.contains($0) }),
+              first != UInt8(ascii: "{"), first != UInt8(ascii: "[") else { return nil }
+        if bytes.last != UInt8(ascii: "\n") {
+            return "does not end with a newline: cut short while being written?"
+        }
+        func trimmed(_ line: Data.SubSequence) -> Data.SubSequence {
+            var line = line
+            while let byte = line.first, whitespace.contains(byte) { line = line.dropFirst() }
+            while let byte = line.last, whitespace.contains(byte) { line = line.dropLast() }
+            return line
+        }
+        let lastLine = bytes.split(separator: UInt8(ascii: "\n")).reversed().lazy.map(trimmed)
+            .first { !$0.isEmpty && $0.first != UInt8(ascii: "#") }
+        if let lastLine, lastLine.elementsEqual("---".utf8) {
+            return "ends with a --- that starts no document: cut short between documents?"
+        }
+        return nil
     }
 
     private static func modificationDate(_ info: stat) -> Date {
         #if canImport(Darwin)
-        let time = info.st_mtimespec
+        date(info.st_mtimespec)
         #else
-        let time = info.st_mtim
+        date(info.st_mtim)
         #endif
-        return Date(timeIntervalSince1970: TimeInterval(time.tv_sec) + TimeInterval(time.tv_nsec) / 1_000_000_000)
+    }
+}
+
+private func date(_ time: timespec) -> Date {
+    Date(timeIntervalSince1970: TimeInterval(time.tv_sec) + TimeInterval(time.tv_nsec) / 1_000_000_000)
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -71,6 +71,12 @@ orphans:
   # Orphans are reaped only while the manifests are younger than this: a stale
   # snapshot may be missing pods that started since.
   manifestsMaxAge: 10m
+  # A pod directory is an orphan only once it was missing from two different
+  # writes of the manifests at least this far apart (seen by this agent; kept
+  # in the state directory, so --once runs from a timer confirm across runs).
+  # A single truncated or half-written manifest then never makes an orphan.
+  # 0 trusts one snapshot: unsafe, one bad write could reap running pods.
+  confirmAfter: 2m
   # After an orphan's volumes are gone, remove the rest of its pod directory
   # (etc-hosts, containers/, plugins/), which the kubelet would never clean.
   removePodDir: true

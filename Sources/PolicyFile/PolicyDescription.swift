@@ -61,8 +61,9 @@ public enum PolicyDescription {
 
     static func duration(_ interval: TimeInterval) -> String {
         // DurationText.format drops minutes once there are days; keep them exact here.
-        let seconds = Int(interval.rounded(.down))
+        guard interval.isFinite, (0..<9e15).contains(interval) else { return DurationText.format(interval) }
         if interval != interval.rounded(.down) { return String(format: "%gs", interval) }
+        let seconds = Int(interval)
         let days = seconds / 86400, hours = seconds % 86400 / 3600, minutes = seconds % 3600 / 60, rest = seconds % 60
         var text = ""
         if days > 0 { text += "\(days)d" }

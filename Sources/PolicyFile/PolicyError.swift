@@ -1,3 +1,5 @@
+import ReaperCore
+
 /// Why a policy file was refused. One line, naming the file, the field and the
 /// bad value: `<file>: <field>: <what is wrong> (got "<value>")`.
 ///
@@ -11,8 +13,11 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
         case cannotRead
         /// The YAML itself does not parse (Yams gives the line and column).
         case syntax
-        /// The same key twice in one mapping.
+        /// The same key twice in one mapping (however quoted or tagged).
         case duplicateKey
+        /// YAML the agent will not compose: an alias or a structure as a key,
+        /// or anchors, aliases, depth or expanded nodes past `YAMLLimits.settings`.
+        case unsafeYAML
         /// An empty file, or one holding only comments.
         case empty
         /// The document (or a section) is not a mapping.
@@ -29,6 +34,8 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
         case invalidDuration
         /// A duration below zero.
         case negativeDuration
+        /// A duration outside `DurationText.policyRange` (1s to 365d; 0 where it means none).
+        case durationOutOfRange
         /// A duration that must be positive is zero (`idle.after`).
         case zeroDuration
         /// A boolean written other than `true` / `false` (`yes`, `on`, `"true"`...).
@@ -85,16 +92,16 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
     ) {
         self.code = code
         self.file = file
-        self.field = field
-        self.value = value.map { Self.oneLine($0, quoting: true, limit: 120) }
-        self.problem = Self.oneLine(problem, quoting: false, limit: .max)
+        self.field = field.map { UserText.excerpt($0, limit: 2 * UserText.defaultLimit) }
+        self.value = value.map { UserText.excerpt($0, limit: UserText.defaultLimit, quoting: true) }
+        self.problem = UserText.excerpt(problem, limit: 400)
         self.line = line
         self.column = column
     }
 
     /// `<file>: <field>: <problem> (got "<value>")`, on one line.
     public var description: String {
-        var text = "\(Self.oneLine(file, quoting: false, limit: .max)): "
+        var text = "\(UserText.excerpt(file, limit: 1024)): "
         if let field {
             text += "\(field): "
         } else if let line {
@@ -105,19 +112,4 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
         return text
     }
 
-    /// Flattens a text so the message stays on one line (and a value stays short).
-    static func oneLine(_ text: String, quoting: Bool, limit: Int) -> String {
-        var flat = ""
-        for character in text {
-            switch character {
-            case "\n", "\r\n": flat += "\\n"
-            case "\r": flat += "\\r"
-            case "\t": flat += "\\t"
-            case "\"" where quoting: flat += "\\\""
-            default: flat.append(character)
-            }
-        }
-        if flat.count > limit { flat = String(flat.prefix(limit - 3)) + "..." }
-        return flat
-    }
 }

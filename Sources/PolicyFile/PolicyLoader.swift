@@ -7,6 +7,7 @@ import Darwin
 #endif
 import Foundation
 import ReaperCore
+import SystemCalls
 
 /// Reads policy files (design §4, §6): YAML into the domain's `Policy`,
 /// refusing anything unknown, mistyped or unsafe with one line that names the
@@ -52,30 +53,20 @@ public enum PolicyLoader {
         return (Policy.defaults, source: builtInSource)
     }
 
-    /// The whole file as UTF-8 text, read with plain `open`/`read` so the
-    /// message can carry the errno.
+    /// The whole file as UTF-8 text. Opened non-blocking and checked to be a
+    /// regular file (a FIFO or a device named as the policy is refused, not
+    /// waited on or read forever); a symlink is followed, since config
+    /// management often links the policy into place.
     static func readText(path: String) throws(PolicyError) -> String {
         func failure(_ problem: String) -> PolicyError {
             PolicyError(.cannotRead, file: path, field: nil, value: nil, problem: problem)
         }
-        var descriptor: Int32
-        repeat { descriptor = open(path, O_RDONLY | O_CLOEXEC) } while descriptor < 0 && errno == EINTR
-        guard descriptor >= 0 else { throw failure("cannot read: \(describe(errno: errno))") }
-        defer { _ = close(descriptor) }
-
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure("cannot read: \(describe(errno: errno))")
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > maximumFileSize {
-                throw failure("larger than \(maximumFileSize / 1024) KiB: not a policy file")
-            }
+        let bytes: [UInt8]
+        do {
+            bytes = try RegularFileReader.read(path, limit: maximumFileSize, followSymlinks: true)
+        } catch {
+            if case .tooLarge = error { throw failure("\(error): not a policy file") }
+            throw failure("cannot read: \(error)")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw failure("not UTF-8 text: not a policy file")

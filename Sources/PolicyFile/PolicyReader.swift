@@ -1,3 +1,4 @@
+import BoundedYAML
 import Foundation
 import ReaperCore
 import Yams
@@ -16,20 +17,19 @@ struct PolicyReader {
         try policy(from: try document(of: yaml))
     }
 
-    /// The one document of the text, refusing syntax errors, empty files and several documents.
+    /// The one document of the text, refusing syntax errors, empty files and
+    /// several documents. YAML is read through `BoundedYAML`: aliases as keys,
+    /// repeated keys and structures that expand past the node budget are
+    /// refused before anything is composed.
     func document(of yaml: String) throws(PolicyError) -> Node {
-        var documents: [Node] = []
+        let all: [Node]
         do {
-            let parser = try Parser(yaml: yaml)
-            while let node = try parser.nextRoot() {
-                // `---` with nothing after it (a habit of Kubernetes YAML) is no document.
-                if !Self.isNull(node) { documents.append(node) }
-            }
-        } catch let error as YamlError {
-            throw syntaxError(error, yaml: yaml)
+            all = try BoundedYAML.documents(yaml, limits: .settings)
         } catch {
-            throw PolicyError(.syntax, file: file, field: nil, value: nil, problem: "not valid YAML: \(error)")
+            throw yamlError(error)
         }
+        // `---` with nothing after it (a habit of Kubernetes YAML) is no document.
+        let documents = all.filter { !Self.isNull($0) }
         guard let root = documents.first else {
             throw PolicyError(
                 .empty, file: file, field: nil, value: nil,
@@ -47,39 +47,18 @@ struct PolicyReader {
         return root
     }
 
-    func syntaxError(_ error: YamlError, yaml: String) -> PolicyError {
-        func make(_ kind: String, _ context: YamlError.Context?, _ problem: String, _ mark: Mark) -> PolicyError {
-            var text = "YAML \(kind) error: \(problem)"
-            if let context { text += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))" }
-            return PolicyError(.syntax, file: file, field: nil, value: nil, problem: text, line: mark.line, column: mark.column)
-        }
-        switch error {
-        case let .scanner(context, problem, mark, _): return make("syntax", context, problem, mark)
-        case let .parser(context, problem, mark, _): return make("syntax", context, problem, mark)
-        case let .composer(context, problem, mark, _): return make("structure", context, problem, mark)
-        case let .reader(problem, offset, _, yaml):
-            let position = offset.map { Self.lineAndColumn(ofCharacterOffset: $0, in: yaml) }
+    func yamlError(_ problem: YAMLProblem) -> PolicyError {
+        switch problem.code {
+        case .duplicateKey:
             return PolicyError(
-                .syntax, file: file, field: nil, value: nil, problem: "YAML reader error: \(problem)",
-                line: position?.line, column: position?.column
+                .duplicateKey, file: file, field: nil, value: problem.key,
+                problem: "duplicate key: each key may appear once in a mapping", line: problem.line, column: problem.column
             )
-        case let .duplicatedKeysInMapping(duplicates, context):
-            return PolicyError(
-                .duplicateKey, file: file, field: nil, value: duplicates.joined(separator: ", "),
-                problem: "duplicate key: each key may appear once in a mapping",
-                line: context.mark.line, column: context.mark.column
-            )
-        default:
-            return PolicyError(.syntax, file: file, field: nil, value: nil, problem: "not valid YAML: \(error)")
+        case .syntax, .undefinedAlias:
+            return PolicyError(.syntax, file: file, field: nil, value: nil, problem: problem.problem, line: problem.line, column: problem.column)
+        case .aliasAsKey, .complexKey, .tooDeep, .tooManyAnchors, .tooManyAliases, .tooManyNodes:
+            return PolicyError(.unsafeYAML, file: file, field: nil, value: nil, problem: problem.problem, line: problem.line, column: problem.column)
         }
-    }
-
-    static func lineAndColumn(ofCharacterOffset offset: Int, in text: String) -> (line: Int, column: Int) {
-        var line = 1, column = 1
-        for character in text.prefix(offset) {
-            if character == "\n" || character == "\r\n" { line += 1; column = 1 } else { column += 1 }
-        }
-        return (line, column)
     }
 
     // MARK: Sections
@@ -173,6 +152,7 @@ struct PolicyReader {
             switch entry.key {
             case "reap": orphans.reap = try bool(entry.value, field)
             case "manifestsMaxAge": orphans.manifestsMaxAge = try duration(entry.value, field)
+            case "confirmAfter": orphans.confirmAfter = try duration(entry.value, field)
             case "removePodDir": orphans.removePodDir = try bool(entry.value, field)
             default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "orphans")
             }
@@ -278,6 +258,8 @@ struct PolicyReader {
         }
     }
 
+    /// A duration within `DurationText.policyRange`; 0 is returned as is
+    /// (`idle.after` refuses it itself; elsewhere it means "none").
     func duration(_ node: Node, _ field: String) throws(PolicyError) -> TimeInterval {
         let text = try scalar(node, field, expected: "a duration such as 30m").string.trimmingCharacters(in: .whitespaces)
         if text.hasPrefix("-") {
@@ -286,11 +268,14 @@ struct PolicyReader {
         if text != "0", let first = text.first, first.isASCII, first.isNumber || first == "." || first == "+", Double(text) != nil {
             throw error(
                 .invalidDuration, field: field, node,
-                "a number without a unit is ambiguous; write it with one, e.g. \(text)s or \(text)m (units: ms, s, m, h, d)"
+                "a number without a unit is ambiguous; write it with one, e.g. \(UserText.excerpt(text, limit: 20))s or \(UserText.excerpt(text, limit: 20))m (units: ms, s, m, h, d)"
             )
         }
         guard let value = DurationText.parse(text) else {
             throw error(.invalidDuration, field: field, node, "not a duration; write e.g. 90s, 30m, 1h30m or 2d")
+        }
+        if value != 0, let problem = DurationText.rangeProblem(value, DurationText.policyRange) {
+            throw error(.durationOutOfRange, field: field, node, problem)
         }
         return value
     }
@@ -317,15 +302,24 @@ struct PolicyReader {
         throw error(.invalidBoolean, field: field, node, problem)
     }
 
-    /// A whole number, 0 or more.
+    /// A whole number, 0 or more, written in plain decimal: `0100` (YAML 1.1
+    /// octal, 64), `0x10`, `1_000` and `1:30` (sexagesimal) are refused rather
+    /// than read as something other than what a reader sees.
     func count(_ node: Node, _ field: String) throws(PolicyError) -> Int {
         let scalar = try scalar(node, field, expected: "a whole number such as 100")
         let tag = Self.tagName(of: node)
         if tag == .int {
-            guard let value = node.int else {
+            let text = scalar.string
+            let negative = text.hasPrefix("-")
+            let digits = text.drop { $0 == "-" || $0 == "+" }
+            guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits == "0" || !digits.hasPrefix("0"),
+                  text.count - digits.count <= 1 else {
+                throw error(.notAnInteger, field: field, node, "write a plain decimal number such as 100 (no leading zeros, 0x, 0o, _ or :)")
+            }
+            guard !negative else { throw error(.negativeNumber, field: field, node, "must be 0 or more") }
+            guard let value = Int(digits) else {
                 throw error(.notAnInteger, field: field, node, "not a whole number this machine can hold")
             }
-            guard value >= 0 else { throw error(.negativeNumber, field: field, node, "must be 0 or more") }
             return value
         }
         if tag == .float, let value = node.float {
@@ -336,28 +330,31 @@ struct PolicyReader {
         throw error(.notAnInteger, field: field, node, "expected a whole number such as 100\(hint)")
     }
 
-    /// A number within 0...1.
+    /// A number within 0...1, in plain decimal (`0.5`, `1`, `5e-1`).
     func fraction(_ node: Node, _ field: String) throws(PolicyError) -> Double {
         let scalar = try scalar(node, field, expected: "a fraction from 0 to 1 such as 0.5")
         let tag = Self.tagName(of: node)
         if tag == .int || tag == .float, let value = node.float {
-            guard value.isFinite, (0...1).contains(value) else {
+            let text = scalar.string
+            let plain = text.allSatisfy { $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) }
+                && !(text.count > 1 && text.hasPrefix("0") && text.dropFirst().first?.isNumber == true)
+            guard plain, value.isFinite, (0...1).contains(value) else {
                 throw error(.fractionOutOfRange, field: field, node, "must be a fraction from 0 to 1 (0.5 is half)")
             }
             return value
         }
         let text = scalar.string.trimmingCharacters(in: .whitespaces)
-        if text.hasSuffix("%"), let percent = Double(text.dropLast()) {
+        if text.hasSuffix("%"), let percent = Double(text.dropLast()), percent.isFinite {
             throw error(
                 .fractionOutOfRange, field: field, node,
-                "write a fraction from 0 to 1, not a percentage (\(text) is \(Self.formatFraction(percent / 100)))"
+                "write a fraction from 0 to 1, not a percentage (\(UserText.excerpt(text, limit: 20)) is \(Self.formatFraction(percent / 100)))"
             )
         }
         throw error(.wrongType, field: field, node, "expected a fraction from 0 to 1 such as 0.5")
     }
 
     static func formatFraction(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+        value.isFinite && value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 
     func annotationKey(_ node: Node, _ field: String) throws(PolicyError) -> String {
@@ -382,7 +379,7 @@ struct PolicyReader {
         case .scalar where Self.isNull(node):
             throw error(.missingValue, field: field, node, "no value; write [] for an empty list, or remove the key to get the default")
         case let .scalar(scalar):
-            throw error(.wrongType, field: field, node, "expected a list, each item \(expected), not a single value; write [\(scalar.string)]")
+            throw error(.wrongType, field: field, node, "expected a list, each item \(expected), not a single value; write [\(UserText.excerpt(scalar.string, limit: 40))]")
         default:
             throw error(.wrongType, field: field, node, "expected a list, each item \(expected), not \(Self.kind(of: node))")
         }
@@ -498,12 +495,38 @@ struct PolicyReader {
     }
 
     /// The value as written, flattened to one line: `[mtime, ctime]`, `{a: b}`.
-    static func render(_ node: Node) -> String {
-        switch node {
-        case let .scalar(scalar): return scalar.string
-        case let .sequence(sequence): return "[" + sequence.map(render).joined(separator: ", ") + "]"
-        case let .mapping(mapping): return "{" + mapping.map { "\(render($0.key)): \(render($0.value))" }.joined(separator: ", ") + "}"
-        case let .alias(alias): return "*\(alias.anchor.rawValue)"
+    /// Stops after `limit` characters: a value that aliases expand to a large
+    /// structure costs no more to show than a short one.
+    static func render(_ node: Node, limit: Int = 2 * UserText.defaultLimit) -> String {
+        var text = ""
+        var length = 0
+        func append(_ piece: String) -> Bool {
+            text += piece
+            length += piece.unicodeScalars.count
+            return length <= limit
         }
+        func walk(_ node: Node) -> Bool {
+            switch node {
+            case let .scalar(scalar):
+                // At most the rest of the room (plus one, so the excerpt knows it was cut).
+                return append(String(String.UnicodeScalarView(scalar.string.unicodeScalars.prefix(limit - length + 1))))
+            case let .alias(alias):
+                return append("*\(alias.anchor.rawValue)")
+            case let .sequence(sequence):
+                guard append("[") else { return false }
+                for (index, item) in sequence.enumerated() {
+                    guard index == 0 || append(", "), walk(item) else { return false }
+                }
+                return append("]")
+            case let .mapping(mapping):
+                guard append("{") else { return false }
+                for (index, pair) in mapping.enumerated() {
+                    guard index == 0 || append(", "), walk(pair.key), append(": "), walk(pair.value) else { return false }
+                }
+                return append("}")
+            }
+        }
+        _ = walk(node)
+        return text
     }
 }

@@ -4,7 +4,7 @@ enum PolicySchema {
         ("idle", ["after", "timestamps", "requireObservation", "maxUnobservedGap"]),
         ("annotation", ["key", "idleAfter", "required"]),
         ("pods", ["phases", "excludeOwnerKinds", "excludeNamespaces", "protectAnnotation"]),
-        ("orphans", ["reap", "manifestsMaxAge", "removePodDir"]),
+        ("orphans", ["reap", "manifestsMaxAge", "confirmAfter", "removePodDir"]),
         ("volumes", ["recursive", "exclude", "unmount"]),
         ("limits", ["maxReapsPerCycle", "maxOrphanFraction"]),
     ]

@@ -43,8 +43,11 @@ public final class ReaperLock: Sendable {
         return ReaperLock(path: path, fd: fd)
     }
 
-    /// Releases the lock.
+    /// Releases the lock. Unlocked before the close: a child forked meanwhile
+    /// (before its exec closes the descriptor) shares the lock, and a close
+    /// alone would leave it held by that child until its exec.
     public func release() {
+        try? Syscall.unlock(fd, path: path)
         Syscall.close(fd)
     }
 }

@@ -24,6 +24,8 @@ public struct RemovalError: Error, Sendable, CustomStringConvertible {
     public var detail: String
     /// The failed call, when a syscall said no.
     public var systemCall: SystemCallError?
+    /// What was already removed when it stopped (a partial reap when not zero).
+    public var removed = RemovalStats()
 
     public init(_ code: Code, path: String, detail: String, systemCall: SystemCallError? = nil) {
         self.code = code

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ReaperCore
 import SystemCalls
 import SystemPackage
@@ -6,78 +9,163 @@ import SystemPackage
 /// mount (design §5.2-5.3): fd-relative (`openat` + `unlinkat`), iterative,
 /// device and inode re-checked after every open, every directory flock-ed
 /// while it is emptied so a tmpfiles-convention holder stops us.
+///
+/// It also stops at the first sign of use since the last check began
+/// (`quietSince`): an entry changed or modified after it, a directory that
+/// gained an entry after it was listed (`rmdir` says ENOTEMPTY), an entry
+/// that vanished under us. What is gone stays gone; the error carries how
+/// much, so the caller reports a partial reap, not a keep.
+///
+/// Descriptors stay bounded whatever the depth: at most
+/// `maximumOpenDirectories` directories of the current path are held open;
+/// a closed one is reopened from its child through `..` and must be the same
+/// directory (device and inode) as before. Memory is one name per level plus
+/// the names of the subdirectories still to visit; full paths are built only
+/// for reports.
 public struct SafeRemover: Sendable {
-    public init() {}
+    public var maximumOpenDirectories: Int
+    /// Called after each entry removed, with the running count (tests use it
+    /// to make a race happen at an exact point of a removal).
+    public var afterEachRemoval: (@Sendable (Int) -> Void)?
 
-    /// One directory being emptied.
-    private struct Frame {
-        var fd: FileDescriptor
-        var path: String
-        var name: String
-        var pendingDirectories: [String]
-        var listed: Bool
+    public init(maximumOpenDirectories: Int = 64) {
+        self.maximumOpenDirectories = max(2, maximumOpenDirectories)
+    }
+
+    /// One directory of the current path.
+    private struct Level {
+        /// nil while closed to keep descriptors bounded.
+        var fd: FileDescriptor?
+        var name: FileName
+        var device: UInt64
+        var inode: UInt64
+        var allocatedBytes: UInt64
+        var pendingDirectories: [FileName] = []
+        var listed = false
     }
 
     /// Removes directory `name` inside the open directory `parent` and all it
     /// holds. `path` is its absolute path, for reports. Stops at the first
-    /// mount, held lock, swap or unreadable entry; what was removed until then
-    /// stays removed (callers check the whole tree right before calling).
-    /// `measureSizes`: statx every file to count the bytes freed (for trees no
-    /// scan measured just before, such as an orphan's pod directory).
-    public func removeTree(named name: String, in parent: FileDescriptor, path: String, measureSizes: Bool = false) throws(RemovalError) -> RemovalStats {
+    /// mount, held lock, swap, unreadable entry or sign of use since
+    /// `quietSince` (nil: no such check); what was removed until then stays
+    /// removed and the thrown error's `removed` says how much.
+    public func removeTree(
+        named name: FileName, in parent: FileDescriptor, path: String, quietSince: KernelTime? = nil
+    ) throws(RemovalError) -> RemovalStats {
         var stats = RemovalStats()
-        let rootStatus = try status(of: name, in: parent, path: path)
+        do {
+            try removeTree(name, in: parent, path: path, quietSince: quietSince, stats: &stats)
+        } catch {
+            var stopped = error
+            stopped.removed = stats
+            throw stopped
+        }
+        return stats
+    }
+
+    public func removeTree(named name: String, in parent: FileDescriptor, path: String, quietSince: KernelTime? = nil) throws(RemovalError) -> RemovalStats {
+        try removeTree(named: FileName(name), in: parent, path: path, quietSince: quietSince)
+    }
+
+    private func removeTree(
+        _ name: FileName, in parent: FileDescriptor, path: String, quietSince: KernelTime?, stats: inout RemovalStats
+    ) throws(RemovalError) {
+        let rootStatus = try status(of: name, in: parent, path: { path })
         guard rootStatus.isDirectory else {
             throw RemovalError(.changedDuringRemoval, path: path, detail: "no longer a directory")
         }
         if rootStatus.isMountRoot == true {
             throw RemovalError(.mounted, path: path, detail: "is a mount point")
         }
-        let root = try openVerified(name, in: parent, path: path, expected: rootStatus, root: rootStatus)
-        var stack = [Frame(fd: root, path: path, name: name, pendingDirectories: [], listed: false)]
-        defer { for frame in stack { Syscall.close(frame.fd) } }
+        try checkQuiet(rootStatus, since: quietSince, path: { path })
+        let root = try openVerified(name, in: parent, path: { path }, expected: rootStatus, root: rootStatus)
+        var stack = [Level(fd: root, name: name, device: rootStatus.device, inode: rootStatus.inode, allocatedBytes: rootStatus.allocatedBytes)]
+        var openCount = 1
+        defer { for level in stack { if let fd = level.fd { Syscall.close(fd) } } }
 
-        while !stack.isEmpty {
-            let top = stack.count - 1
+        /// The path of level `index` (and of `child` inside it), for reports only.
+        func pathOf(_ index: Int, _ child: FileName? = nil) -> String {
+            var text = path
+            if index >= 1 { for level in stack[1...index] { text += "/" + level.name.description } }
+            if let child { text += "/" + child.description }
+            return text
+        }
+
+        while let top = stack.indices.last {
+            let topFD = stack[top].fd!
             if !stack[top].listed {
                 stack[top].listed = true
-                stack[top].pendingDirectories = try emptyOfNonDirectories(stack[top], root: rootStatus, measureSizes: measureSizes, stats: &stats)
+                stack[top].pendingDirectories = try emptyOfNonDirectories(
+                    topFD, path: { pathOf(top) }, root: rootStatus, quietSince: quietSince, stats: &stats
+                )
             }
             if let child = stack[top].pendingDirectories.popLast() {
-                let childPath = stack[top].path + "/" + child
-                let status = try status(of: child, in: stack[top].fd, path: childPath)
+                let childPath = { pathOf(top, child) }
+                let status = try status(of: child, in: topFD, path: childPath)
+                guard status.isDirectory else {
+                    throw RemovalError(.changedDuringRemoval, path: childPath(), detail: "no longer a directory")
+                }
                 try checkSameMount(status, root: rootStatus, path: childPath)
-                let fd = try openVerified(child, in: stack[top].fd, path: childPath, expected: status, root: rootStatus)
-                stack.append(Frame(fd: fd, path: childPath, name: child, pendingDirectories: [], listed: false))
+                try checkQuiet(status, since: quietSince, path: childPath)
+                let fd = try openVerified(child, in: topFD, path: childPath, expected: status, root: rootStatus)
+                stack.append(Level(fd: fd, name: child, device: status.device, inode: status.inode, allocatedBytes: status.allocatedBytes))
+                openCount += 1
+                if openCount > maximumOpenDirectories, let oldest = stack.firstIndex(where: { $0.fd != nil }) {
+                    Syscall.close(stack[oldest].fd!)
+                    stack[oldest].fd = nil
+                    openCount -= 1
+                }
                 continue
             }
-            // Emptied: remove it from its parent.
+            // Emptied: remove it from its parent, reopened first if it was closed.
+            let donePath = pathOf(top)
             let done = stack.removeLast()
-            Syscall.close(done.fd)
-            let parentFD = stack.last?.fd ?? parent
-            try unlink(done.name, in: parentFD, path: done.path, directory: true)
+            let parentFD: FileDescriptor
+            if let above = stack.indices.last {
+                if stack[above].fd == nil {
+                    do {
+                        stack[above].fd = try reopenParent(of: done.fd!, expected: stack[above], root: rootStatus, path: { pathOf(above) })
+                    } catch {
+                        Syscall.close(done.fd!)
+                        throw error
+                    }
+                    openCount += 1
+                }
+                parentFD = stack[above].fd!
+            } else {
+                parentFD = parent
+            }
+            Syscall.close(done.fd!)
+            openCount -= 1
+            do {
+                try Syscall.unlinkAt(parentFD, done.name, removeDirectory: true)
+            } catch where error.errno == .directoryNotEmpty {
+                throw RemovalError(.changedDuringRemoval, path: donePath, detail: "an entry appeared while it was being emptied", systemCall: error)
+            } catch {
+                throw RemovalError.from(error, path: donePath)
+            }
             stats.filesRemoved += 1
+            stats.bytesFreed += done.allocatedBytes
+            afterEachRemoval?(stats.filesRemoved)
         }
-        stats.bytesFreed += rootStatus.allocatedBytes
-        return stats
     }
 
     /// `rmdir` of an empty directory: the only removal network and CSI
     /// volumes ever get (design §5.5).
     public func removeEmptyDirectory(named name: String, in parent: FileDescriptor, path: String) throws(RemovalError) {
-        let status = try status(of: name, in: parent, path: path)
+        let status = try status(of: FileName(name), in: parent, path: { path })
         guard status.isDirectory else {
             throw RemovalError(.changedDuringRemoval, path: path, detail: "no longer a directory")
         }
         if status.isMountRoot == true { throw RemovalError(.mounted, path: path, detail: "is a mount point") }
-        try unlink(name, in: parent, path: path, directory: true)
+        try unlink(FileName(name), in: parent, path: { path }, directory: true)
     }
 
     /// Removes a regular file or symlink `name` (never what a symlink points to).
     public func removeFile(named name: String, in parent: FileDescriptor, path: String) throws(RemovalError) -> UInt64 {
-        let status = try status(of: name, in: parent, path: path)
+        let status = try status(of: FileName(name), in: parent, path: { path })
         if status.isDirectory { throw RemovalError(.changedDuringRemoval, path: path, detail: "is a directory") }
-        try unlink(name, in: parent, path: path, directory: false)
+        try unlink(FileName(name), in: parent, path: { path }, directory: false)
         return status.allocatedBytes
     }
 
@@ -86,26 +174,16 @@ public struct SafeRemover: Sendable {
     /// Opens a directory without following symlinks, checks it is the one we
     /// looked at (device and inode), on our mount, and takes its flock.
     private func openVerified(
-        _ name: String, in parent: FileDescriptor, path: String, expected: FileStatus, root: FileStatus
+        _ name: FileName, in parent: FileDescriptor, path: () -> String, expected: FileStatus, root: FileStatus
     ) throws(RemovalError) -> FileDescriptor {
         let fd: FileDescriptor
         do {
             fd = try Syscall.openDirectory(parent, name)
         } catch {
-            throw RemovalError.from(error, path: path)
+            throw RemovalError.from(error, path: path())
         }
         do throws(RemovalError) {
-            let opened: FileStatus
-            do { opened = try Syscall.statx(fd, path: path) } catch { throw RemovalError.from(error, path: path) }
-            guard opened.inode == expected.inode, opened.device == expected.device else {
-                throw RemovalError(.changedDuringRemoval, path: path, detail: "swapped between check and open")
-            }
-            try checkSameMount(opened, root: root, path: path)
-            let locked: Bool
-            do { locked = try Syscall.tryLockExclusive(fd, path: path) } catch { throw RemovalError.from(error, path: path) }
-            guard locked else {
-                throw RemovalError(.lockHeld, path: path, detail: "flock held by another process")
-            }
+            try verify(fd, device: expected.device, inode: expected.inode, root: root, path: path)
             return fd
         } catch {
             Syscall.close(fd)
@@ -113,61 +191,98 @@ public struct SafeRemover: Sendable {
         }
     }
 
+    /// Reopens a directory closed to bound descriptors, from its child
+    /// through `..`: it must be the same directory, or the tree was moved.
+    private func reopenParent(
+        of child: FileDescriptor, expected: Level, root: FileStatus, path: () -> String
+    ) throws(RemovalError) -> FileDescriptor {
+        let fd: FileDescriptor
+        do {
+            fd = try Syscall.openDirectory(child, "..")
+        } catch {
+            throw RemovalError.from(error, path: path())
+        }
+        do throws(RemovalError) {
+            try verify(fd, device: expected.device, inode: expected.inode, root: root, path: path)
+            return fd
+        } catch {
+            Syscall.close(fd)
+            throw error
+        }
+    }
+
+    private func verify(_ fd: FileDescriptor, device: UInt64, inode: UInt64, root: FileStatus, path: () -> String) throws(RemovalError) {
+        let opened: FileStatus
+        do { opened = try Syscall.statx(fd) } catch { throw RemovalError.from(error, path: path()) }
+        guard opened.inode == inode, opened.device == device else {
+            throw RemovalError(.changedDuringRemoval, path: path(), detail: "swapped between check and open")
+        }
+        try checkSameMount(opened, root: root, path: path)
+        let locked: Bool
+        do { locked = try Syscall.tryLockExclusive(fd) } catch { throw RemovalError.from(error, path: path()) }
+        guard locked else {
+            throw RemovalError(.lockHeld, path: path(), detail: "flock held by another process")
+        }
+    }
+
     /// `statx` of `name`, its failure as the removal error it means.
-    private func status(of name: String, in parent: FileDescriptor, path: String) throws(RemovalError) -> FileStatus {
+    private func status(of name: FileName, in parent: FileDescriptor, path: () -> String) throws(RemovalError) -> FileStatus {
         do {
             return try Syscall.statx(parent, name)
         } catch {
-            throw RemovalError.from(error, path: path)
+            throw RemovalError.from(error, path: path())
         }
     }
 
     /// `unlinkat`, its failure as the removal error it means.
-    private func unlink(_ name: String, in parent: FileDescriptor, path: String, directory: Bool) throws(RemovalError) {
+    private func unlink(_ name: FileName, in parent: FileDescriptor, path: () -> String, directory: Bool) throws(RemovalError) {
         do {
             try Syscall.unlinkAt(parent, name, removeDirectory: directory)
         } catch {
-            throw RemovalError.from(error, path: path)
+            throw RemovalError.from(error, path: path())
         }
     }
 
-    private func checkSameMount(_ status: FileStatus, root: FileStatus, path: String) throws(RemovalError) {
+    private func checkSameMount(_ status: FileStatus, root: FileStatus, path: () -> String) throws(RemovalError) {
         if status.isMountRoot == true || status.mountID != root.mountID || status.device != root.device {
-            throw RemovalError(.mounted, path: path, detail: "is a mount point")
+            throw RemovalError(.mounted, path: path(), detail: "is a mount point")
         }
     }
 
-    /// Unlinks every non-directory in the frame's directory; returns its subdirectories.
-    private func emptyOfNonDirectories(_ frame: Frame, root: FileStatus, measureSizes: Bool, stats: inout RemovalStats) throws(RemovalError) -> [String] {
+    /// Changed or modified since the last check began: someone is using it.
+    private func checkQuiet(_ status: FileStatus, since: KernelTime?, path: () -> String) throws(RemovalError) {
+        guard let since, status.changed >= since || status.modified >= since else { return }
+        throw RemovalError(.changedDuringRemoval, path: path(), detail: "changed after the last check began: in use")
+    }
+
+    /// Unlinks every non-directory in the directory `fd`; returns its
+    /// subdirectories. Every entry is looked at first (`statx`): a mount, or
+    /// a change since the last check began, stops the removal before it.
+    private func emptyOfNonDirectories(
+        _ fd: FileDescriptor, path: () -> String, root: FileStatus, quietSince: KernelTime?, stats: inout RemovalStats
+    ) throws(RemovalError) -> [FileName] {
         let entries: [DirectoryEntry]
         do {
-            entries = try Syscall.readDirectory(frame.fd, path: frame.path)
+            entries = try Syscall.readDirectory(fd)
         } catch {
-            throw RemovalError.from(error, path: frame.path)
+            throw RemovalError.from(error, path: path())
         }
-        var directories: [String] = []
+        var directories: [FileName] = []
         for entry in entries {
-            let entryPath = frame.path + "/" + entry.name
-            var isDirectory = entry.type == .directory
-            var size: UInt64 = 0
-            // Only an unknown d_type needs a statx here: directories are checked
-            // (mount, identity) when descended into, and unlinking a file that is
-            // a mount point fails with EBUSY. Callers take sizes from their scan.
-            if entry.type == .unknown || (measureSizes && entry.type == .regular) {
-                let status = try status(of: entry.name, in: frame.fd, path: entryPath)
-                isDirectory = status.isDirectory
-                size = status.allocatedBytes
-                if status.isMountRoot == true || status.mountID != root.mountID {
-                    throw RemovalError(.mounted, path: entryPath, detail: "is a mount point")
-                }
-            }
-            if isDirectory {
+            func entryPath() -> String { path() + "/" + entry.name.description }
+            let status = try status(of: entry.name, in: fd, path: entryPath)
+            if status.isDirectory {
                 directories.append(entry.name)
                 continue
             }
-            try unlink(entry.name, in: frame.fd, path: entryPath, directory: false)
+            if status.isMountRoot == true || status.mountID != root.mountID || status.device != root.device {
+                throw RemovalError(.mounted, path: entryPath(), detail: "is a mount point")
+            }
+            try checkQuiet(status, since: quietSince, path: entryPath)
+            try unlink(entry.name, in: fd, path: entryPath, directory: false)
             stats.filesRemoved += 1
-            stats.bytesFreed += size
+            stats.bytesFreed += status.allocatedBytes
+            afterEachRemoval?(stats.filesRemoved)
         }
         return directories
     }

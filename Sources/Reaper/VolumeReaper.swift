@@ -18,6 +18,9 @@ public struct ReapOutcome: Sendable {
         case refusedByLimits = "refused-by-limits"
         /// Deletion started or was tried and failed; what remains is kept.
         case failed
+        /// Deletion stopped part way (activity, a mount that landed, an
+        /// error): `stats` says what had already gone; what remains is kept.
+        case partiallyReaped = "partially-reaped"
     }
 
     public var verdict: VolumeVerdict
@@ -28,6 +31,15 @@ public struct ReapOutcome: Sendable {
     public var stats: RemovalStats
     /// Mount points unmounted first (`volumes.unmount`).
     public var unmounted: [String]
+
+    public init(verdict: VolumeVerdict, action: Action, reasons: [Reason], detail: String?, stats: RemovalStats, unmounted: [String]) {
+        self.verdict = verdict
+        self.action = action
+        self.reasons = reasons
+        self.detail = detail
+        self.stats = stats
+        self.unmounted = unmounted
+    }
 }
 
 /// What happened to an orphan's pod directory after its volumes.
@@ -36,6 +48,19 @@ public struct PodDirectoryOutcome: Sendable {
     public var removed: Bool
     public var detail: String?
     public var stats: RemovalStats
+    /// Why it was kept (or stopped), when it was not removed.
+    public var reasons: [Reason] = []
+
+    /// Removal started and stopped part way: `stats` says what had gone.
+    public var isPartial: Bool { !removed && stats.filesRemoved > 0 }
+
+    public init(path: String, removed: Bool, detail: String?, stats: RemovalStats, reasons: [Reason] = []) {
+        self.path = path
+        self.removed = removed
+        self.detail = detail
+        self.stats = stats
+        self.reasons = reasons
+    }
 }
 
 /// The result of acting on one plan.
@@ -44,8 +69,17 @@ public struct ReapReport: Sendable {
     public var podDirectories: [PodDirectoryOutcome]
     public var dryRun: Bool
 
+    public init(outcomes: [ReapOutcome], podDirectories: [PodDirectoryOutcome], dryRun: Bool) {
+        self.outcomes = outcomes
+        self.podDirectories = podDirectories
+        self.dryRun = dryRun
+    }
+
     public var reaped: [ReapOutcome] { outcomes.filter { $0.action == .reaped } }
-    public var bytesFreed: UInt64 { reaped.reduce(0) { $0 + $1.stats.bytesFreed } }
+    /// Freed by whole and partial reaps alike.
+    public var bytesFreed: UInt64 {
+        outcomes.filter { $0.action == .reaped || $0.action == .partiallyReaped }.reduce(0) { $0 + $1.stats.bytesFreed }
+    }
 }
 
 /// Turns a plan into deletions an SRE can trust (design §5): each volume is
@@ -57,7 +91,12 @@ public struct VolumeReaper: Sendable {
     public var kubeletRoot: String
     public var policy: Policy
     public var mountInfoPath: String
-    private let remover = SafeRemover()
+    public var remover = SafeRemover()
+    /// Called between the last check and the first unmount, with the volume
+    /// path: tests use it to race the unmount deterministically.
+    public var beforeUnmount: (@Sendable (String) -> Void)?
+    /// Defence in depth: the node's cgroups, asked per pod right before deletion.
+    public var podCgroups = PodCgroups()
 
     public init(kubeletRoot: String, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo") {
         self.kubeletRoot = kubeletRoot.count > 1 && kubeletRoot.hasSuffix("/") ? String(kubeletRoot.dropLast()) : kubeletRoot
@@ -65,10 +104,11 @@ public struct VolumeReaper: Sendable {
         self.mountInfoPath = mountInfoPath
     }
 
-    /// Acts on `plan`. `manifests` and `access` are read fresh by the caller
-    /// right before this, for the last check; `dryRun` deletes nothing.
+    /// Acts on `plan`; `dryRun` deletes nothing. `currentPodView` gives the
+    /// pod view as of now and is asked at each last check (each volume, each
+    /// orphan pod directory): a pod listed again mid-cycle keeps its volumes.
     public func execute(
-        plan: Plan, manifests: ManifestSnapshot, access: @Sendable () -> [String: AccessRecord]?,
+        plan: Plan, currentPodView: () -> ManifestSnapshot, access: @Sendable () -> [String: AccessRecord]?,
         dryRun: Bool, logger: Logger, clock: () -> Date = Date.init
     ) -> ReapReport {
         var outcomes: [ReapOutcome] = []
@@ -90,7 +130,7 @@ public struct VolumeReaper: Sendable {
                 outcomes.append(ReapOutcome(verdict: kept, action: .keptAtLastCheck, reasons: [.inconclusive], detail: "access times unreadable at the last check", stats: RemovalStats(), unmounted: []))
                 continue
             }
-            let outcome = reapOne(verdict, manifests: manifests, access: records, logger: logger, clock: clock)
+            let outcome = reapOne(verdict, currentPodView: currentPodView, access: records, logger: logger, clock: clock)
             if outcome.action == .reaped { reapedPaths.insert(verdict.path) }
             outcomes.append(outcome)
         }
@@ -102,7 +142,7 @@ public struct VolumeReaper: Sendable {
                 // any verdict below the directory must have been reaped.
                 let volumes = plan.volumes.filter { $0.path.hasPrefix(directory + "/") }
                 guard volumes.allSatisfy({ reapedPaths.contains($0.path) }) else { continue }
-                podDirectories.append(removeOrphanPodDirectory(directory, manifests: manifests, logger: logger, now: clock()))
+                podDirectories.append(removeOrphanPodDirectory(directory, manifests: currentPodView(), logger: logger, now: clock()))
             }
         }
         return ReapReport(outcomes: outcomes, podDirectories: podDirectories, dryRun: dryRun)
@@ -111,7 +151,7 @@ public struct VolumeReaper: Sendable {
     // MARK: One volume
 
     func reapOne(
-        _ verdict: VolumeVerdict, manifests: ManifestSnapshot, access: [String: AccessRecord], logger: Logger, clock: () -> Date
+        _ verdict: VolumeVerdict, currentPodView: () -> ManifestSnapshot, access: [String: AccessRecord], logger: Logger, clock: () -> Date
     ) -> ReapOutcome {
         func kept(_ reasons: [Reason], _ detail: String?, action: ReapOutcome.Action = .keptAtLastCheck, unmounted: [String] = []) -> ReapOutcome {
             var updated = verdict
@@ -131,11 +171,16 @@ public struct VolumeReaper: Sendable {
         defer { opened.close() }
 
         // The last check: scan and judge again with fresh manifests and access times.
+        // Anything changed after it began is in use, and stops the removal.
+        let quietSince = KernelTime.earliestStampFromNow()
         var unmounted: [String] = []
         var rescan = rescanned(location, opened, verdict: verdict)
-        var fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: manifests, access: access, policy: policy, now: clock())
+        var fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: policy, now: clock())
         if fresh.verdict == .keep {
             return kept(lastCheckReasons(fresh.reasons), "kept at the last check before deletion")
+        }
+        if let alive = livenessKeep(podUID: location.podUID, logger: logger) {
+            return kept([alive.reason], alive.detail)
         }
         if rescan.volume.scan.isMounted {
             // Only reached when every mount is of an opted-in type on a local kind.
@@ -144,17 +189,18 @@ public struct VolumeReaper: Sendable {
             guard Self.inHostMountNamespace() else {
                 return kept([.mounted], "not in the host mount namespace: volumes.unmount refused")
             }
+            beforeUnmount?(verdict.path)
             for mount in rescan.volume.scan.mounts.sorted(by: { $0.mountPoint.count > $1.mountPoint.count }) {
-                do {
-                    try Syscall.unmount(mount.mountPoint)
+                do throws(RemovalError) {
+                    try unmountChecked(mount, table: rescan.table, location: location, opened: opened)
                     unmounted.append(mount.mountPoint)
                     logger.info("unmounted before removal", metadata: ["volume_path": "\(verdict.path)", "mount_point": "\(mount.mountPoint)", "fstype": "\(mount.filesystemType)"])
                 } catch {
-                    return kept([.mounted], "umount \(mount.mountPoint): \(error)", unmounted: unmounted)
+                    return kept([.mounted], "umount \(mount.mountPoint): \(error.detail)", unmounted: unmounted)
                 }
             }
             rescan = rescanned(location, opened, verdict: verdict)
-            fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: manifests, access: access, policy: policy, now: clock())
+            fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: policy, now: clock())
             if fresh.verdict == .keep || rescan.volume.scan.isMounted {
                 return kept(lastCheckReasons(fresh.reasons.isEmpty ? [.mounted] : fresh.reasons), "kept after unmounting", unmounted: unmounted)
             }
@@ -164,7 +210,7 @@ public struct VolumeReaper: Sendable {
         do {
             let recursive = location.plugin.isLocal && policy.volumes.recursive.contains(location.plugin)
             if recursive {
-                stats = try remover.removeTree(named: location.volumeName, in: opened.plugin, path: verdict.path)
+                stats = try remover.removeTree(named: location.volumeName, in: opened.plugin, path: verdict.path, quietSince: quietSince)
             } else if location.plugin.isCSI {
                 stats = try removeCSIVolume(location, opened)
             } else {
@@ -175,15 +221,28 @@ public struct VolumeReaper: Sendable {
             var updated = verdict
             updated.verdict = .keep
             updated.reasons = [error.reason]
-            let action: ReapOutcome.Action = error.code == .inconclusive || error.code == .outsideKubeletPods ? .failed : .keptAtLastCheck
-            logger.debug("removal stopped", metadata: ["volume_path": "\(verdict.path)", "error": "\(error)"])
-            return ReapOutcome(verdict: updated, action: action, reasons: [error.reason], detail: error.description, stats: stats, unmounted: unmounted)
+            // Something already gone is a partial reap, whatever stopped it:
+            // never "kept", which would say the volume is whole.
+            let action: ReapOutcome.Action = error.removed.filesRemoved > 0 ? .partiallyReaped
+                : error.code == .inconclusive || error.code == .outsideKubeletPods ? .failed : .keptAtLastCheck
+            logger.debug("removal stopped", metadata: ["volume_path": "\(verdict.path)", "error": "\(error)", "files_removed": "\(error.removed.filesRemoved)"])
+            return ReapOutcome(verdict: updated, action: action, reasons: [error.reason], detail: error.description, stats: error.removed, unmounted: unmounted)
         }
         // The tree's size as the last check scanned it, right before removal.
         stats.bytesFreed = max(stats.bytesFreed, rescan.volume.scan.bytes)
         var done = verdict
         done.bytes = stats.bytesFreed
         return ReapOutcome(verdict: done, action: .reaped, reasons: verdict.reasons, detail: nil, stats: stats, unmounted: unmounted)
+    }
+
+    /// The liveness cross-check for one pod, read now: a cgroup with processes
+    /// keeps it (`pod-alive`), an unreadable one too (`inconclusive`).
+    func livenessKeep(podUID: String, logger: Logger) -> (reason: Reason, detail: String)? {
+        switch podCgroups.liveness(ofPod: podUID, logger: logger) {
+        case .alive(let cgroup): return (.podAlive, "the pod's cgroup \(cgroup) holds processes")
+        case .inconclusive(let problem): return (.inconclusive, "the pod's cgroup is unreadable: \(problem)")
+        case .notAlive, .noKubeletTree: return nil
+        }
     }
 
     /// Whether this process shares PID 1's mount namespace. Unknown is no.
@@ -198,7 +257,8 @@ public struct VolumeReaper: Sendable {
     func lastCheckReasons(_ reasons: [Reason]) -> [Reason] {
         let podSide: Set<Reason> = [.podRunning, .podPending, .podPhaseUnknown, .phaseExcluded, .ownerExcluded, .ownerDaemonSet,
                                     .ownerNode, .namespaceExcluded, .protected, .annotationRecent, .annotationInvalid, .annotationMissing,
-                                    .manifestsEmpty, .manifestsIncomplete, .manifestsStale, .manifestsOlderThanPod, .orphansDisabled, .staticPod]
+                                    .manifestsEmpty, .manifestsIncomplete, .manifestsStale, .manifestsOlderThanPod, .orphansDisabled, .staticPod,
+                                    .manifestsTimeInvalid, .orphanUnconfirmed]
         var result: [Reason] = []
         for reason in reasons {
             if reason == .recentAccess || reason == .changedDuringScan {
@@ -211,7 +271,7 @@ public struct VolumeReaper: Sendable {
         return Array(Set(result)).sorted()
     }
 
-    private func rescanned(_ location: KubeletPath, _ opened: KubeletPath.OpenVolume, verdict: VolumeVerdict) -> (volume: PodVolume, directory: PodDirectory) {
+    private func rescanned(_ location: KubeletPath, _ opened: KubeletPath.OpenVolume, verdict: VolumeVerdict) -> (volume: PodVolume, directory: PodDirectory, table: MountTable?) {
         // An unreadable mount table is inconclusive, and counts the volume as mounted.
         let table = try? MountTable.read(path: mountInfoPath)
         let mounts = table ?? MountTable(mounts: [MountInfo(mountPoint: verdict.path, filesystemType: "unknown")])
@@ -221,7 +281,7 @@ public struct VolumeReaper: Sendable {
         let directory = PodDirectory(
             uid: location.podUID, path: location.podDirectory, kind: location.podKind, appearedAt: opened.podAppearedAt, volumes: [volume]
         )
-        return (volume, directory)
+        return (volume, directory, table)
     }
 
     /// CSI: `mount/` (empty, unmounted) first, then `vol_data.json` (the
@@ -253,81 +313,5 @@ public struct VolumeReaper: Sendable {
         try remover.removeEmptyDirectory(named: location.volumeName, in: opened.plugin, path: volumePath)
         stats.filesRemoved += 1
         return stats
-    }
-
-    // MARK: Orphan pod directories
-
-    /// Removes the rest of an orphan's pod directory once its volumes are gone:
-    /// `containers/`, `plugins/`, `etc-hosts`, empty `volume-subpaths/`. Kept
-    /// if anything is mounted, a volume remains, or `volumeDevices/` exists.
-    func removeOrphanPodDirectory(_ path: String, manifests: ManifestSnapshot, logger: Logger, now: Date) -> PodDirectoryOutcome {
-        func keep(_ detail: String) -> PodDirectoryOutcome {
-            PodDirectoryOutcome(path: path, removed: false, detail: detail, stats: RemovalStats())
-        }
-        guard let location = KubeletPath(podDirectory: path, kubeletRoot: kubeletRoot) else {
-            return keep("not a pod directory under \(kubeletRoot)/pods: refused")
-        }
-        if let table = try? MountTable.read(path: mountInfoPath) {
-            if let mount = table.mounts(atOrUnder: path).first { return keep("mount point inside: \(mount.mountPoint)") }
-        } else {
-            return keep("\(mountInfoPath) unreadable")
-        }
-        let pods: FileDescriptor
-        do {
-            pods = try location.openPodsDirectory()
-        } catch {
-            return keep(error.description)
-        }
-        defer { Syscall.close(pods) }
-        do {
-            let podStatus = try Syscall.statx(pods, location.podUID)
-            let born = podStatus.born ?? podStatus.changed
-            let directory = PodDirectory(
-                uid: location.podUID, path: path, kind: location.podKind,
-                appearedAt: Date(timeIntervalSince1970: born.secondsSince1970), volumes: []
-            )
-            let reasons = Reconciler.orphanKeepReasons(directory, manifests: manifests, policy: policy, now: now)
-            if !reasons.isEmpty { return keep("kept at the last check: \(reasons.map(\.rawValue).joined(separator: ","))") }
-            let pod = try Syscall.openDirectory(pods, location.podUID)
-            defer { Syscall.close(pod) }
-            for entry in try Syscall.readDirectory(pod, path: path) {
-                switch entry.name {
-                case "volumeDevices":
-                    return keep("volumeDevices/ present: block volumes are the kubelet's")
-                case "volumes", "volume-subpaths":
-                    if let problem = try onlyEmptyDirectories(entry.name, in: pod, path: path + "/" + entry.name) {
-                        return keep(problem)
-                    }
-                default:
-                    continue
-                }
-            }
-        } catch {
-            return keep("\(error)")
-        }
-        do {
-            let stats = try remover.removeTree(named: location.podUID, in: pods, path: path, measureSizes: true)
-            return PodDirectoryOutcome(path: path, removed: true, detail: nil, stats: stats)
-        } catch {
-            return keep(error.description)
-        }
-    }
-
-    /// nil when the tree `name` holds only directories (no volume data left, no
-    /// subpath bind targets); else what was found.
-    private func onlyEmptyDirectories(_ name: String, in parent: FileDescriptor, path: String) throws(SystemCallError) -> String? {
-        var pending: [(FileDescriptor, String)] = [(try Syscall.openDirectory(parent, name), path)]
-        defer { for (fd, _) in pending { Syscall.close(fd) } }
-        while let (fd, directoryPath) = pending.popLast() {
-            defer { Syscall.close(fd) }
-            for entry in try Syscall.readDirectory(fd, path: directoryPath) {
-                let status = try Syscall.statx(fd, entry.name)
-                guard status.isDirectory, status.isMountRoot != true else {
-                    return "\(directoryPath)/\(entry.name) remains"
-                }
-                pending.append((try Syscall.openDirectory(fd, entry.name), directoryPath + "/" + entry.name))
-            }
-        }
-        return nil
     }
 }

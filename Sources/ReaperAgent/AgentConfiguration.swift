@@ -1,5 +1,7 @@
+import BoundedYAML
 import Foundation
 import ReaperCore
+import SystemCalls
 import Yams
 
 /// Where the agent looks and how the daemon paces itself. Defaults are the
@@ -18,39 +20,68 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var flushInterval: TimeInterval = 5
     /// How often volumes the kernel refused to watch are polled for mtimes.
     public var pollInterval: TimeInterval = 30
+    /// A reconcile running longer than this makes `/healthz` say `stuck`
+    /// (503) and refuses `POST /v1/reconcile` at once; nil: `stuckBound`'s
+    /// default, five intervals but at least five minutes.
+    public var reconcileStuckAfter: TimeInterval?
     /// Upper bound on inotify watches this agent sets (nil: as many as the kernel allows).
     public var maxWatches: Int?
     /// Also count reads (`IN_ACCESS`) as access; costs events on busy volumes.
     public var watchReads = false
+    /// Size limit of one manifest file: a larger file is an error (orphans kept), read no further.
+    public var maxManifestBytes = 64 << 20
     public var logTarget = "auto"
     public var logLevel = "info"
+    /// Where the cgroup file systems are mounted, for the pod liveness check.
+    public var cgroupRoot = "/sys/fs/cgroup"
 
     public init() {}
+
+    /// How long a reconcile may run before the daemon calls itself stuck:
+    /// `reconcileStuckAfter`, else max(5 × reconcileInterval, 5 min). A walk
+    /// of a very large node takes minutes; one on a hung NFS mount never ends.
+    public var stuckBound: TimeInterval {
+        reconcileStuckAfter ?? max(5 * reconcileInterval, 300)
+    }
 
     /// Keys a config file may hold, for error messages.
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
-        "flushInterval", "pollInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
+        "flushInterval", "pollInterval", "reconcileStuckAfter", "maxWatches", "watchReads", "logTarget", "logLevel",
+        "cgroupRoot", "maxManifestBytes",
     ]
 
-    /// Reads a config file over the defaults.
+    /// A config file is small; anything larger is not one.
+    public static let maximumFileSize = 1 << 20
+
+    /// Reads a config file over the defaults: opened non-blocking and checked
+    /// to be a regular file of at most `maximumFileSize` (a symlink to one is
+    /// followed, as config management makes them).
     public static func load(path: String) throws(ConfigurationError) -> AgentConfiguration {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            let reason = access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "not UTF-8 text or not a file"
-            throw ConfigurationError(file: path, field: nil, message: "cannot read: \(reason)")
+        let bytes: [UInt8]
+        do {
+            bytes = try RegularFileReader.read(path, limit: maximumFileSize, followSymlinks: true)
+        } catch {
+            throw ConfigurationError(file: path, field: nil, message: "cannot read: \(error)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigurationError(file: path, field: nil, message: "cannot read: not UTF-8 text")
         }
         return try parse(text, file: path)
     }
 
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> AgentConfiguration {
         var configuration = AgentConfiguration()
-        let root: Node?
+        let documents: [Node]
         do {
-            root = try Yams.compose(yaml: text)
+            documents = try BoundedYAML.documents(text, limits: .settings).filter { !isNull($0) }
         } catch {
-            throw ConfigurationError(file: file, field: nil, message: "not valid YAML: \(String(describing: error).split(separator: "\n").joined(separator: " "))")
+            throw ConfigurationError(file: file, field: nil, message: "\(error)")
         }
-        guard let root else { return configuration }
+        guard documents.count <= 1 else {
+            throw ConfigurationError(file: file, field: nil, message: "more than one YAML document; a config file holds one")
+        }
+        guard let root = documents.first else { return configuration }
         guard let mapping = root.mapping else {
             throw ConfigurationError(file: file, field: nil, message: "must be a mapping of settings")
         }
@@ -58,6 +89,7 @@ public struct AgentConfiguration: Sendable, Hashable {
             guard let key = keyNode.string else {
                 throw ConfigurationError(file: file, field: nil, message: "keys must be strings")
             }
+            let shown = value.scalar.map { UserText.excerpt($0.string, quoting: true) } ?? ""
             func string() throws(ConfigurationError) -> String {
                 guard let scalar = value.scalar, !scalar.string.isEmpty else {
                     throw ConfigurationError(file: file, field: key, message: "must be a non-empty string")
@@ -67,7 +99,10 @@ public struct AgentConfiguration: Sendable, Hashable {
             func duration() throws(ConfigurationError) -> TimeInterval {
                 let text = try string()
                 guard let seconds = DurationText.parse(text), seconds > 0 else {
-                    throw ConfigurationError(file: file, field: key, message: "must be a positive duration like 30s, 5m or 1h (got \"\(text)\")")
+                    throw ConfigurationError(file: file, field: key, message: "must be a positive duration like 30s, 5m or 1h (got \"\(shown)\")")
+                }
+                if let problem = DurationText.rangeProblem(seconds, DurationText.intervalRange) {
+                    throw ConfigurationError(file: file, field: key, message: "\(problem) (got \"\(shown)\")")
                 }
                 return seconds
             }
@@ -76,37 +111,45 @@ public struct AgentConfiguration: Sendable, Hashable {
             case "manifests": configuration.manifests = try string()
             case "policy": configuration.policy = try string()
             case "stateDir": configuration.stateDir = try string()
+            case "cgroupRoot": configuration.cgroupRoot = try string()
             case "socket": configuration.socket = try string()
             case "socketGroup": configuration.socketGroup = try string()
             case "reconcileInterval": configuration.reconcileInterval = try duration()
             case "flushInterval": configuration.flushInterval = try duration()
             case "pollInterval": configuration.pollInterval = try duration()
+            case "reconcileStuckAfter": configuration.reconcileStuckAfter = try duration()
             case "maxWatches":
                 let text = try string()
-                guard let count = Int(text), count > 0 else {
-                    throw ConfigurationError(file: file, field: key, message: "must be a positive integer (got \"\(text)\")")
+                guard text.allSatisfy({ $0.isASCII && $0.isNumber }), !text.hasPrefix("0"), let count = Int(text), count > 0 else {
+                    throw ConfigurationError(file: file, field: key, message: "must be a positive integer (got \"\(shown)\")")
                 }
                 configuration.maxWatches = count
             case "watchReads":
                 let text = try string()
                 guard let flag = Bool(text) else {
-                    throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(text)\")")
+                    throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(shown)\")")
                 }
                 configuration.watchReads = flag
+            case "maxManifestBytes":
+                let text = try string()
+                guard let bytes = ByteSizeText.parse(text), (1...ByteSizeText.maximumManifestBytes).contains(bytes) else {
+                    throw ConfigurationError(file: file, field: key, message: "must be a size from 1 to 1Gi bytes, like 67108864 or 64Mi (got \"\(text.prefix(64))\")")
+                }
+                configuration.maxManifestBytes = bytes
             case "logTarget":
                 let text = try string()
                 guard ["auto", "journald", "stderr"].contains(text) else {
-                    throw ConfigurationError(file: file, field: key, message: "must be auto, journald or stderr (got \"\(text)\")")
+                    throw ConfigurationError(file: file, field: key, message: "must be auto, journald or stderr (got \"\(shown)\")")
                 }
                 configuration.logTarget = text
             case "logLevel":
                 let text = try string()
                 guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) else {
-                    throw ConfigurationError(file: file, field: key, message: "must be a log level such as info or debug (got \"\(text)\")")
+                    throw ConfigurationError(file: file, field: key, message: "must be a log level such as info or debug (got \"\(shown)\")")
                 }
                 configuration.logLevel = text
             default:
-                throw ConfigurationError(file: file, field: key, message: "unknown setting; known: \(keys.joined(separator: ", "))")
+                throw ConfigurationError(file: file, field: UserText.excerpt(key), message: "unknown setting; known: \(keys.joined(separator: ", "))")
             }
         }
         return configuration
@@ -120,6 +163,43 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var message: String
 
     public var description: String {
-        [file, field, message].compactMap { $0 }.joined(separator: ": ")
+        [UserText.excerpt(file, limit: 1024), field, message].compactMap { $0 }.joined(separator: ": ")
+    }
+}
+
+extension AgentConfiguration {
+    static func isNull(_ node: Node) -> Bool {
+        guard case let .scalar(scalar) = node else { return false }
+        return Tag.Name(rawValue: node.tag.rawValue) == .null && scalar.style == .plain
+    }
+
+    /// An interval as a `Duration`, clamped into `DurationText.intervalRange`
+    /// (the config reader and the flags refuse anything outside it; this only
+    /// makes sure no value can trap in the conversion).
+    static func pacing(_ seconds: TimeInterval) -> Duration {
+        let range = DurationText.intervalRange
+        let clamped = seconds.isNaN ? range.lowerBound : min(max(seconds, range.lowerBound), range.upperBound)
+        return .milliseconds(Int64((clamped * 1000).rounded()))
+    }
+}
+
+/// A byte count: digits, optionally with a binary suffix `Ki`, `Mi` or `Gi`.
+enum ByteSizeText {
+    /// A manifest file is read whole into memory: 1 GiB at most.
+    static let maximumManifestBytes = 1 << 30
+
+    static func parse(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30)]
+        var digits = Substring(text)
+        var unit = 1
+        if let match = units.first(where: { text.hasSuffix($0.0) }) {
+            let (suffix, factor) = match
+            digits = digits.dropLast(suffix.count)
+            unit = factor
+        }
+        guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let count = Int(digits) else { return nil }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : bytes
     }
 }

@@ -1,6 +1,7 @@
 import AccessStore
 import Foundation
 import Logging
+import NodeDiscovery
 import PolicyFile
 import Reaper
 import ReaperCore
@@ -40,6 +41,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
     let notifier: SystemdNotifier
     let logger: Logger
     let session: Int64
+    /// The pod liveness check, one for the daemon's life (a missing tree is reported once).
+    let podCgroups: PodCgroups
     private let state: Mutex<State>
     private let work = BlockingWork(label: "volume-reaper.reconcile")
     let triggers: AsyncStream<ReconcileTrigger>
@@ -57,6 +60,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         self.metrics = metrics
         self.notifier = notifier
         self.logger = logger
+        podCgroups = PodCgroups(root: configuration.cgroupRoot)
         state = Mutex(State(policy: policy))
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
     }
@@ -79,20 +83,37 @@ public final class AgentController: AgentAPIProvider, Sendable {
         let snapshot = state.withLock { $0 }
         let watcherStatus = watcher.status
         let interval = configuration.reconcileInterval
-        // Healthy: ready, and the last cycle succeeded within three intervals.
-        let fresh = snapshot.lastReconcile.map { Date().timeIntervalSince($0) < max(3 * interval, 30) } ?? false
-        let healthy = snapshot.ready && !snapshot.stopping && fresh && snapshot.lastReconcileError == nil
+        let now = Date()
+        // Healthy: ready, no cycle running past the stuck bound, and the last
+        // cycle succeeded within three intervals.
+        let stuck = snapshot.cycleStartedAt.map { now.timeIntervalSince($0) > configuration.stuckBound } ?? false
+        let fresh = snapshot.lastReconcile.map { now.timeIntervalSince($0) < max(3 * interval, 30) } ?? false
+        let healthy = snapshot.ready && !snapshot.stopping && !stuck && fresh && snapshot.lastReconcileError == nil
         let state = snapshot.stopping ? "stopping"
+            : stuck ? "stuck"
             : !snapshot.ready || snapshot.lastReconcile == nil && snapshot.lastReconcileError == nil ? "starting"
             : healthy ? "running" : "degraded"
         return AgentHealth(
             healthy: healthy, state: state, watches: watcherStatus.watches, volumes: snapshot.plan?.volumes.count ?? 0,
-            lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError, dryRun: dryRun
+            lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError,
+            reconcileRunningSince: snapshot.cycleStartedAt, dryRun: dryRun
         )
     }
 
+    /// Queues a cycle and waits for its plan; refused at once (503) while the
+    /// running cycle is past the stuck bound, since a queued request would
+    /// wait as long as it does.
     public func reconcileNow() async throws -> Plan {
-        try await withCheckedThrowingContinuation { continuation in
+        if let started = state.withLock({ $0.cycleStartedAt }) {
+            let running = Date().timeIntervalSince(started)
+            if running > configuration.stuckBound {
+                throw ReconcileUnavailable(
+                    code: "reconcile-stuck",
+                    message: "a reconcile has been running for \(DurationText.format(running)) (stuck after \(DurationText.format(configuration.stuckBound))); no other can start until it ends"
+                )
+            }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
             triggerContinuation.yield(.request(continuation))
         }
     }
@@ -101,18 +122,54 @@ public final class AgentController: AgentAPIProvider, Sendable {
 
     /// Moves what the watcher saw into the store (coalesced writes).
     func flushAccesses() async {
+        _ = try? await work.run { [self] in storeWatcherAccesses() }
+    }
+
+    /// Drains the watcher into the store. Runs on the work queue only, where
+    /// the plan and every last check read: drain and write happen together,
+    /// so for those readers an access is always in the watcher or the store,
+    /// never in between. A failed write puts the drain back.
+    private func storeWatcherAccesses() -> WatcherDrain {
         let drain = watcher.drainAccesses()
-        guard !drain.accesses.isEmpty || !drain.removed.isEmpty else { return }
-        let store = store
-        let logger = logger
+        guard !drain.isEmpty else { return drain }
         do {
-            try await work.run {
-                if !drain.accesses.isEmpty { try store.recordAccesses(drain.accesses, source: .inotify) }
-                if !drain.removed.isEmpty { try store.forget(Array(drain.removed)) }
-            }
+            if !drain.accesses.isEmpty { try store.recordAccesses(drain.accesses, source: .inotify) }
+            if !drain.removed.isEmpty { try store.forget(Array(drain.removed)) }
         } catch {
+            watcher.requeue(drain)
             logger.error("could not write the access store", metadata: ["error": "\(error)"])
         }
+        return drain
+    }
+
+    /// Last-access records for `paths` as of now: for the plan and again for
+    /// every last check before a deletion. Every event the kernel queued
+    /// before this call counts (design §5.6, §5.7): the watcher handles its
+    /// queue first, its accesses are stored, and after a lost signal (an
+    /// inotify overflow) every path counts as accessed at that moment, or now
+    /// while the rescan runs. Runs on the work queue.
+    func accessRecords(covering paths: [String], policy: Policy) throws -> [String: AccessRecord] {
+        watcher.synchronize()
+        let drain = storeWatcherAccesses()
+        let now = Date()
+        var records = try store.reconcilerRecords(now: now, policy: policy, covering: paths)
+        // Also from memory: a failed store write must not hide an access.
+        for (path, time) in drain.accesses { Self.note(access: time, of: path, in: &records) }
+        if let lost = watcher.lostSignalsAccess(now: now) {
+            for path in paths { Self.note(access: lost, of: path, in: &records) }
+        }
+        return records
+    }
+
+    private static func note(access time: Date, of path: String, in records: inout [String: AccessRecord]) {
+        guard var record = records[path] else {
+            records[path] = AccessRecord(lastAccess: time, source: .inotify)
+            return
+        }
+        guard time > record.lastAccess else { return }
+        record.lastAccess = time
+        record.source = .inotify
+        records[path] = record
     }
 
     func heartbeat() async {
@@ -133,15 +190,16 @@ public final class AgentController: AgentAPIProvider, Sendable {
         let dryRun = dryRun
         let store = store
         let logger = logger
+        let podCgroups = podCgroups
         let watched = watcher.knownVolumes
         do {
-            let result = try await work.run { () throws -> ReapCycle.Result in
+            let result = try await work.run { [self] () throws -> ReapCycle.Result in
                 let now = Date()
                 try store.markObserved(Array(watched), since: now)
-                let builder = PlanBuilder(configuration: configuration, policy: policy)
+                let builder = PlanBuilder(configuration: configuration, policy: policy, podCgroups: podCgroups)
                 let result = try ReapCycle(builder: builder, dryRun: dryRun).run(
-                    access: { paths in try store.reconcilerRecords(now: Date(), policy: policy, covering: paths) },
-                    logger: logger
+                    access: { [self] paths in try accessRecords(covering: paths, policy: policy) },
+                    observations: store, logger: logger
                 )
                 for outcome in result.report.reaped {
                     try? store.markReaped(path: outcome.verdict.path, at: Date(), bytesFreed: outcome.stats.bytesFreed)

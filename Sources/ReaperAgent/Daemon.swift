@@ -22,7 +22,7 @@ public enum Daemon {
             kubeletRoot: configuration.kubeletRoot, manifestsPath: configuration.manifests,
             options: WatcherOptions(
                 maxWatches: configuration.maxWatches, watchReads: configuration.watchReads,
-                pollInterval: .milliseconds(Int64(configuration.pollInterval * 1000))
+                pollInterval: AgentConfiguration.pacing(configuration.pollInterval)
             ),
             logger: logger
         )
@@ -48,11 +48,11 @@ public enum Daemon {
         ])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
-                .init(service: AccessFlushService(controller: controller, interval: .milliseconds(Int64(configuration.flushInterval * 1000)))),
+                .init(service: AccessFlushService(controller: controller, interval: AgentConfiguration.pacing(configuration.flushInterval))),
                 .init(service: watcher),
                 .init(service: api),
                 .init(service: ReconcileService(
-                    controller: controller, api: api, interval: .milliseconds(Int64(configuration.reconcileInterval * 1000))
+                    controller: controller, api: api, interval: AgentConfiguration.pacing(configuration.reconcileInterval)
                 )),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -34,8 +34,16 @@ public struct ReapEventLog: Sendable {
             metadata["dry_run"] = "false"
             if directory.removed {
                 logger.info("removed orphan pod directory", metadata: metadata)
+            } else if directory.isPartial {
+                // Part of it is gone: a failure to report, never a keep.
+                metadata["message_id"] = .string(MessageID.reapFailed.rawValue)
+                metadata["reason"] = .string(directory.reasons.map(\.rawValue).joined(separator: ","))
+                metadata["detail"] = .string(directory.detail ?? "")
+                logger.error("orphan pod directory partially removed; the rest is kept", metadata: metadata)
             } else {
                 metadata["message_id"] = .string(MessageID.volumeKeptAtLastCheck.rawValue)
+                metadata["bytes_freed"] = "0"
+                metadata["reason"] = .string(([Reason.orphan] + directory.reasons).map(\.rawValue).joined(separator: ","))
                 metadata["detail"] = .string(directory.detail ?? "")
                 logger.notice("kept orphan pod directory", metadata: metadata)
             }
@@ -52,7 +60,7 @@ public struct ReapEventLog: Sendable {
             "volume_plugin": .string(verdict.plugin.unescaped),
             "volume_name": .string(verdict.name),
             "idle_seconds": .stringConvertible(verdict.idleSeconds),
-            "bytes_freed": .stringConvertible(outcome.action == .reaped ? outcome.stats.bytesFreed : 0),
+            "bytes_freed": .stringConvertible(outcome.action == .reaped || outcome.action == .partiallyReaped ? outcome.stats.bytesFreed : 0),
             "files_removed": .stringConvertible(outcome.stats.filesRemoved),
             "reason": .string(outcome.reasons.map(\.rawValue).joined(separator: ",")),
             "dry_run": .string(dryRun ? "true" : "false"),
@@ -76,6 +84,10 @@ public struct ReapEventLog: Sendable {
         case .failed:
             metadata.merge(MessageID.reapFailed.metadata) { $1 }
             logger.error("reap failed; the volume is kept", metadata: metadata)
+        case .partiallyReaped:
+            // Under the failure ID: part of the volume is gone, the rest kept.
+            metadata.merge(MessageID.reapFailed.metadata) { $1 }
+            logger.error("reap stopped part way; what remains of the volume is kept", metadata: metadata)
         }
     }
 }

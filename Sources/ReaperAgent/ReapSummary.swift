@@ -29,13 +29,14 @@ public struct ReapSummary: Sendable, Codable {
         volumes = plan.volumes.map { verdict in
             if let outcome = acted[verdict.path] {
                 return Entry(path: verdict.path, action: outcome.action.rawValue, reasons: outcome.reasons.map(\.rawValue),
-                             bytesFreed: outcome.action == .reaped ? outcome.stats.bytesFreed : 0,
+                             bytesFreed: outcome.action == .reaped || outcome.action == .partiallyReaped ? outcome.stats.bytesFreed : 0,
                              filesRemoved: outcome.stats.filesRemoved, detail: outcome.detail)
             }
             return Entry(path: verdict.path, action: "kept", reasons: verdict.reasons.map(\.rawValue), bytesFreed: 0, filesRemoved: 0, detail: nil)
         }
         podDirectories = report.podDirectories.map {
-            Entry(path: $0.path, action: $0.removed ? "reaped" : "kept", reasons: [Reason.orphan.rawValue],
+            Entry(path: $0.path, action: $0.removed ? "reaped" : $0.isPartial ? ReapOutcome.Action.partiallyReaped.rawValue : "kept",
+                  reasons: ([Reason.orphan] + $0.reasons).map(\.rawValue),
                   bytesFreed: $0.stats.bytesFreed, filesRemoved: $0.stats.filesRemoved, detail: $0.detail)
         }
         generatedAt = plan.generatedAt
@@ -53,7 +54,7 @@ public struct ReapSummary: Sendable, Codable {
         let ordered = volumes.sorted { ($0.action == "reaped" ? 0 : 1, $0.path) < ($1.action == "reaped" ? 0 : 1, $1.path) }
         let width = ordered.map(\.action.count).max() ?? 6
         for entry in ordered + podDirectories {
-            let size = entry.action == "reaped" ? ByteCount.format(entry.bytesFreed) : ""
+            let size = entry.action == "reaped" || entry.action == "partially-reaped" ? ByteCount.format(entry.bytesFreed) : ""
             let why = entry.reasons.joined(separator: ",") + (entry.detail.map { " (\($0))" } ?? "")
             lines.append("\(entry.action.padding(toLength: width, withPad: " ", startingAt: 0))  \(entry.path)  \(size.isEmpty ? "" : size + "  ")\(why)")
         }

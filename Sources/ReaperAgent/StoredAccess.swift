@@ -6,8 +6,9 @@ import ReaperCore
 
 /// Last-access times for one-shot runs (`--plan`, `--once`): what the access
 /// store holds, read while a daemon may be writing it. One-shot runs saw no
-/// events themselves, so stored times say `store` (design §5.7).
-public final class StoredAccess: Sendable {
+/// events themselves, so stored times say `store` (design §5.7). Also the
+/// orphan sightings of earlier runs (`OrphanObservationLog`).
+public final class StoredAccess: OrphanObservationLog, Sendable {
     private let store: AccessStore?
     private let policy: Policy
     private let logger: Logger
@@ -28,6 +29,18 @@ public final class StoredAccess: Sendable {
             records[path]?.source = .store
         }
         return records
+    }
+
+    /// Sightings of earlier runs; none without a store (no orphan is confirmed).
+    public func orphanObservations() throws -> [String: OrphanObservation] {
+        guard let store else { return [:] }
+        return try store.orphanObservations()
+    }
+
+    /// Stores this run's sightings (`--once`); a read-only store (`--plan`) keeps none.
+    public func recordOrphanObservations(_ update: OrphanObservationUpdate) throws {
+        guard let store, !store.isReadOnly else { return }
+        try store.recordOrphanObservations(update)
     }
 
     /// Notes reaped volumes in the store (`--once`).

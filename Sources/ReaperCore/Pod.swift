@@ -45,6 +45,17 @@ public struct Pod: Sendable, Hashable {
 
     /// Whether `phase` is a terminal one (no container will run again).
     public var isTerminated: Bool { phase == "Succeeded" || phase == "Failed" }
+
+    /// Whether this document is the kubelet's own view of the static pod
+    /// `hash` (its `/pods` lists a static pod under `metadata.uid` = hash), or
+    /// its mirror pod: owned by the Node and pointing at the hash through
+    /// `kubernetes.io/config.mirror`. The `config.hash` annotation alone is
+    /// anyone's to write (a tenant pod could claim a static pod's directory),
+    /// so it matches nothing.
+    public func describesStaticPod(_ hash: String) -> Bool {
+        if uid == hash { return true }
+        return annotations[Self.configMirrorAnnotation] == hash && owners.contains { $0.kind == "Node" }
+    }
 }
 
 /// A problem with one manifest file.
@@ -70,13 +81,21 @@ public struct ManifestSnapshot: Sendable, Hashable {
     public var refreshedAt: Date?
     public var errors: [ManifestError]
     public var pods: [Pod]
+    /// Which write of the source this is: for files, a digest of every file's
+    /// name, device, inode, size, mtime and ctime. Two snapshots with another
+    /// fingerprint are different writes (orphan confirmation, design §4.4).
+    /// Nil when unknown (a file failed): such a snapshot confirms nothing.
+    public var fingerprint: String?
 
-    public init(path: String, files: [String], refreshedAt: Date?, errors: [ManifestError], pods: [Pod]) {
+    public init(
+        path: String, files: [String], refreshedAt: Date?, errors: [ManifestError], pods: [Pod], fingerprint: String? = nil
+    ) {
         self.path = path
         self.files = files
         self.refreshedAt = refreshedAt
         self.errors = errors
         self.pods = pods
+        self.fingerprint = fingerprint
     }
 
     /// Every file parsed. A snapshot with errors cannot vouch for orphans.
@@ -85,12 +104,11 @@ public struct ManifestSnapshot: Sendable, Hashable {
     public var isEmpty: Bool { pods.isEmpty }
 
     /// The documents that describe the pod directory `uid`: by `metadata.uid`,
-    /// and for a static pod's config hash also by its config annotations.
+    /// and for a static pod's config hash also by its Node-owned mirror pod
+    /// (`Pod.describesStaticPod`).
     public func pods(matching uid: String, kind: PodDirectoryKind) -> [Pod] {
         pods.filter { pod in
-            if pod.uid == uid { return true }
-            guard kind == .configHash else { return false }
-            return pod.annotations[Pod.configHashAnnotation] == uid || pod.annotations[Pod.configMirrorAnnotation] == uid
+            kind == .configHash ? pod.describesStaticPod(uid) : pod.uid == uid
         }
     }
 }

@@ -33,6 +33,9 @@ public struct Policy: Sendable, Hashable {
     public struct Orphans: Sendable, Hashable {
         public var reap = true
         public var manifestsMaxAge: TimeInterval = 10 * 60
+        /// A pod directory is an orphan only once missing from two different
+        /// snapshots (writes) at least this far apart; 0 trusts one snapshot.
+        public var confirmAfter: TimeInterval = 2 * 60
         /// After an orphan's volumes are gone, remove the rest of its pod directory.
         public var removePodDir = true
         public init() {}

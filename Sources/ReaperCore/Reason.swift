@@ -18,6 +18,7 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
     case namespaceExcluded = "namespace-excluded"
     case protected = "protected"
     case staticPod = "static-pod"
+    case podAlive = "pod-alive"
 
     // Access.
     case recentAccess = "recent-access"
@@ -40,6 +41,8 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
     case manifestsIncomplete = "manifests-incomplete"
     case manifestsStale = "manifests-stale"
     case manifestsOlderThanPod = "manifests-older-than-pod"
+    case manifestsTimeInvalid = "manifests-time-invalid"
+    case orphanUnconfirmed = "orphan-unconfirmed"
 
     // Limits of design §5.8.
     case limitMaxReaps = "limit-max-reaps"
@@ -74,6 +77,7 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
         case .namespaceExcluded: return "the pod's namespace is in pods.excludeNamespaces"
         case .protected: return "the pod carries the protect annotation (pods.protectAnnotation)"
         case .staticPod: return "a static pod directory (config hash) that no manifest matches: never an orphan"
+        case .podAlive: return "the pod's cgroup on this node holds processes: it runs, whatever the manifests say"
         case .recentAccess: return "accessed within idle.after"
         case .changedDuringScan: return "an entry vanished while the tree was walked: activity"
         case .annotationRecent: return "the last-accessed annotation is younger than annotation.idleAfter"
@@ -84,15 +88,17 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
         case .lockHeld: return "a directory in the volume is flock-held (systemd-tmpfiles convention)"
         case .notEmpty: return "not a local kind: only an empty, unmounted directory is removed"
         case .pluginExcluded: return "the plugin is in volumes.exclude"
-        case .inconclusive: return "part of the tree could not be read (EIO, EACCES, ESTALE...)"
+        case .inconclusive: return "part of the tree, or the pod's cgroup, could not be read (EIO, EACCES, ESTALE...)"
         case .orphansDisabled: return "orphans.reap is off"
         case .manifestsEmpty: return "no manifest file lists any pod: there is no snapshot to judge orphans by"
         case .manifestsIncomplete: return "a manifest file could not be read or parsed"
         case .manifestsStale: return "the manifests are older than orphans.manifestsMaxAge"
         case .manifestsOlderThanPod: return "the pod directory appeared after the manifests were refreshed"
+        case .manifestsTimeInvalid: return "the manifests' refresh time (mtime) is in the future: their age is unknown"
+        case .orphanUnconfirmed: return "not yet missing from two different manifest writes orphans.confirmAfter apart"
         case .limitMaxReaps: return "limits.maxReapsPerCycle reached; the most idle go first"
         case .limitOrphanFraction: return "more than limits.maxOrphanFraction of pod directories would go as orphans: none do"
-        case .accessedDuringReap: return "accessed after the plan was made (seen at the last check)"
+        case .accessedDuringReap: return "accessed after the plan was made: seen at the last check, or during the removal (which then stops: a partial reap)"
         case .podStateChanged: return "the pod's state changed after the plan was made"
         }
     }

@@ -8,13 +8,22 @@ public struct ReconcileInput: Sendable {
     public var access: [String: AccessRecord]
     public var policy: Policy
     public var now: Date
+    /// Orphan sightings by pod UID from earlier passes (`orphans.confirmAfter`).
+    public var orphanObservations: [String: OrphanObservation]
+    /// The pod cgroups' view: live pods are kept whatever the manifests say.
+    public var liveness: PodLiveness
 
-    public init(inventory: NodeInventory, manifests: ManifestSnapshot, access: [String: AccessRecord], policy: Policy, now: Date) {
+    public init(
+        inventory: NodeInventory, manifests: ManifestSnapshot, access: [String: AccessRecord], policy: Policy, now: Date,
+        orphanObservations: [String: OrphanObservation] = [:], liveness: PodLiveness = PodLiveness()
+    ) {
         self.inventory = inventory
         self.manifests = manifests
         self.access = access
         self.policy = policy
         self.now = now
+        self.orphanObservations = orphanObservations
+        self.liveness = liveness
     }
 }
 
@@ -22,7 +31,9 @@ public struct ReconcileInput: Sendable {
 /// function: `--plan`, `--once`, the daemon and the socket all share it.
 public enum Reconciler {
     public static func plan(_ input: ReconcileInput) -> Plan {
-        let snapshot = OrphanSnapshotJudgement(manifests: input.manifests, policy: input.policy, now: input.now)
+        let snapshot = OrphanSnapshotJudgement(
+            manifests: input.manifests, policy: input.policy, now: input.now, observations: input.orphanObservations
+        )
         var verdicts: [VolumeVerdict] = []
         var orphanDirectories: [PodDirectory] = []
 
@@ -38,6 +49,7 @@ public enum Reconciler {
         var alerts: [PlanAlert] = []
         var orphanPodDirectories = orphanDirectories
             .filter { input.policy.orphans.removePodDir && snapshot.keepReasons(for: $0).isEmpty }
+            .filter { input.liveness.keepReasons(for: $0.uid).isEmpty }
             .map(\.path)
         applyOrphanFraction(&verdicts, orphanPodDirectories: &orphanPodDirectories, alerts: &alerts, input: input)
         applyMaxReaps(&verdicts, limit: input.policy.limits.maxReapsPerCycle)
@@ -67,16 +79,18 @@ public enum Reconciler {
             access: access, policy: policy, now: now
         )
         let pods = manifests.pods(matching: directory.uid, kind: directory.kind)
-        let snapshot = OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now)
+        let snapshot = OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, observations: nil)
         return judge(volume, in: directory, pods: pods, snapshot: snapshot, input: input)
     }
 
     /// Why an orphan pod directory must stay (empty: its snapshot vouches for
     /// it being an orphan). Non-empty also when a manifest now lists it.
+    /// Confirmation (`orphans.confirmAfter`) is the plan's: only directories
+    /// the plan confirmed reach this last check.
     public static func orphanKeepReasons(_ directory: PodDirectory, manifests: ManifestSnapshot, policy: Policy, now: Date) -> [Reason] {
         if directory.kind != .uid { return [.staticPod] }
         if !manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty { return [.podStateChanged] }
-        return OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now).keepReasons(for: directory)
+        return OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, observations: nil).keepReasons(for: directory)
     }
 
     /// `<root>/pods/<uid>` of a volume path `<root>/pods/<uid>/volumes/<plugin>/<name>`.
@@ -107,6 +121,9 @@ public enum Reconciler {
         }
         if scan.isLockHeld { keep.append(.lockHeld) }
         if !recursive, !scan.holdsOnlyBookkeeping { keep.append(.notEmpty) }
+
+        // The node: a pod whose cgroup holds processes runs, whatever the manifests say.
+        keep.append(contentsOf: input.liveness.keepReasons(for: directory.uid))
 
         // The pod.
         let terminated = !pods.isEmpty && pods.allSatisfy { $0.isTerminated }
@@ -237,29 +254,5 @@ public enum Reconciler {
         for index in reapIndices.dropFirst(max(0, limit)) {
             verdicts[index].keep(because: .limitMaxReaps)
         }
-    }
-}
-
-/// Whether the manifests can vouch that a pod directory is an orphan (design §4.4).
-struct OrphanSnapshotJudgement {
-    var manifests: ManifestSnapshot
-    var policy: Policy
-    var now: Date
-
-    func keepReasons(for directory: PodDirectory) -> [Reason] {
-        var reasons: [Reason] = []
-        if !policy.orphans.reap { reasons.append(.orphansDisabled) }
-        if manifests.isEmpty {
-            reasons.append(.manifestsEmpty)
-            return reasons
-        }
-        if !manifests.isComplete { reasons.append(.manifestsIncomplete) }
-        guard let refreshed = manifests.refreshedAt else {
-            reasons.append(.manifestsEmpty)
-            return reasons
-        }
-        if now.timeIntervalSince(refreshed) > policy.orphans.manifestsMaxAge { reasons.append(.manifestsStale) }
-        if !(refreshed > directory.appearedAt) { reasons.append(.manifestsOlderThanPod) }
-        return reasons
     }
 }

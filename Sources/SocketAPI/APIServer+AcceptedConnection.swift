@@ -13,7 +13,10 @@ extension APIServer {
     /// Sets up `channel`'s pipeline as `run()` does for an accepted socket,
     /// with a connection slot of its own. `run()` is not needed and not called.
     public func accept(_ channel: any Channel) async throws -> AcceptedConnection {
-        let limiter = ConnectionLimiter(limit: configuration.maxConnections)
+        let limiter = ConnectionLimiter(
+            limit: configuration.maxConnections, perProcess: configuration.maxConnectionsPerProcess,
+            perUser: configuration.maxConnectionsPerUser
+        )
         return AcceptedConnection(connection: try await initialize(channel, limiter: limiter).get())
     }
 

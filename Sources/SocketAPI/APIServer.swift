@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
+import ReaperCore
 import ServiceLifecycle
 
 /// The socket API (design §6): HTTP/1.1 with JSON bodies on a Unix socket.
@@ -34,11 +35,13 @@ public final class APIServer: Service, Sendable {
         for (name, value) in [
             ("maxBodyBytes", configuration.maxBodyBytes), ("maxHeaderBytes", configuration.maxHeaderBytes),
             ("maxConnections", configuration.maxConnections),
+            ("maxConnectionsPerProcess", configuration.maxConnectionsPerProcess),
+            ("maxConnectionsPerUser", configuration.maxConnectionsPerUser),
         ] where value <= 0 {
             throw APIServerError(code: .configuration, message: "socket API \(name) must be positive, not \(value)")
         }
-        guard configuration.idleTimeout > .zero else {
-            throw APIServerError(code: .configuration, message: "socket API idleTimeout must be positive")
+        guard configuration.idleTimeout > .zero, configuration.requestTimeout > .zero else {
+            throw APIServerError(code: .configuration, message: "socket API idleTimeout and requestTimeout must be positive")
         }
         self.configuration = configuration
         self.handler = RequestHandler(provider: provider, recorder: AgentMetricsRecorder(registry: registry))
@@ -68,17 +71,20 @@ public final class APIServer: Service, Sendable {
 
     typealias HTTPChannel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
-    /// An accepted connection, its peer and whether it got a connection slot.
+    /// An accepted connection, its peer and, when it got no connection slot, why.
     struct Connection: Sendable {
         var channel: HTTPChannel
         var peer: PeerCredentials?
-        var admitted: Bool
+        var refusal: ConnectionLimiter.Refusal?
     }
 
     public func run() async throws {
         defer { listening.signal() }
         let path = configuration.socketPath
-        let limiter = ConnectionLimiter(limit: configuration.maxConnections)
+        let limiter = ConnectionLimiter(
+            limit: configuration.maxConnections, perProcess: configuration.maxConnectionsPerProcess,
+            perUser: configuration.maxConnectionsPerUser
+        )
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(clamping: max(128, configuration.maxConnections)))
             .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -155,18 +161,21 @@ public final class APIServer: Service, Sendable {
         }
     }
 
-    /// The pipeline of one accepted connection: idle timer, HTTP codec with
-    /// the header limit, the idle/shutdown guard, then the async channel.
+    /// The pipeline of one accepted connection: the whole-request deadline,
+    /// the idle timer, the HTTP codec with the header limit, the idle/shutdown
+    /// guard, then the async channel. The slot is taken once the peer is
+    /// known, against the total and the peer's process and user shares.
     func initialize(_ channel: any Channel, limiter: ConnectionLimiter) -> EventLoopFuture<Connection> {
-        let admitted = limiter.acquire()
-        if admitted {
-            channel.closeFuture.whenComplete { _ in limiter.release() }
-        }
         let configuration = self.configuration
         return PeerCredentials.of(channel).flatMapThrowing { peer in
+            let refusal = limiter.acquire(peer)
+            if refusal == nil {
+                channel.closeFuture.whenComplete { _ in limiter.release(peer) }
+            }
             let pipeline = channel.pipeline.syncOperations
-            let idle = TimeAmount(configuration.idleTimeout)
-            try pipeline.addHandler(IdleStateHandler(allTimeout: idle))
+            let clock = RequestClock()
+            try pipeline.addHandler(RequestDeadlineHandler(clock: clock, timeout: TimeAmount(configuration.requestTimeout)))
+            try pipeline.addHandler(IdleStateHandler(allTimeout: TimeAmount(configuration.idleTimeout)))
             var limits = NIOHTTPDecoderLimitConfiguration()
             limits.maxHeaderFieldSize = configuration.maxHeaderBytes
             limits.maxHeaderListSize = configuration.maxHeaderBytes
@@ -174,9 +183,9 @@ public final class APIServer: Service, Sendable {
                 withPipeliningAssistance: false, withErrorHandling: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits
             )
-            try pipeline.addHandler(ConnectionGuard())
+            try pipeline.addHandler(ConnectionGuard(clock: clock))
             let http = try HTTPChannel(wrappingChannelSynchronously: channel)
-            return Connection(channel: http, peer: peer, admitted: admitted)
+            return Connection(channel: http, peer: peer, refusal: refusal)
         }
     }
 
@@ -216,11 +225,13 @@ public final class APIServer: Service, Sendable {
         outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws {
         var parts = inbound.makeAsyncIterator()
-        guard connection.admitted else {
-            let response = APIResponse.error(
-                .serviceUnavailable, code: "too-many-connections",
-                message: "the agent serves at most \(configuration.maxConnections) connections", close: true
-            )
+        if let refusal = connection.refusal {
+            let message = switch refusal {
+            case .full: "the agent serves at most \(configuration.maxConnections) connections"
+            case .process: "the agent serves at most \(configuration.maxConnectionsPerProcess) connections to one process"
+            case .user: "the agent serves at most \(configuration.maxConnectionsPerUser) connections to one user"
+            }
+            let response = APIResponse.error(.serviceUnavailable, code: "too-many-connections", message: message, close: true)
             try await send(response, version: .http1_1, keepAlive: false, to: outbound)
             return
         }
@@ -288,7 +299,7 @@ public final class APIServer: Service, Sendable {
         let lengths = head.headers["content-length"]
         if let declared = lengths.first {
             guard let length = Int(declared), length >= 0, lengths.allSatisfy({ $0 == declared }) else {
-                return .malformed(head, "bad Content-Length '\(declared)'")
+                return .malformed(head, "bad Content-Length '\(UserText.excerpt(declared))'")
             }
             if length > limit { return .tooLarge(head) }
         }

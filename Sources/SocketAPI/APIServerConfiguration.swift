@@ -16,8 +16,18 @@ public struct APIServerConfiguration: Sendable, Hashable {
     /// A connection with no traffic for this long (and no request being
     /// answered) is closed.
     public var idleTimeout: Duration
+    /// A request's line, headers and body must all arrive within this long
+    /// of its first byte; bytes trickling in do not extend it (unlike
+    /// `idleTimeout`). A connection past it is closed.
+    public var requestTimeout: Duration
     /// Connections past this many get 503 and are closed.
     public var maxConnections: Int
+    /// Connections one client process (`SO_PEERCRED` pid) may hold.
+    public var maxConnectionsPerProcess: Int
+    /// Connections all processes of one user (`SO_PEERCRED` uid, root
+    /// included) may hold together: a share of `maxConnections`, so that one
+    /// user's clients leave room for the others.
+    public var maxConnectionsPerUser: Int
 
     public init(
         socketPath: String,
@@ -26,7 +36,10 @@ public struct APIServerConfiguration: Sendable, Hashable {
         maxBodyBytes: Int = 64 * 1024,
         maxHeaderBytes: Int = 16 * 1024,
         idleTimeout: Duration = .seconds(30),
-        maxConnections: Int = 512
+        requestTimeout: Duration = .seconds(10),
+        maxConnections: Int = 512,
+        maxConnectionsPerProcess: Int = 32,
+        maxConnectionsPerUser: Int = 256
     ) {
         self.socketPath = socketPath
         self.socketGroup = socketGroup
@@ -34,6 +47,9 @@ public struct APIServerConfiguration: Sendable, Hashable {
         self.maxBodyBytes = maxBodyBytes
         self.maxHeaderBytes = maxHeaderBytes
         self.idleTimeout = idleTimeout
+        self.requestTimeout = requestTimeout
         self.maxConnections = maxConnections
+        self.maxConnectionsPerProcess = maxConnectionsPerProcess
+        self.maxConnectionsPerUser = maxConnectionsPerUser
     }
 }

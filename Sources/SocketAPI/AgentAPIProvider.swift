@@ -24,11 +24,13 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     public var volumes: Int
     public var lastReconcile: Date?
     public var lastReconcileError: String?
+    /// When the reconcile now running started; null between cycles.
+    public var reconcileRunningSince: Date?
     public var dryRun: Bool
 
     public init(
         healthy: Bool, state: String, watches: Int, volumes: Int, lastReconcile: Date?,
-        lastReconcileError: String?, dryRun: Bool
+        lastReconcileError: String?, reconcileRunningSince: Date? = nil, dryRun: Bool
     ) {
         self.healthy = healthy
         self.state = state
@@ -36,11 +38,12 @@ public struct AgentHealth: Codable, Sendable, Hashable {
         self.volumes = volumes
         self.lastReconcile = lastReconcile
         self.lastReconcileError = lastReconcileError
+        self.reconcileRunningSince = reconcileRunningSince
         self.dryRun = dryRun
     }
 
     enum CodingKeys: String, CodingKey {
-        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, dryRun
+        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun
     }
 
     // Explicit so that nil fields are written as null, like the plan's.
@@ -52,8 +55,24 @@ public struct AgentHealth: Codable, Sendable, Hashable {
         try container.encode(volumes, forKey: .volumes)
         try container.encode(lastReconcile, forKey: .lastReconcile)
         try container.encode(lastReconcileError, forKey: .lastReconcileError)
+        try container.encode(reconcileRunningSince, forKey: .reconcileRunningSince)
         try container.encode(dryRun, forKey: .dryRun)
     }
+}
+
+/// Thrown by `reconcileNow()` when no cycle can be run now; the API answers
+/// 503 with `code` and `message` at once rather than leave the client waiting.
+public struct ReconcileUnavailable: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Stable kebab-case, e.g. `reconcile-stuck`.
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
 }
 
 /// Which volumes `GET /v1/volumes?state=` lists.

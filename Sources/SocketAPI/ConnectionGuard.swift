@@ -19,10 +19,16 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var answering = false
     private var shuttingDown = false
+    private let clock: RequestClock
+
+    init(clock: RequestClock) {
+        self.clock = clock
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .end = Self.unwrapInboundIn(data) {
             answering = true
+            clock.requestComplete()
         }
         context.fireChannelRead(data)
     }
@@ -33,6 +39,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         answering = false
+        clock.responseComplete()
         guard shuttingDown else {
             context.write(data, promise: promise)
             return

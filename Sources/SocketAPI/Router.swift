@@ -51,16 +51,16 @@ struct RequestHandler: Sendable {
     let recorder: AgentMetricsRecorder
 
     func respond(to request: APIRequest) async -> APIResponse {
-        guard let target = URLComponents(string: request.uri), request.uri.hasPrefix("/") else {
-            return .error(.badRequest, code: "bad-request", message: "malformed request target '\(request.uri)'")
+        guard let target = Self.target(of: request.uri) else {
+            return .error(.badRequest, code: "bad-request", message: "malformed request target '\(UserText.excerpt(request.uri))'")
         }
         guard let route = Route(path: target.path) else {
-            return .error(.notFound, code: "not-found", message: "no such path: \(target.path)")
+            return .error(.notFound, code: "not-found", message: "no such path: \(UserText.excerpt(target.path))")
         }
         guard request.method == route.method else {
             var response = APIResponse.error(
                 .methodNotAllowed, code: "method-not-allowed",
-                message: "\(target.path) answers \(route.method.rawValue) only, not \(request.method.rawValue)"
+                message: "\(target.path) answers \(route.method.rawValue) only, not \(UserText.excerpt(request.method.rawValue))"
             )
             response.extraHeaders.append(("Allow", route.method.rawValue))
             return response
@@ -75,7 +75,7 @@ struct RequestHandler: Sendable {
             guard let filter = VolumeStateFilter(rawValue: stateText) else {
                 return .error(
                     .badRequest, code: "bad-request",
-                    message: "unknown state '\(stateText)': use idle, active or all"
+                    message: "unknown state '\(UserText.excerpt(stateText))': use idle, active or all"
                 )
             }
             guard let plan = await provider.currentPlan() else { return Self.noPlan }
@@ -85,7 +85,7 @@ struct RequestHandler: Sendable {
             guard let plan = await provider.currentPlan() else { return Self.noPlan }
             let volumes = plan.volumes.filter { $0.podUID == uid }
             guard !volumes.isEmpty else {
-                return .error(.notFound, code: "not-found", message: "no volumes of pod \(uid) in the current plan")
+                return .error(.notFound, code: "not-found", message: "no volumes of pod \(UserText.excerpt(uid)) in the current plan")
             }
             return .json(VolumeList(generatedAt: plan.generatedAt, podUID: uid, volumes: volumes))
 
@@ -104,6 +104,8 @@ struct RequestHandler: Sendable {
                 return Self.planDocument(try await provider.reconcileNow())
             } catch is CancellationError {
                 return .error(.serviceUnavailable, code: "shutting-down", message: "the agent is stopping")
+            } catch let unavailable as ReconcileUnavailable {
+                return .error(.serviceUnavailable, code: unavailable.code, message: unavailable.message)
             } catch {
                 return .error(.internalServerError, code: "reconcile-failed", message: "reconcile failed: \(error)")
             }
@@ -113,6 +115,20 @@ struct RequestHandler: Sendable {
             recorder.registry.emit(into: &bytes)
             return APIResponse(status: .ok, contentType: APIResponse.prometheusType, body: ByteBuffer(bytes: bytes))
         }
+    }
+
+    /// The path and query of a request target in origin form (`/healthz`) or
+    /// absolute form (`http://localhost/healthz`, which RFC 9112 §3.2.2 says
+    /// a server must accept; its authority is ignored, as a Unix socket has
+    /// one host). nil for anything else.
+    static func target(of uri: String) -> URLComponents? {
+        if uri.hasPrefix("/") { return URLComponents(string: uri) }
+        guard let absolute = URLComponents(string: uri), let scheme = absolute.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", absolute.host != nil else { return nil }
+        var origin = URLComponents()
+        origin.percentEncodedPath = absolute.percentEncodedPath.isEmpty ? "/" : absolute.percentEncodedPath
+        origin.percentEncodedQuery = absolute.percentEncodedQuery
+        return origin
     }
 
     static let noPlan = APIResponse.error(

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Foundation
 
 /// A value behind a lock, for the little state shared between the accept
@@ -17,26 +22,57 @@ final class Synchronized<Value>: @unchecked Sendable {
     }
 }
 
-/// Counts open connections against `maxConnections`.
+/// Counts open connections against `maxConnections`, and per peer against
+/// the per-process and per-user shares, so that one client (or one user's
+/// clients) cannot hold every slot.
 struct ConnectionLimiter: Sendable {
-    private let count = Synchronized(0)
-    let limit: Int
-
-    init(limit: Int) {
-        self.limit = limit
+    /// Why a connection was not admitted.
+    enum Refusal: Sendable, Hashable {
+        case full, process, user
     }
 
-    /// Takes a slot; false when all are taken.
-    func acquire() -> Bool {
-        count.withLock { count in
-            guard count < limit else { return false }
-            count += 1
-            return true
+    private struct Counts {
+        var total = 0
+        var byProcess: [pid_t: Int] = [:]
+        var byUser: [uid_t: Int] = [:]
+    }
+
+    private let counts = Synchronized(Counts())
+    let limit: Int
+    let perProcess: Int
+    let perUser: Int
+
+    init(limit: Int, perProcess: Int = .max, perUser: Int = .max) {
+        self.limit = limit
+        self.perProcess = perProcess
+        self.perUser = perUser
+    }
+
+    /// Takes a slot for `peer` (unknown peers count against the total only);
+    /// nil when admitted, else which limit was reached.
+    func acquire(_ peer: PeerCredentials?) -> Refusal? {
+        counts.withLock { counts in
+            guard counts.total < limit else { return .full }
+            if let peer {
+                guard counts.byProcess[peer.pid, default: 0] < perProcess else { return .process }
+                guard counts.byUser[peer.uid, default: 0] < perUser else { return .user }
+                counts.byProcess[peer.pid, default: 0] += 1
+                counts.byUser[peer.uid, default: 0] += 1
+            }
+            counts.total += 1
+            return nil
         }
     }
 
-    func release() {
-        count.withLock { $0 -= 1 }
+    func release(_ peer: PeerCredentials?) {
+        counts.withLock { counts in
+            counts.total -= 1
+            guard let peer else { return }
+            counts.byProcess[peer.pid, default: 1] -= 1
+            if counts.byProcess[peer.pid] == 0 { counts.byProcess[peer.pid] = nil }
+            counts.byUser[peer.uid, default: 1] -= 1
+            if counts.byUser[peer.uid] == 0 { counts.byUser[peer.uid] = nil }
+        }
     }
 }
 

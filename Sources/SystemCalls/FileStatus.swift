@@ -13,6 +13,17 @@ public struct KernelTime: Sendable, Hashable, Comparable {
         self.nanoseconds = nanoseconds
     }
 
+    /// The earliest timestamp that a change to a file from now on can carry:
+    /// the realtime clock now, less one tick of the coarse clock the kernel
+    /// stamps files with (it lags the precise clock by up to a tick).
+    public static func earliestStampFromNow() -> KernelTime {
+        var now = timespec(), tick = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        if clock_getres(CLOCK_REALTIME_COARSE, &tick) != 0 { tick = timespec(tv_sec: 0, tv_nsec: 10_000_000) }
+        let total = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - (Int64(tick.tv_sec) * 1_000_000_000 + Int64(tick.tv_nsec) + 1_000_000)
+        return KernelTime(seconds: total / 1_000_000_000, nanoseconds: UInt32(total % 1_000_000_000))
+    }
+
     /// Seconds since 1970 as a double, the form Foundation's `Date` takes.
     public var secondsSince1970: Double { Double(seconds) + Double(nanoseconds) / 1e9 }
 
@@ -64,13 +75,19 @@ public struct FileStatus: Sendable, Hashable {
 
 /// One `getdents64` record.
 public struct DirectoryEntry: Sendable, Hashable {
+    public init(name: FileName, inode: UInt64, type: Kind) {
+        self.name = name
+        self.inode = inode
+        self.type = type
+    }
+
     /// `d_type` values; file systems that do not fill it say `unknown`.
     public enum Kind: UInt8, Sendable {
         case unknown = 0, fifo = 1, characterDevice = 2, directory = 4, blockDevice = 6
         case regular = 8, symlink = 10, socket = 12
     }
 
-    public var name: String
+    public var name: FileName
     public var inode: UInt64
     public var type: Kind
 }

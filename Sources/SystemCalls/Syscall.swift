@@ -35,16 +35,43 @@ public enum Syscall {
         return FileDescriptor(rawValue: fd)
     }
 
+    /// `openat(2)` of one entry by its raw name.
+    public static func openAt(
+        _ directory: FileDescriptor?, _ name: FileName, flags: Int32, mode: mode_t = 0
+    ) throws(SystemCallError) -> FileDescriptor {
+        let dirfd = directory?.rawValue ?? AT_FDCWD
+        let fd = try name.withCString { cName throws(SystemCallError) in
+            try retryingEINTR("openat", path: name.description) { Glibc.openat(dirfd, cName, flags | O_CLOEXEC, mode) }
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
     /// Opens a directory for walking: never through a symlink, not updating
     /// atimes where the kernel lets us (`O_NOATIME` needs ownership or
     /// CAP_FOWNER; without it we retry plainly rather than fail).
     public static func openDirectory(_ directory: FileDescriptor?, _ path: String) throws(SystemCallError) -> FileDescriptor {
+        try openDirectory(directory, FileName(path))
+    }
+
+    /// `openDirectory` of one entry by its raw name (a path with `/` works too).
+    public static func openDirectory(_ directory: FileDescriptor?, _ name: FileName) throws(SystemCallError) -> FileDescriptor {
         let base = O_RDONLY | O_DIRECTORY | O_NOFOLLOW
         do throws(SystemCallError) {
-            return try openAt(directory, path, flags: base | vr_O_NOATIME)
+            return try openAt(directory, name, flags: base | vr_O_NOATIME)
         } catch where error.errno == .notPermitted {
-            return try openAt(directory, path, flags: base)
+            return try openAt(directory, name, flags: base)
         }
+    }
+
+    /// `openat2(2)` into an `O_PATH` descriptor of the directory `path` below
+    /// `directory`: `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`,
+    /// so no `..`, no absolute path and no symlink anywhere on the way can lead
+    /// it out. An empty path opens `directory` itself.
+    public static func openBeneath(_ directory: FileDescriptor, _ path: String) throws(SystemCallError) -> FileDescriptor {
+        let fd = try retryingEINTR("openat2", path: path) {
+            vr_openat2_beneath(directory.rawValue, path.isEmpty ? "." : path, Int32(vr_O_PATH | O_DIRECTORY | O_CLOEXEC))
+        }
+        return FileDescriptor(rawValue: fd)
     }
 
     /// `close(2)`. Not retried on EINTR: on Linux the descriptor is gone anyway.
@@ -60,6 +87,17 @@ public enum Syscall {
         var raw = vr_statx_t()
         _ = try retryingEINTR("statx", path: path) {
             vr_statx(directory?.rawValue ?? AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &raw)
+        }
+        return FileStatus(raw)
+    }
+
+    /// `statx(2)` of one entry by its raw name, without following a symlink.
+    public static func statx(_ directory: FileDescriptor?, _ name: FileName) throws(SystemCallError) -> FileStatus {
+        var raw = vr_statx_t()
+        _ = try name.withCString { cName throws(SystemCallError) in
+            try retryingEINTR("statx", path: name.description) {
+                vr_statx(directory?.rawValue ?? AT_FDCWD, cName, AT_SYMLINK_NOFOLLOW, &raw)
+            }
         }
         return FileStatus(raw)
     }
@@ -96,9 +134,12 @@ public enum Syscall {
                 let inode = record.loadUnaligned(as: UInt64.self)
                 let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
                 let type = record.load(fromByteOffset: 18, as: UInt8.self)
-                let name = String(cString: record.advanced(by: 19).assumingMemoryBound(to: CChar.self))
+                // The name is NUL-terminated within the record (padding follows).
+                let nameStart = record.advanced(by: 19)
+                let nameLength = strnlen(nameStart.assumingMemoryBound(to: CChar.self), length - 19)
+                let name = FileName(copying: nameStart, length: nameLength)
                 offset += length
-                if name == "." || name == ".." { continue }
+                if name.isDotOrDotDot { continue }
                 entries.append(DirectoryEntry(name: name, inode: inode, type: DirectoryEntry.Kind(rawValue: type) ?? .unknown))
             }
         }
@@ -106,16 +147,34 @@ public enum Syscall {
 
     // MARK: Removal
 
-    /// `unlinkat(2)`; `removeDirectory` passes `AT_REMOVEDIR`.
+    /// `unlinkat(2)` of a textual path; `removeDirectory` passes `AT_REMOVEDIR`.
     public static func unlinkAt(_ directory: FileDescriptor, _ name: String, removeDirectory: Bool) throws(SystemCallError) {
         _ = try retryingEINTR(removeDirectory ? "unlinkat(AT_REMOVEDIR)" : "unlinkat", path: name) {
             Glibc.unlinkat(directory.rawValue, name, removeDirectory ? AT_REMOVEDIR : 0)
         }
     }
 
-    /// `umount2(path, 0)`: a plain unmount, never lazy, never forced.
-    public static func unmount(_ path: String) throws(SystemCallError) {
-        _ = try retryingEINTR("umount2", path: path) { Glibc.umount2(path, 0) }
+    /// `unlinkat(2)` of one entry by its raw name.
+    public static func unlinkAt(_ directory: FileDescriptor, _ name: FileName, removeDirectory: Bool) throws(SystemCallError) {
+        _ = try name.withCString { cName throws(SystemCallError) in
+            try retryingEINTR(removeDirectory ? "unlinkat(AT_REMOVEDIR)" : "unlinkat", path: name.description) {
+                Glibc.unlinkat(directory.rawValue, cName, removeDirectory ? AT_REMOVEDIR : 0)
+            }
+        }
+    }
+
+    /// A plain unmount, never lazy, never forced, of the mount on entry
+    /// `name` of the open directory `directory`,
+    /// through `/proc/self/fd/N/name` with `UMOUNT_NOFOLLOW`: the directory
+    /// is the one the descriptor holds, whatever was renamed since, and a
+    /// symlink put in place of `name` is not followed. (A descriptor on the
+    /// mount itself would keep it busy, so the parent is what we hold.)
+    /// `path` names it in errors.
+    public static func unmount(_ name: FileName, in directory: FileDescriptor, path: String) throws(SystemCallError) {
+        let target = FileName(bytes: Array("/proc/self/fd/\(directory.rawValue)/".utf8) + name.bytes)
+        _ = try target.withCString { cTarget throws(SystemCallError) in
+            try retryingEINTR("umount2", path: path) { Glibc.umount2(cTarget, vr_UMOUNT_NOFOLLOW) }
+        }
     }
 
     // MARK: Locks

@@ -16,7 +16,8 @@ public enum MessageID: String, Sendable, Hashable, CaseIterable, CustomStringCon
     case volumeKeptAtLastCheck = "5661200e54274e74995802201514a162"
     /// Per-cycle limits or the circuit breaker refused a planned reap.
     case reapRefusedByLimits = "e38ff83d3481443f900476a6495c8067"
-    /// Deleting a volume failed.
+    /// Deleting a volume failed, or stopped part way (`partially-reaped`:
+    /// `FILES_REMOVED` and `BYTES_FREED` say what had already gone).
     case reapFailed = "bb98c67db6d64152bb15f4ea04c0a40b"
     /// Alert: too many orphans in one cycle, so none was reaped.
     case orphanCircuitBreaker = "9078cc8ffe814a7b98e004d1b4dd6b69"

@@ -14,6 +14,11 @@ final class Ledger: Sendable {
         var eventsHandled: UInt64 = 0
         var overflows = 0
         var rescans = 0
+        /// The newest lost signal (overflow, unknown watch): every volume
+        /// counts as accessed then. Never cleared; it ages out like any access.
+        var signalsLostAt: Date?
+        /// A rescan after lost signals runs: every volume counts as accessed now.
+        var recoveringLostSignals = false
         var lastEventAt: Date?
         var ready = false
         var finished = false
@@ -81,6 +86,26 @@ final class Ledger: Sendable {
     }
 
     func noteOverflow() { state.withLock { $0.overflows += 1 } }
+
+    func noteSignalsLost(at time: Date) {
+        state.withLock { state in
+            state.signalsLostAt = max(state.signalsLostAt ?? time, time)
+            state.recoveringLostSignals = true
+        }
+    }
+
+    func noteRescanFinished() { state.withLock { $0.recoveringLostSignals = false } }
+
+    /// Puts back accesses and removals that were drained but not stored.
+    func requeue(accesses: [String: Date], removed: Set<String>) {
+        state.withLock { state in
+            for (volume, time) in accesses where state.known.contains(volume) {
+                if let existing = state.accesses[volume], existing >= time { continue }
+                state.accesses[volume] = time
+            }
+            state.removed.formUnion(removed.subtracting(state.known))
+        }
+    }
     func noteRescan() { state.withLock { $0.rescans += 1 } }
     func publish(watches: Int) { state.withLock { $0.watches = watches } }
 
@@ -151,6 +176,11 @@ final class Ledger: Sendable {
     /// Asks the thread to stop: the flag for loops, a byte on the wake pipe for `poll`.
     func requestStop() {
         stopFlag.store(true, ordering: .releasing)
+        wake()
+    }
+
+    /// Wakes the thread from `poll` to look at its state again.
+    func wake() {
         state.withLock { state in
             guard let descriptor = state.wakeDescriptor else { return }
             var byte: UInt8 = 1

@@ -65,6 +65,34 @@ public final class VolumeWatcher: Service, Sendable {
         }
     }
 
+    /// Puts back a drain whose accesses could not be stored, so they are not lost.
+    public func requeue(_ drain: WatcherDrain) {
+        ledger.requeue(accesses: drain.accesses, removed: drain.removed)
+    }
+
+    /// Handles, on the calling thread, every record the kernel has queued by
+    /// now (an overflow too). A reader that calls this before it drains and
+    /// asks `lostSignalsAccess` sees every event that happened before the call.
+    /// Waits while the watcher thread holds the watch table (a rescan).
+    public func synchronize() {
+        guard threadRunning else { return }
+        let failed = engine.withLock { engine -> Bool in
+            engine.service()
+            return engine.readFailure != nil
+        }
+        // The thread reports the failure and stops; it may sleep in poll now.
+        if failed { ledger.wake() }
+    }
+
+    /// When events were last lost (a queue overflow, an event for an unknown
+    /// watch): every volume, known to the watcher or not, counts as accessed
+    /// then; while the rescan that follows runs, `now`. Nil when none was lost.
+    public func lostSignalsAccess(now: Date) -> Date? {
+        ledger.state.withLock { state in
+            state.recoveringLostSignals ? now : state.signalsLostAt
+        }
+    }
+
     public var status: WatcherStatus {
         ledger.state.withLock { state in
             WatcherStatus(
@@ -161,7 +189,12 @@ public final class VolumeWatcher: Service, Sendable {
             pollfd(fd: mountInfo?.rawValue ?? -1, events: Int16(POLLPRI), revents: 0),
         ]
         while !ledger.stopRequested {
-            let wantsTicks = engine.withLock { $0.wantsTicks }
+            let (wantsTicks, readFailure) = engine.withLock { ($0.wantsTicks, $0.readFailure) }
+            if let readFailure {
+                // Found by `synchronize()` on another thread.
+                failure = readFailure
+                break
+            }
             if !wantsTicks {
                 nextTick = nil
             } else if nextTick == nil {

@@ -20,7 +20,7 @@ struct SocketOptions: ParsableArguments {
         guard (200..<300).contains(response.status) else {
             let message = (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any])
                 .flatMap { $0["error"] as? [String: Any] }.flatMap { $0["message"] as? String }
-            throw CommandFailure("the daemon answered \(response.status): \(message ?? String(decoding: response.body, as: UTF8.self))")
+            throw CommandFailure("the daemon answered \(response.status): \(UserText.excerpt(message ?? String(decoding: response.body, as: UTF8.self), limit: 400))")
         }
     }
 }

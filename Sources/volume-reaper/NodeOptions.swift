@@ -48,13 +48,13 @@ struct NodeOptions: ParsableArguments {
         if let socket { configuration.socket = socket }
         if let logTarget {
             guard ["auto", "journald", "stderr"].contains(logTarget) else {
-                throw ValidationError("--log-target must be auto, journald or stderr (got \"\(logTarget)\")")
+                throw ValidationError("--log-target must be auto, journald or stderr (got \"\(UserText.excerpt(logTarget, quoting: true))\")")
             }
             configuration.logTarget = logTarget
         }
         if let logLevel {
             guard Logger.Level(rawValue: logLevel) != nil else {
-                throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got \"\(logLevel)\")")
+                throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got \"\(UserText.excerpt(logLevel, quoting: true))\")")
             }
             configuration.logLevel = logLevel
         }

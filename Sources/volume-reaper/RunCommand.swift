@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ReaperAgent
+import ReaperCore
 import SystemdIntegration
 
 /// `volume-reaper run [--plan]`: the daemon.
@@ -27,8 +28,8 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var options: NodeOptions
 
     func validate() throws {
-        if let reconcileInterval, reconcileInterval <= 0 {
-            throw ValidationError("--reconcile-interval must be positive (got \(reconcileInterval))")
+        if let reconcileInterval, let problem = DurationText.rangeProblem(reconcileInterval, DurationText.intervalRange) {
+            throw ValidationError("--reconcile-interval \(problem) (got \(reconcileInterval) seconds)")
         }
         if let maxWatches, maxWatches <= 0 {
             throw ValidationError("--max-watches must be positive (got \(maxWatches))")

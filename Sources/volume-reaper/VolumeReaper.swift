@@ -72,7 +72,7 @@ struct OneShotCommand: AsyncParsableCommand {
     private func printPlan(builder: PlanBuilder, access: StoredAccess, logger: Logger) throws {
         let snapshot: NodeSnapshot
         do {
-            snapshot = try builder.build(accessFor: { try access.records(for: $0) }, logger: logger)
+            snapshot = try builder.build(accessFor: { try access.records(for: $0) }, observations: access, logger: logger)
         } catch {
             throw CommandFailure("\(error)")
         }
@@ -88,7 +88,9 @@ struct OneShotCommand: AsyncParsableCommand {
     private func reapOnce(builder: PlanBuilder, access: StoredAccess, logger: Logger) throws {
         let result: ReapCycle.Result
         do {
-            result = try ReapCycle(builder: builder, dryRun: false).run(access: { try access.records(for: $0) }, logger: logger)
+            result = try ReapCycle(builder: builder, dryRun: false).run(
+                access: { try access.records(for: $0) }, observations: access, logger: logger
+            )
         } catch let error as ReaperLockError where error.isHeld {
             CommandLogging.printError("\(error)")
             throw ExitCode(4)

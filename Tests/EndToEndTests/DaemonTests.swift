@@ -7,7 +7,8 @@ import TestSupport
 /// spoken to over its socket and watched through a real NOTIFY_SOCKET.
 @Suite("volume-reaper run", .serialized)
 struct DaemonTests {
-    static let defaultPolicy = PackagePaths.root.appendingPathComponent("policies/default.yaml").path
+    /// The default policy, but one snapshot confirms an orphan (see `TestPolicies`).
+    static let singleSnapshotPolicy = TestPolicies.singleSnapshot
 
     struct Running {
         let node: ExampleNode
@@ -22,7 +23,7 @@ struct DaemonTests {
 
     /// Starts `run --plan` (or a real run) with short intervals; waits for READY=1.
     func start(
-        dryRun: Bool = true, node: ExampleNode? = nil, policy: String = DaemonTests.defaultPolicy, environment: [String: String] = [:]
+        dryRun: Bool = true, node: ExampleNode? = nil, policy: String = DaemonTests.singleSnapshotPolicy, environment: [String: String] = [:]
     ) throws -> Running {
         let node = try node ?? ExampleNode()
         let state = node.directory.appending("state")
@@ -69,7 +70,7 @@ struct DaemonTests {
     func plan(_ running: Running) throws -> Plan {
         let result = try ChildProcess.run(PackagePaths.binary, [
             "--plan", "--json", "--kubelet-root", running.node.kubeletRoot, "--manifests", running.node.manifests,
-            "--policy", Self.defaultPolicy, "--state-dir", running.state, "--log-target", "stderr",
+            "--policy", Self.singleSnapshotPolicy, "--state-dir", running.state, "--log-target", "stderr",
         ])
         guard result.status == 0 else { throw ExampleNodeError(message: "--plan failed: \(result.stderr)") }
         return try Plan.decoder().decode(Plan.self, from: Data(result.stdout.utf8))
@@ -235,7 +236,7 @@ struct DaemonTests {
     func reloadOnSIGHUP() throws {
         let node = try ExampleNode()
         let policy = node.directory.appending("policy.yaml")
-        try FileManager.default.copyItem(atPath: Self.defaultPolicy, toPath: policy)
+        try FileManager.default.copyItem(atPath: Self.singleSnapshotPolicy, toPath: policy)
         let running = try start(node: node, policy: policy)
         defer { running.daemon.stop(signal: SIGKILL); running.node.remove() }
         func idleCount() throws -> Int {

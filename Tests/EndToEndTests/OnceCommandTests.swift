@@ -7,7 +7,8 @@ import TestSupport
 /// `volume-reaper --once` as an operator runs it, on the realistic example node.
 @Suite("volume-reaper --once", .serialized)
 struct OnceCommandTests {
-    static let defaultPolicy = PackagePaths.root.appendingPathComponent("policies/default.yaml").path
+    /// The default policy, but one snapshot confirms an orphan (see `TestPolicies`).
+    static let singleSnapshotPolicy = TestPolicies.singleSnapshot
     static let journalSocket = "/run/systemd/journal/socket"
     static let hasJournal = FileManager.default.fileExists(atPath: journalSocket)
     static let reapedMessageID = "5109ffc17eb34ec3bd6968d5b3c35abc"
@@ -17,7 +18,7 @@ struct OnceCommandTests {
     ) -> [String] {
         mode + [
             "--kubelet-root", node.kubeletRoot, "--manifests", manifests ?? node.manifests,
-            "--policy", Self.defaultPolicy, "--state-dir", node.directory.appending("state"), "--log-target", logTarget,
+            "--policy", Self.singleSnapshotPolicy, "--state-dir", node.directory.appending("state"), "--log-target", logTarget,
         ]
     }
 
@@ -254,6 +255,36 @@ struct OnceCommandTests {
         let once = try ChildProcess.shell("ulimit -n 256 && exec '\(PackagePaths.binary)' --once \(quoted)")
         #expect(once.status == 0, "stdout: \(once.stdout) stderr: \(once.stderr)")
         #expect(!exists(volume), "stdout: \(once.stdout)")
+    }
+
+    @Test("a chain of 1,100 nested directories of 255-byte names is reaped under a 256-descriptor limit, memory bounded by depth x one name")
+    func deepChainUnderDescriptorLimit() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let volume = podDirectory(node, 1) + "/volumes/kubernetes.io~empty-dir/scratch"
+        // Old, like the rest of the volume: only the depth is new.
+        let made = try ChildProcess.run("/usr/bin/python3", ["-c", """
+            import os, sys
+            volume = sys.argv[1]; status = os.stat(volume); times = (status.st_atime, status.st_mtime)
+            os.chdir(volume)
+            for _ in range(1100):
+                os.mkdir('d' * 255); os.chdir('d' * 255)
+            open('leaf', 'w').write('x'); os.utime('leaf', times)
+            for _ in range(1100):
+                os.utime('.', times); os.chdir('..')
+            os.utime('.', times)
+            """, volume])
+        try #require(made.status == 0, "\(made.stderr)")
+
+        // The old remover held one descriptor and one full path per level:
+        // EMFILE at 256 descriptors, and ~150 MB of path strings at this depth.
+        let quoted = arguments(node, []).map { "'\($0)'" }.joined(separator: " ")
+        let once = try ChildProcess.shell("ulimit -n 256 && exec /usr/bin/time -f 'max-rss-kb=%M' '\(PackagePaths.binary)' --once \(quoted)")
+        #expect(once.status == 0, "stdout: \(once.stdout) stderr: \(once.stderr)")
+        #expect(!exists(volume), "stdout: \(once.stdout)")
+        let rss = once.stderr.split(separator: "\n").last { $0.hasPrefix("max-rss-kb=") }.flatMap { Int($0.dropFirst("max-rss-kb=".count)) }
+        let peak = try #require(rss, "no max-rss line from /usr/bin/time: \(once.stderr)")
+        #expect(peak < 100_000, "peak RSS \(peak) kB")
     }
 
     @Test("manifests listing 1 of many pods: --once exits 3, no orphan deleted, ALERT on stderr")

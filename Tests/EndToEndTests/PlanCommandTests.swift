@@ -6,12 +6,13 @@ import TestSupport
 /// `volume-reaper --plan` as an operator runs it, on the realistic example node.
 @Suite("volume-reaper --plan", .serialized)
 struct PlanCommandTests {
-    static let defaultPolicy = PackagePaths.root.appendingPathComponent("policies/default.yaml").path
+    /// The default policy, but one snapshot confirms an orphan (see `TestPolicies`).
+    static let singleSnapshotPolicy = TestPolicies.singleSnapshot
 
     func planArguments(_ node: ExampleNode, state: String, json: Bool = true) -> [String] {
         ["--plan"] + (json ? ["--json"] : []) + [
             "--kubelet-root", node.kubeletRoot, "--manifests", node.manifests,
-            "--policy", Self.defaultPolicy, "--state-dir", state, "--log-target", "stderr",
+            "--policy", Self.singleSnapshotPolicy, "--state-dir", state, "--log-target", "stderr",
         ]
     }
 
@@ -102,6 +103,40 @@ struct PlanCommandTests {
         #expect(plan.volumes.filter(\.orphan).count > 1)
     }
 
+    @Test("a FIFO, a directory, /dev/zero and a sparse 1 TiB file named *.json: errors in the plan, orphans kept, promptly")
+    func hostileManifestFiles() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let fifo = node.manifests + "/feed.json"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let directory = node.manifests + "/nested.json"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let zero = node.manifests + "/zero.json"
+        try FileManager.default.createSymbolicLink(atPath: zero, withDestinationPath: "/dev/zero")
+        let sparse = node.manifests + "/sparse.json"
+        #expect(FileManager.default.createFile(atPath: sparse, contents: nil))
+        #expect(truncate(sparse, 1 << 40) == 0)
+
+        let start = Date()
+        let result = try ChildProcess.run(PackagePaths.binary, planArguments(node, state: node.directory.appending("state")))
+        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let plan = try Plan.decoder().decode(Plan.self, from: Data(result.stdout.utf8))
+        #expect(!plan.manifests.complete)
+        for (file, what) in [(fifo, "is a FIFO"), (directory, "is a directory"), (zero, "is a character device"),
+                             (sparse, "is larger than the limit of 67108864 bytes")] {
+            #expect(plan.manifests.errors.contains { $0.hasPrefix(file + ": " + what) }, "\(file): \(plan.manifests.errors)")
+            #expect(result.stderr.contains(file))
+        }
+        // The other manifests still count, but the snapshot cannot vouch for orphans.
+        #expect(plan.volumes.contains { $0.verdict == .reap })
+        #expect(plan.volumes.filter(\.orphan).count > 1)
+        for volume in plan.volumes where volume.orphan {
+            #expect(volume.verdict == .keep)
+            #expect(volume.reasons.contains(.manifestsIncomplete), "\(volume.path)")
+        }
+    }
+
     @Test("no manifests at all: every orphan is kept as manifests-empty")
     func noManifests() throws {
         let node = try ExampleNode()
@@ -125,7 +160,7 @@ struct PlanCommandTests {
         defer { directory.remove() }
         let result = try ChildProcess.run(PackagePaths.binary, [
             "--plan", "--kubelet-root", directory.appending("absent"), "--manifests", directory.path,
-            "--policy", Self.defaultPolicy, "--log-target", "stderr",
+            "--policy", Self.singleSnapshotPolicy, "--log-target", "stderr",
         ])
         #expect(result.status != 0)
         #expect(result.stderr.contains(directory.appending("absent") + "/pods"))

@@ -35,7 +35,7 @@ struct KubeletTree {
     func remove() {
         if let table = try? MountTable.read() {
             for mountPoint in table.mounts(atOrUnder: directory.path).map(\.mountPoint).sorted(by: >) {
-                try? Syscall.unmount(mountPoint)
+                _ = umount2(mountPoint, 0)
             }
         }
         directory.remove()

@@ -119,11 +119,11 @@ struct ReadTests {
         try temp.write("f.yaml.bak", "garbage: [")
         try temp.write("g.yaml~", "garbage: [")
         try temp.write("yaml", "garbage: [")
-        let sub = try temp.makeDirectory("nested.yaml")     // not a file: skipped
+        let sub = try temp.makeDirectory("nested.yaml")     // not a file: an error, never descended into
         try Data("kind: Pod\nmetadata: {uid: deep}\n".utf8).write(to: URL(fileURLWithPath: sub + "/deep.yaml"))
         let snapshot = ManifestReader.read(path: temp.path)
-        #expect(snapshot.files == [upper, json, yaml, yml])
-        #expect(snapshot.errors.isEmpty)
+        #expect(snapshot.files == [upper, json, yaml, yml, sub])
+        #expect(snapshot.errors == [ManifestError(file: sub, message: "is a directory, not a regular file")])
         #expect(snapshot.pods.count == 4)
         #expect(!snapshot.pods.contains { $0.uid == "deep" })
     }
@@ -176,17 +176,6 @@ struct ReadTests {
         #expect(snapshot.errors[5].message == "is not UTF-8 text")
         #expect(snapshot.pods.isEmpty)
         #expect(snapshot.refreshedAt != nil)
-    }
-
-    @Test("a FIFO named like a manifest is skipped without blocking")
-    func fifo() throws {
-        let temp = try TempDirectory()
-        #expect(mkfifo(temp.path + "/pipe.yaml", 0o600) == 0)
-        try temp.write("p.yaml", "kind: Pod\nmetadata: {uid: u}\n")
-        let snapshot = ManifestReader.read(path: temp.path)
-        #expect(snapshot.pods.map(\.uid) == ["u"])
-        #expect(snapshot.files == [temp.path + "/p.yaml"])
-        #expect(ManifestReader.read(path: temp.path + "/pipe.yaml").errors.first?.message == "is not a regular file or a directory")
     }
 
     @Test("an unreadable file is an error (unless running as root)")

@@ -73,7 +73,7 @@ struct AcceptedPolicyTests {
               maxUnobservedGap: 0
             annotation:
               key: example.com/last-used
-              idleAfter: 500ms
+              idleAfter: 1500ms
               required: TRUE
             pods:
               phases: [Failed, Unknown]
@@ -97,7 +97,7 @@ struct AcceptedPolicyTests {
         #expect(policy.idle.requireObservation)
         #expect(policy.idle.maxUnobservedGap == 0)
         #expect(policy.annotation.key == "example.com/last-used")
-        #expect(policy.annotation.idleAfter == 0.5)
+        #expect(policy.annotation.idleAfter == 1.5)
         #expect(policy.annotation.required)
         #expect(policy.pods.phases == [.failed, .unknown])
         #expect(policy.pods.excludeOwnerKinds == ["StatefulSet", "MyController"])

@@ -25,7 +25,7 @@ struct ShippedPolicyTests {
             ("idle", ["after", "timestamps", "requireObservation", "maxUnobservedGap"]),
             ("annotation", ["key", "idleAfter", "required"]),
             ("pods", ["phases", "excludeOwnerKinds", "excludeNamespaces", "protectAnnotation"]),
-            ("orphans", ["reap", "manifestsMaxAge", "removePodDir"]),
+            ("orphans", ["reap", "manifestsMaxAge", "confirmAfter", "removePodDir"]),
             ("volumes", ["recursive", "exclude", "unmount"]),
             ("limits", ["maxReapsPerCycle", "maxOrphanFraction"]),
         ]

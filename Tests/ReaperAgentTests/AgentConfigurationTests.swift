@@ -58,6 +58,19 @@ struct AgentConfigurationTests {
         }
     }
 
+    @Test("maxManifestBytes: bytes or Ki/Mi/Gi, 1 to 1Gi; anything else refused naming the key")
+    func maxManifestBytes() throws {
+        #expect(AgentConfiguration().maxManifestBytes == 64 << 20)
+        for (text, bytes) in [("1", 1), ("4096", 4096), ("64Mi", 64 << 20), ("512Ki", 512 << 10), ("1Gi", 1 << 30)] {
+            #expect(try AgentConfiguration.parse("maxManifestBytes: \(text)\n", file: "c.yaml").maxManifestBytes == bytes, "\(text)")
+        }
+        for text in ["0", "-1", "2Gi", "1.5Mi", "64MB", "Mi", "9223372036854775807", "99999999999999Gi", "1e9", "0x10"] {
+            #expect {
+                _ = try AgentConfiguration.parse("maxManifestBytes: \(text)\n", file: "c.yaml")
+            } throws: { "\($0)".hasPrefix("c.yaml: maxManifestBytes: must be a size from 1 to 1Gi bytes") }
+        }
+    }
+
     @Test("a missing config file names the file and the errno text")
     func missingFile() {
         #expect {

@@ -51,7 +51,15 @@ struct NodeFixture {
     var manifestErrors: [ManifestError] = []
     var manifestsRefreshedAt: Date? = Fixture.ago(60)
     var access: [String: AccessRecord] = [:]
-    var policy = Policy()
+    /// The defaults, but one snapshot confirms an orphan: orphan confirmation
+    /// (`orphans.confirmAfter`) has its own suite, OrphanConfirmationTests.
+    var policy: Policy = {
+        var policy = Policy()
+        policy.orphans.confirmAfter = 0
+        return policy
+    }()
+    var orphanObservations: [String: OrphanObservation] = [:]
+    var manifestsFingerprint: String? = "write-2"
 
     init() {}
 
@@ -87,9 +95,9 @@ struct NodeFixture {
             inventory: NodeInventory(kubeletRoot: Fixture.kubeletRoot, pods: directories),
             manifests: ManifestSnapshot(
                 path: Fixture.manifestsPath, files: manifestFiles, refreshedAt: manifestsRefreshedAt,
-                errors: manifestErrors, pods: pods
+                errors: manifestErrors, pods: pods, fingerprint: manifestsFingerprint
             ),
-            access: access, policy: policy, now: Fixture.now
+            access: access, policy: policy, now: Fixture.now, orphanObservations: orphanObservations
         )
     }
 

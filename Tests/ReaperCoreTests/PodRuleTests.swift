@@ -150,26 +150,51 @@ struct PodRuleTests {
         expect(try node.verdict(), .keep, [.staticPod])
     }
 
-    enum StaticMatch: String, CaseIterable, Sendable { case uid, configHash, configMirror }
-
-    @Test("a config-hash directory matches by metadata.uid or the config.hash / config.mirror annotation",
-          arguments: StaticMatch.allCases)
-    func matchedStaticPod(match: StaticMatch) throws {
+    @Test("a config-hash directory matches the kubelet's view (metadata.uid = hash)")
+    func staticPodMatchedByUID() throws {
         let hash = Fixture.configHash
-        let document: Pod = switch match {
-        case .uid: Fixture.pod(hash, name: "etcd-node", owners: [])
-        case .configHash: Fixture.pod(Fixture.uid(50), name: "etcd-node", annotations: [Pod.configHashAnnotation: hash], owners: [])
-        case .configMirror: Fixture.pod(Fixture.uid(50), name: "etcd-node", annotations: [Pod.configMirrorAnnotation: hash], owners: [])
-        }
-        let verdict = try NodeFixture(uid: hash, kind: .configHash, pods: [document]).verdict()
+        let verdict = try NodeFixture(uid: hash, kind: .configHash, pods: [Fixture.pod(hash, name: "etcd-node", owners: [])]).verdict()
         expect(verdict, .reap, [.podTerminated, .idle])
         #expect(verdict.pod == "etcd-node")
+    }
 
-        // A running mirror pod owned by the Node keeps, for its own reasons.
-        var mirror = document
-        mirror.phase = "Running"
-        mirror.owners = [OwnerReference(kind: "Node", name: "node-1")]
-        expect(try NodeFixture(uid: hash, kind: .configHash, pods: [mirror]).verdict(), .keep, [.podRunning, .ownerNode])
+    @Test("a config-hash directory matches a mirror pod owned by the Node with config.mirror = hash")
+    func staticPodMatchedByMirror() throws {
+        let hash = Fixture.configHash
+        var mirror = Fixture.pod(
+            Fixture.uid(50), name: "etcd-node", namespace: "kube-system", phase: "Running",
+            annotations: [Pod.configMirrorAnnotation: hash, Pod.configHashAnnotation: hash],
+            owners: [OwnerReference(kind: "Node", name: "node-1")]
+        )
+        var node = NodeFixture(uid: hash, kind: .configHash, pods: [mirror])
+        expect(try node.verdict(), .keep, [.podRunning, .ownerNode, .namespaceExcluded])
+        // Matched, so judged as that pod: with nothing excluded, a finished mirror pod lets it go.
+        mirror.phase = "Succeeded"
+        node.pods = [mirror]
+        node.policy.pods.excludeOwnerKinds = []
+        node.policy.pods.excludeNamespaces = []
+        expect(try node.verdict(), .reap, [.podTerminated, .idle])
+    }
+
+    enum ForgedClaim: String, CaseIterable, Sendable { case configHash, configMirrorWithoutNodeOwner, configMirrorOwnedByJob, bothAnnotations }
+
+    /// Issue 13 hole 5: a Succeeded tenant pod annotated with a real static
+    /// pod's hash made that static pod's directory match it, and reaped.
+    @Test("a forged config annotation matches nothing: the directory stays static-pod", arguments: ForgedClaim.allCases)
+    func forgedStaticPodAnnotation(claim: ForgedClaim) throws {
+        let hash = Fixture.configHash
+        let (annotations, owners): ([String: String], [OwnerReference]) = switch claim {
+        case .configHash: ([Pod.configHashAnnotation: hash], [])
+        case .configMirrorWithoutNodeOwner: ([Pod.configMirrorAnnotation: hash], [])
+        case .configMirrorOwnedByJob: ([Pod.configMirrorAnnotation: hash], [OwnerReference(kind: "Job", name: "x")])
+        case .bothAnnotations: ([Pod.configHashAnnotation: hash, Pod.configMirrorAnnotation: hash], [OwnerReference(kind: "Job", name: "x")])
+        }
+        let tenant = Fixture.pod(Fixture.uid(66), name: "innocent", namespace: "tenant-a", annotations: annotations, owners: owners)
+        let node = NodeFixture(uid: hash, kind: .configHash, pods: [tenant])
+        let verdict = try node.verdict()
+        expect(verdict, .keep, [.staticPod])
+        #expect(verdict.pod == nil)
+        #expect(!verdict.orphan)
     }
 
     @Test("config annotations match config-hash directories only, not a UID directory")

@@ -189,6 +189,44 @@ struct LostSignalTests {
         }
     }
 
+    @Test("a lost signal reaches readers when its record is handled, before the rescan; 'now' while the rescan runs")
+    func lostSignalVisibleBeforeRescan() throws {
+        let tree = try PodTree("lost-visible")
+        defer { tree.remove() }
+        try tree.makeVolume(podA, "one")
+        let (_, continuation) = AsyncStream<Void>.makeStream(of: Void.self)
+        let ledger = Ledger(manifestSignal: continuation)
+        let engine = WatchEngine(
+            kubeletRoot: tree.root, manifestsPath: nil, options: WatcherOptions(), logger: LogRecorder().logger, ledger: ledger, clock: { Date() }
+        )
+        let lostAt = Date(timeIntervalSinceNow: -5)
+        // The record asks for a rescan; nothing has been walked yet.
+        #expect(engine.handle(InotifyEvent(wd: -1, mask: InotifyMask.queueOverflow), at: lostAt))
+        #expect(ledger.state.withLock { $0.signalsLostAt } == lostAt)
+        #expect(ledger.state.withLock { $0.recoveringLostSignals })
+        engine.recoverFromLostSignals()
+        #expect(!ledger.state.withLock { $0.recoveringLostSignals })
+        #expect(ledger.state.withLock { $0.signalsLostAt } == lostAt)
+    }
+
+    @Test("after an overflow every path, known or not, counts as accessed at the overflow")
+    func lostSignalsAccess() async throws {
+        let tree = try PodTree("lost-access")
+        defer { tree.remove() }
+        try tree.makeVolume(podA, "one")
+        let watcher = makeWatcher(tree)
+        try await withRunningWatcher(watcher) { watcher in
+            #expect(watcher.lostSignalsAccess(now: Date()) == nil)
+            let start = Date()
+            watcher.handle([InotifyEvent(wd: -1, mask: InotifyMask.queueOverflow)])
+            let access = try #require(watcher.lostSignalsAccess(now: .distantPast))
+            #expect(access >= start)
+            // Drains do not clear it: it ages out like any access.
+            _ = watcher.drainAccesses()
+            #expect(watcher.lostSignalsAccess(now: .distantPast) == access)
+        }
+    }
+
     @Test("an event for an unknown watch descriptor triggers a rescan and marks every volume accessed")
     func unknownWatch() async throws {
         let tree = try PodTree("unknown")

@@ -32,6 +32,9 @@ typedef struct {
 ssize_t vr_getdents64(int fd, void *buffer, size_t length);
 int vr_flock(int fd, int operation);
 int vr_statx(int dirfd, const char *path, int flags, vr_statx_t *out);
+/// `openat2(2)` (no glibc wrapper) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+/// | RESOLVE_NO_MAGICLINKS: `path` cannot lead out of `dirfd`.
+int vr_openat2_beneath(int dirfd, const char *path, int flags);
 
 extern const int vr_O_NOATIME;
 extern const int vr_O_PATH;
@@ -39,5 +42,6 @@ extern const int vr_AT_EMPTY_PATH;
 extern const uint64_t vr_STATX_ATTR_MOUNT_ROOT;
 extern const uint32_t vr_STATX_BTIME;
 extern const uint32_t vr_STATX_MNT_ID;
+extern const int vr_UMOUNT_NOFOLLOW;
 
 #endif

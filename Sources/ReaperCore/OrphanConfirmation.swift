@@ -1,0 +1,117 @@
+import Foundation
+
+/// A pod directory seen missing from a trusted snapshot, and not listed by
+/// any snapshot since (design §4.4). Kept in the state directory so that
+/// one-shot runs confirm across runs.
+public struct OrphanObservation: Sendable, Hashable {
+    public var podUID: String
+    /// When the agent first saw the directory missing from a trusted snapshot.
+    public var firstMissingAt: Date
+    /// The `ManifestSnapshot.fingerprint` of that snapshot.
+    public var snapshotFingerprint: String
+
+    public init(podUID: String, firstMissingAt: Date, snapshotFingerprint: String) {
+        self.podUID = podUID
+        self.firstMissingAt = firstMissingAt
+        self.snapshotFingerprint = snapshotFingerprint
+    }
+}
+
+/// What one pass learned about orphans, to be stored after the plan.
+public struct OrphanObservationUpdate: Sendable, Hashable {
+    /// First sightings. A UID already stored keeps its earlier sighting.
+    public var missing: [OrphanObservation]
+    /// UIDs a snapshot lists again, or whose directory is gone: forgotten.
+    public var forget: [String]
+
+    public init(missing: [OrphanObservation] = [], forget: [String] = []) {
+        self.missing = missing
+        self.forget = forget
+    }
+
+    public var isEmpty: Bool { missing.isEmpty && forget.isEmpty }
+}
+
+public enum OrphanConfirmation {
+    /// The observations `input` adds: every UID directory its snapshot can
+    /// vouch for as missing becomes a sighting; every directory it lists, and
+    /// every stored UID with no directory left, is forgotten. Pure, so the
+    /// agent records this after the plan and the reconciler stays a function.
+    public static func update(after input: ReconcileInput) -> OrphanObservationUpdate {
+        let judgement = OrphanSnapshotJudgement(manifests: input.manifests, policy: input.policy, now: input.now, observations: nil)
+        var update = OrphanObservationUpdate()
+        var present = Set<String>()
+        for directory in input.inventory.pods where directory.kind == .uid {
+            present.insert(directory.uid)
+            if !input.manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty {
+                if input.orphanObservations[directory.uid] != nil { update.forget.append(directory.uid) }
+                continue
+            }
+            // orphans.reap off does not make the snapshot less true.
+            let distrust = judgement.snapshotKeepReasons(for: directory).filter { $0 != .orphansDisabled }
+            guard distrust.isEmpty, let fingerprint = input.manifests.fingerprint,
+                  input.orphanObservations[directory.uid] == nil else { continue }
+            update.missing.append(OrphanObservation(podUID: directory.uid, firstMissingAt: input.now, snapshotFingerprint: fingerprint))
+        }
+        update.forget += input.orphanObservations.keys.filter { !present.contains($0) }
+        update.forget.sort()
+        return update
+    }
+}
+
+/// Whether the manifests can vouch that a pod directory is an orphan (design §4.4).
+struct OrphanSnapshotJudgement {
+    var manifests: ManifestSnapshot
+    var policy: Policy
+    var now: Date
+    /// Stored sightings, for `orphans.confirmAfter`. Nil at the last check
+    /// before a deletion: the plan confirmed the orphan, and a fresh snapshot
+    /// there can only add reasons to keep.
+    var observations: [String: OrphanObservation]?
+
+    /// How far in the future a refresh time may lie (clock granularity, a
+    /// writer's clock a little ahead) before it counts as unknown.
+    static let futureSlack: TimeInterval = 5
+
+    func keepReasons(for directory: PodDirectory) -> [Reason] {
+        var reasons = snapshotKeepReasons(for: directory)
+        if reasons.isEmpty, let observations, policy.orphans.confirmAfter > 0,
+           !isConfirmed(observations[directory.uid]) {
+            reasons.append(.orphanUnconfirmed)
+        }
+        return reasons
+    }
+
+    /// Whether the snapshot itself can be trusted about this directory.
+    func snapshotKeepReasons(for directory: PodDirectory) -> [Reason] {
+        var reasons: [Reason] = []
+        if !policy.orphans.reap { reasons.append(.orphansDisabled) }
+        if manifests.isEmpty {
+            reasons.append(.manifestsEmpty)
+            return reasons
+        }
+        if !manifests.isComplete { reasons.append(.manifestsIncomplete) }
+        guard let refreshed = manifests.refreshedAt else {
+            reasons.append(.manifestsEmpty)
+            return reasons
+        }
+        // `touch -d '+1 day'` would otherwise keep a snapshot fresh, and
+        // newer than every pod directory, for a day.
+        if refreshed.timeIntervalSince(now) > Self.futureSlack {
+            reasons.append(.manifestsTimeInvalid)
+            return reasons
+        }
+        if now.timeIntervalSince(refreshed) > policy.orphans.manifestsMaxAge { reasons.append(.manifestsStale) }
+        if !(refreshed > directory.appearedAt) { reasons.append(.manifestsOlderThanPod) }
+        return reasons
+    }
+
+    /// Missing from an earlier snapshot at least `confirmAfter` ago, and that
+    /// snapshot was another write than this one: a single bad write (cut
+    /// short, half written) can never make an orphan.
+    func isConfirmed(_ observation: OrphanObservation?) -> Bool {
+        guard let observation, let fingerprint = manifests.fingerprint else { return false }
+        return observation.snapshotFingerprint != fingerprint
+            && now.timeIntervalSince(observation.firstMissingAt) >= policy.orphans.confirmAfter
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import Reaper
+import ReaperAgent
+import ReaperCore
+import Synchronization
+import SystemdIntegration
+import Testing
+
+/// Captures what a logger was given.
+final class CapturedEntries: Sendable {
+    struct Entry: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+    let entries = Mutex<[Entry]>([])
+}
+
+struct CapturingHandler: LogHandler {
+    let sink: CapturedEntries
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        sink.entries.withLock { $0.append(.init(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" })) }
+    }
+}
+
+@Suite("ReapEventLog: partial reaps")
+struct ReapEventLogTests {
+    static let verdict = VolumeVerdict(
+        path: "/var/lib/kubelet/pods/5e1f0000-0000-4000-8000-000000000001/volumes/kubernetes.io~empty-dir/scratch",
+        podUID: "5e1f0000-0000-4000-8000-000000000001", namespace: "batch", pod: "job-1", podPhase: "Succeeded", orphan: false,
+        plugin: PluginName("kubernetes.io~empty-dir"), name: "scratch", verdict: .keep, reasons: [.accessedDuringReap],
+        lastAccess: nil, lastAccessSource: nil, idleSeconds: 7200, bytes: 0, files: 0, mounted: false, mounts: []
+    )
+
+    func record(_ report: ReapReport) -> [CapturedEntries.Entry] {
+        let sink = CapturedEntries()
+        let logger = Logger(label: "test") { _ in CapturingHandler(sink: sink) }
+        let plan = Plan(
+            generatedAt: Date(), kubeletRoot: "/var/lib/kubelet",
+            manifests: ManifestSummary(path: "/m", refreshedAt: Date(), complete: true, errors: [], files: 1, pods: 1),
+            alerts: [], volumes: [Self.verdict], orphanPodDirectories: []
+        )
+        ReapEventLog(logger: logger).record(report, plan: plan)
+        return sink.entries.withLock { $0 }
+    }
+
+    @Test("hole 9: a removal stopped part way is logged under the failure MESSAGE_ID with the files and bytes already gone")
+    func partialVolume() throws {
+        var stats = RemovalStats()
+        stats.filesRemoved = 45_000
+        stats.bytesFreed = 184_320_000
+        let outcome = ReapOutcome(verdict: Self.verdict, action: .partiallyReaped, reasons: [.mounted], detail: "is a mount point", stats: stats, unmounted: [])
+        let entries = record(ReapReport(outcomes: [outcome], podDirectories: [], dryRun: false))
+        let entry = try #require(entries.first)
+        #expect(entry.metadata["message_id"] == MessageID.reapFailed.rawValue)
+        #expect(entry.metadata["message_id"] != MessageID.volumeKeptAtLastCheck.rawValue)
+        #expect(entry.level == .error)
+        #expect(entry.metadata["files_removed"] == "45000")
+        #expect(entry.metadata["bytes_freed"] == "184320000")
+        #expect(entry.metadata["reason"] == "mounted")
+        #expect(ReapReport(outcomes: [outcome], podDirectories: [], dryRun: false).bytesFreed == 184_320_000)
+    }
+
+    @Test("hole 9: an orphan pod directory stopped part way is a failure too, not a keep")
+    func partialPodDirectory() throws {
+        var stats = RemovalStats()
+        stats.filesRemoved = 2
+        let directory = PodDirectoryOutcome(
+            path: "/var/lib/kubelet/pods/5e1f0000-0000-4000-8000-000000000007", removed: false,
+            detail: "changed after the last check began: in use", stats: stats, reasons: [.accessedDuringReap]
+        )
+        let entries = record(ReapReport(outcomes: [], podDirectories: [directory], dryRun: false))
+        let entry = try #require(entries.first)
+        #expect(entry.metadata["message_id"] == MessageID.reapFailed.rawValue)
+        #expect(entry.metadata["files_removed"] == "2")
+        #expect(entry.metadata["reason"] == "accessed-during-reap")
+    }
+}
