@@ -1,33 +1,13 @@
+import ReaperCore
+
 /// User data inside one-line error messages: escaped, and cut to a short excerpt.
 enum MessageText {
     static let excerptLength = 64
 
-    /// `text` in double quotes, control and non-ASCII-printable characters
-    /// escaped, cut after `excerptLength` characters with "...".
+    /// `text` in double quotes, escaped and cut as `UserText.excerpt` does
+    /// (after `excerptLength` characters, with "...").
     static func quoted(_ text: String) -> String {
-        var result = "\""
-        var count = 0
-        for scalar in text.unicodeScalars {
-            if count == excerptLength {
-                result += "..."
-                break
-            }
-            count += 1
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) {
-                    result += "\\u{\(String(scalar.value, radix: 16))}"
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
+        "\"" + UserText.excerpt(text, limit: excerptLength, quoting: true) + "\""
     }
 
     /// A name such as an annotation key: as it is when made of the characters
