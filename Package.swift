@@ -11,6 +11,8 @@ let strict: [SwiftSetting] = [
 
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 
 let package = Package(
     name: "volume-reaper",
@@ -30,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // libsystemd: journald, sd_notify, socket activation.
@@ -57,6 +61,24 @@ let package = Package(
         .target(name: "NodeDiscovery", dependencies: ["ReaperCore", "SystemCalls", logging], swiftSettings: strict),
         // Pod manifests (Pod, PodList, List; JSON or YAML) into a snapshot.
         .target(name: "PodManifests", dependencies: ["ReaperCore", "BoundedYAML", "Yams"], swiftSettings: strict),
+        // How to reach the cluster: kubeconfig, in-cluster service account,
+        // exec plugins, rotating tokens and client certificates, the node's name.
+        .target(
+            name: "ClusterAccess",
+            dependencies: ["ReaperCore", "BoundedYAML", "SystemCalls", "Yams", logging, httpClient, nioSSL],
+            swiftSettings: strict
+        ),
+        // Where pods come from: manifest files, the API server (LIST + WATCH),
+        // or the kubelet's /pods; one snapshot type behind all three.
+        .target(
+            name: "PodSources",
+            dependencies: [
+                "ReaperCore", "PodManifests", "ClusterAccess", logging, lifecycle, httpClient, nioSSL,
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Safe, fd-relative deletion of planned volumes, re-checked at the last moment.
         .target(name: "Reaper", dependencies: ["ReaperCore", "SystemCalls", "NodeDiscovery", logging], swiftSettings: strict),
         // Durable last-access times (SQLite through GRDB).
@@ -121,6 +143,16 @@ let package = Package(
         .testTarget(name: "PolicyFileTests", dependencies: ["PolicyFile", "ReaperCore"], swiftSettings: strict),
         .testTarget(name: "PodManifestsTests", dependencies: ["PodManifests", "ReaperCore"], swiftSettings: strict),
         .testTarget(
+            name: "ClusterAccessTests",
+            dependencies: ["ClusterAccess", "TestSupport", "KubeTestServer", logging, nioSSL],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PodSourcesTests",
+            dependencies: ["PodSources", "ClusterAccess", "PodManifests", "ReaperCore", "TestSupport", "KubeTestServer", logging, lifecycle],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "NodeDiscoveryTests",
             dependencies: ["NodeDiscovery", "ReaperCore", "SystemCalls", "TestSupport", logging],
             swiftSettings: strict
@@ -172,6 +204,20 @@ let package = Package(
         ),
         // Replays the committed fuzz corpus (Fuzz/corpus) through the harnesses.
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"], swiftSettings: strict),
+        // A kube-apiserver and kubelet stand-in for the tests: NIO over TLS with
+        // a CA and certificates made at test time, serving captured pod documents.
+        .target(
+            name: "KubeTestServer",
+            dependencies: [
+                "TestSupport", nioSSL,
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/KubeTestServer",
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
         // Temp trees, mounts and child processes for the tests.
         .target(
             name: "TestSupport",

@@ -1,0 +1,1 @@
+// Placeholder; the ClusterAccess target is being written.

@@ -1,0 +1,1 @@
+// Placeholder; the PodSources target is being written.

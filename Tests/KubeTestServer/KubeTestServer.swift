@@ -1,0 +1,1 @@
+// Placeholder; the test server is being written.
