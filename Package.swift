@@ -108,7 +108,7 @@ let package = Package(
         .target(
             name: "ReaperAgent",
             dependencies: [
-                "ReaperCore", "PolicyFile", "NodeDiscovery", "PodManifests", "Reaper",
+                "ReaperCore", "PolicyFile", "NodeDiscovery", "PodManifests", "PodSources", "ClusterAccess", "Reaper",
                 "AccessStore", "VolumeWatcher", "SystemdIntegration", "SocketAPI", "BoundedYAML", "SystemCalls", "Yams",
                 logging, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -120,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "volume-reaper",
             dependencies: [
-                "ReaperCore", "PolicyFile", "ReaperAgent", "SystemdIntegration", "SocketAPI",
+                "ReaperCore", "PolicyFile", "ReaperAgent", "PodSources", "SystemdIntegration", "SocketAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 logging, lifecycle,
             ],
@@ -189,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "ReaperAgentTests",
             dependencies: [
-                "ReaperAgent", "ReaperCore", "TestSupport", logging, lifecycle,
+                "ReaperAgent", "ReaperCore", "PodSources", "TestSupport", logging, lifecycle,
                 // The real controller, watcher and store, for the reap-cycle tests.
                 "AccessStore", "VolumeWatcher", "NodeDiscovery", "Reaper", "SocketAPI", "SystemdIntegration",
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -6,7 +6,7 @@ import Darwin
 import Foundation
 import ReaperCore
 
-/// Reads the node's pod manifests (`--manifests`) into a `ManifestSnapshot`.
+/// Reads the node's pod manifests (`--manifests`) into a `PodSnapshot`.
 ///
 /// Fails closed: a file with any problem contributes no pods and an error, so
 /// the snapshot is incomplete and cannot vouch for orphans; the other files
@@ -45,7 +45,7 @@ public enum ManifestReader {
     /// write of the files (see `fingerprint(path:)`).
     public static func read(
         path: String, settle: TimeInterval = defaultSettleTime, maxFileBytes: Int = defaultMaxFileBytes, clock: () -> Date = Date.init
-    ) -> ManifestSnapshot {
+    ) -> PodSnapshot {
         let first = readOnce(path: path, settle: settle, maxFileBytes: maxFileBytes, clock: clock)
         guard let wait = first.settleWait else { return first.snapshot }
         // A file changed moments ago: wait until it has been left alone for
@@ -81,7 +81,7 @@ public enum ManifestReader {
     }
 
     private struct Attempt {
-        var snapshot: ManifestSnapshot
+        var snapshot: PodSnapshot
         /// Seconds to wait for the youngest file to settle; nil when none is too young.
         var settleWait: TimeInterval?
     }
@@ -144,7 +144,7 @@ public enum ManifestReader {
         }
 
         let fingerprint = errors.isEmpty ? digest(identities) : nil
-        let snapshot = ManifestSnapshot(
+        let snapshot = PodSnapshot(
             path: path, files: files, refreshedAt: mtimes.min(), errors: errors, pods: pods, fingerprint: fingerprint
         )
         return Attempt(snapshot: snapshot, settleWait: settleWait)

@@ -16,7 +16,7 @@ extension VolumeReaper {
     /// timestamp of the kinds in `idle.timestamps` older than `idle.after`,
     /// no entry vanishing while it is walked, no held lock, nothing unreadable.
     /// A change after this check began stops the removal part way.
-    func removeOrphanPodDirectory(_ path: String, manifests: ManifestSnapshot, logger: Logger, now: Date) -> PodDirectoryOutcome {
+    func removeOrphanPodDirectory(_ path: String, manifests: PodSnapshot, logger: Logger, now: Date) -> PodDirectoryOutcome {
         func keep(_ detail: String, _ reasons: [Reason]) -> PodDirectoryOutcome {
             PodDirectoryOutcome(path: path, removed: false, detail: detail, stats: RemovalStats(), reasons: reasons)
         }

@@ -108,7 +108,7 @@ public struct VolumeReaper: Sendable {
     /// pod view as of now and is asked at each last check (each volume, each
     /// orphan pod directory): a pod listed again mid-cycle keeps its volumes.
     public func execute(
-        plan: Plan, currentPodView: () -> ManifestSnapshot, access: @Sendable () -> [String: AccessRecord]?,
+        plan: Plan, currentPodView: () -> PodSnapshot, access: @Sendable () -> [String: AccessRecord]?,
         dryRun: Bool, logger: Logger, clock: () -> Date = Date.init
     ) -> ReapReport {
         var outcomes: [ReapOutcome] = []
@@ -151,7 +151,7 @@ public struct VolumeReaper: Sendable {
     // MARK: One volume
 
     func reapOne(
-        _ verdict: VolumeVerdict, currentPodView: () -> ManifestSnapshot, access: [String: AccessRecord], logger: Logger, clock: () -> Date
+        _ verdict: VolumeVerdict, currentPodView: () -> PodSnapshot, access: [String: AccessRecord], logger: Logger, clock: () -> Date
     ) -> ReapOutcome {
         func kept(_ reasons: [Reason], _ detail: String?, action: ReapOutcome.Action = .keptAtLastCheck, unmounted: [String] = []) -> ReapOutcome {
             var updated = verdict

@@ -1,5 +1,7 @@
 import BoundedYAML
+import ClusterAccess
 import Foundation
+import PodSources
 import ReaperCore
 import SystemCalls
 import Yams
@@ -34,8 +36,19 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var logLevel = "info"
     /// Where the cgroup file systems are mounted, for the pod liveness check.
     public var cgroupRoot = "/sys/fs/cgroup"
+    /// Where pods come from (the `podSource` section). Its `manifests` and
+    /// `maxDocumentBytes` follow `manifests` and `maxManifestBytes`: see `podSourceSettings`.
+    public var podSource = PodSourceSettings()
 
     public init() {}
+
+    /// The pod source's settings with the top-level `manifests` path and size limit.
+    public var podSourceSettings: PodSourceSettings {
+        var settings = podSource
+        settings.manifests = manifests
+        settings.maxDocumentBytes = maxManifestBytes
+        return settings
+    }
 
     /// How long a reconcile may run before the daemon calls itself stuck:
     /// `reconcileStuckAfter`, else max(5 × reconcileInterval, 5 min). A walk
@@ -48,7 +61,13 @@ public struct AgentConfiguration: Sendable, Hashable {
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
         "flushInterval", "pollInterval", "reconcileStuckAfter", "maxWatches", "watchReads", "logTarget", "logLevel",
-        "cgroupRoot", "maxManifestBytes",
+        "cgroupRoot", "maxManifestBytes", "podSource",
+    ]
+
+    /// Keys the `podSource` section may hold.
+    public static let podSourceKeys = [
+        "kind", "kubeconfig", "context", "nodeName", "allowInsecureSkipTLSVerify", "resyncInterval", "watchTimeout",
+        "stallTimeout", "pollInterval", "kubeletURL", "kubeletCertificateAuthority", "requestTimeout", "maxBackoff",
     ]
 
     /// A config file is small; anything larger is not one.
@@ -136,6 +155,8 @@ public struct AgentConfiguration: Sendable, Hashable {
                     throw ConfigurationError(file: file, field: key, message: "must be a size from 1 to 1Gi bytes, like 67108864 or 64Mi (got \"\(text.prefix(64))\")")
                 }
                 configuration.maxManifestBytes = bytes
+            case "podSource":
+                configuration.podSource = try parsePodSource(value, file: file)
             case "logTarget":
                 let text = try string()
                 guard ["auto", "journald", "stderr"].contains(text) else {
@@ -168,6 +189,77 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 }
 
 extension AgentConfiguration {
+    /// The `podSource` section: a mapping of the keys in `podSourceKeys`.
+    static func parsePodSource(_ node: Node, file: String) throws(ConfigurationError) -> PodSourceSettings {
+        var settings = PodSourceSettings()
+        guard let mapping = node.mapping else {
+            throw ConfigurationError(file: file, field: "podSource", message: "must be a mapping (kind: files, apiserver or kubelet, and its settings)")
+        }
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else {
+                throw ConfigurationError(file: file, field: "podSource", message: "keys must be strings")
+            }
+            let field = "podSource." + UserText.excerpt(key, limit: 64)
+            let shown = value.scalar.map { UserText.excerpt($0.string, quoting: true) } ?? ""
+            func string() throws(ConfigurationError) -> String {
+                guard let scalar = value.scalar, !scalar.string.isEmpty else {
+                    throw ConfigurationError(file: file, field: field, message: "must be a non-empty string")
+                }
+                return scalar.string
+            }
+            func duration() throws(ConfigurationError) -> TimeInterval {
+                let text = try string()
+                guard let seconds = DurationText.parse(text), seconds > 0 else {
+                    throw ConfigurationError(file: file, field: field, message: "must be a positive duration like 30s, 5m or 1h (got \"\(shown)\")")
+                }
+                if let problem = DurationText.rangeProblem(seconds, DurationText.intervalRange) {
+                    throw ConfigurationError(file: file, field: field, message: "\(problem) (got \"\(shown)\")")
+                }
+                return seconds
+            }
+            func url() throws(ConfigurationError) -> String {
+                let text = try string()
+                guard let parsed = URL(string: text), parsed.scheme == "https", parsed.host != nil, parsed.query == nil,
+                      parsed.user == nil, parsed.password == nil else {
+                    throw ConfigurationError(file: file, field: field, message: "must be an https:// URL with a host and no query or user (got \"\(shown)\")")
+                }
+                return text.hasSuffix("/") ? String(text.dropLast()) : text
+            }
+            switch key {
+            case "kind":
+                let text = try string()
+                guard let kind = PodSourceKind(rawValue: text) else {
+                    throw ConfigurationError(file: file, field: field, message: "must be files, apiserver or kubelet (got \"\(shown)\")")
+                }
+                settings.kind = kind
+            case "kubeconfig": settings.access.kubeconfig = try string()
+            case "context": settings.access.context = try string()
+            case "nodeName":
+                let text = try string()
+                guard NodeNameText.isValid(text) else {
+                    throw ConfigurationError(file: file, field: field, message: "must be a node name: lowercase letters, digits, '-' and '.', at most 253 (got \"\(shown)\")")
+                }
+                settings.nodeName = text
+            case "allowInsecureSkipTLSVerify":
+                guard let flag = Bool(try string()) else {
+                    throw ConfigurationError(file: file, field: field, message: "must be true or false (got \"\(shown)\")")
+                }
+                settings.access.allowInsecureSkipTLSVerify = flag
+            case "resyncInterval": settings.resyncInterval = try duration()
+            case "watchTimeout": settings.watchTimeout = try duration()
+            case "stallTimeout": settings.stallTimeout = try duration()
+            case "pollInterval": settings.pollInterval = try duration()
+            case "requestTimeout": settings.requestTimeout = try duration()
+            case "maxBackoff": settings.maxBackoff = try duration()
+            case "kubeletURL": settings.kubeletURL = try url()
+            case "kubeletCertificateAuthority": settings.kubeletCertificateAuthority = try string()
+            default:
+                throw ConfigurationError(file: file, field: field, message: "unknown setting; known: \(podSourceKeys.joined(separator: ", "))")
+            }
+        }
+        return settings
+    }
+
     static func isNull(_ node: Node) -> Bool {
         guard case let .scalar(scalar) = node else { return false }
         return Tag.Name(rawValue: node.tag.rawValue) == .null && scalar.style == .plain
@@ -180,6 +272,16 @@ extension AgentConfiguration {
         let range = DurationText.intervalRange
         let clamped = seconds.isNaN ? range.lowerBound : min(max(seconds, range.lowerBound), range.upperBound)
         return .milliseconds(Int64((clamped * 1000).rounded()))
+    }
+}
+
+/// A Kubernetes node name: a DNS subdomain (RFC 1123), as the API server accepts it.
+enum NodeNameText {
+    static func isValid(_ text: String) -> Bool {
+        guard (1...253).contains(text.utf8.count), let first = text.utf8.first, let last = text.utf8.last else { return false }
+        func alphanumeric(_ byte: UInt8) -> Bool { (0x61...0x7a).contains(byte) || (0x30...0x39).contains(byte) }
+        return alphanumeric(first) && alphanumeric(last)
+            && text.utf8.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
     }
 }
 

@@ -2,6 +2,7 @@ import AccessStore
 import Foundation
 import Logging
 import NodeDiscovery
+import PodSources
 import PolicyFile
 import Reaper
 import ReaperCore
@@ -13,6 +14,7 @@ import VolumeWatcher
 /// Why a reconcile runs.
 public enum ReconcileTrigger: Sendable {
     case timer
+    /// The pods changed: a manifest file, or the network source's view.
     case manifestsChanged
     case reload
     case request(CheckedContinuation<Plan, any Error>)
@@ -31,11 +33,16 @@ public final class AgentController: AgentAPIProvider, Sendable {
         var stopping = false
         /// When the cycle now running started; nil between cycles.
         var cycleStartedAt: Date?
+        /// A pods-changed cycle is queued: more changes join it (a burst of
+        /// watch events is one cycle, not a backlog).
+        var podChangeQueued = false
     }
 
     public let configuration: AgentConfiguration
     public let dryRun: Bool
     let store: AccessStore
+    /// Where pods come from, for every plan and last check.
+    let pods: any PodSource
     let watcher: VolumeWatcher
     let metrics: AgentMetricsRecorder
     let notifier: SystemdNotifier
@@ -49,12 +56,13 @@ public final class AgentController: AgentAPIProvider, Sendable {
     private let triggerContinuation: AsyncStream<ReconcileTrigger>.Continuation
 
     init(
-        configuration: AgentConfiguration, policy: Policy, dryRun: Bool, store: AccessStore,
+        configuration: AgentConfiguration, policy: Policy, dryRun: Bool, store: AccessStore, pods: any PodSource,
         session: Int64, watcher: VolumeWatcher, metrics: AgentMetricsRecorder, notifier: SystemdNotifier, logger: Logger
     ) {
         self.configuration = configuration
         self.dryRun = dryRun
         self.store = store
+        self.pods = pods
         self.session = session
         self.watcher = watcher
         self.metrics = metrics
@@ -68,7 +76,19 @@ public final class AgentController: AgentAPIProvider, Sendable {
     public var policy: Policy { state.withLock { $0.policy } }
 
     func trigger(_ trigger: ReconcileTrigger) {
+        if case .manifestsChanged = trigger {
+            let queued = state.withLock { state in
+                defer { state.podChangeQueued = true }
+                return state.podChangeQueued
+            }
+            if queued { return }
+        }
         triggerContinuation.yield(trigger)
+    }
+
+    /// The queued pods-changed cycle starts: a change from now on queues another.
+    func podChangeTaken() {
+        state.withLock { $0.podChangeQueued = false }
     }
 
     func finishTriggers() {
@@ -88,7 +108,11 @@ public final class AgentController: AgentAPIProvider, Sendable {
         // cycle succeeded within three intervals.
         let stuck = snapshot.cycleStartedAt.map { now.timeIntervalSince($0) > configuration.stuckBound } ?? false
         let fresh = snapshot.lastReconcile.map { now.timeIntervalSince($0) < max(3 * interval, 30) } ?? false
-        let healthy = snapshot.ready && !snapshot.stopping && !stuck && fresh && snapshot.lastReconcileError == nil
+        let podSource = pods.status()
+        // A network source that fails keeps every orphan: the agent works,
+        // but not as configured. The files source's problems are in the plan.
+        let podSourceFailing = podSource.kind != .files && podSource.state == .failing
+        let healthy = snapshot.ready && !snapshot.stopping && !stuck && fresh && snapshot.lastReconcileError == nil && !podSourceFailing
         let state = snapshot.stopping ? "stopping"
             : stuck ? "stuck"
             : !snapshot.ready || snapshot.lastReconcile == nil && snapshot.lastReconcileError == nil ? "starting"
@@ -96,7 +120,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         return AgentHealth(
             healthy: healthy, state: state, watches: watcherStatus.watches, volumes: snapshot.plan?.volumes.count ?? 0,
             lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError,
-            reconcileRunningSince: snapshot.cycleStartedAt, dryRun: dryRun
+            reconcileRunningSince: snapshot.cycleStartedAt, dryRun: dryRun, podSource: podSource
         )
     }
 
@@ -191,12 +215,13 @@ public final class AgentController: AgentAPIProvider, Sendable {
         let store = store
         let logger = logger
         let podCgroups = podCgroups
+        let pods = pods
         let watched = watcher.knownVolumes
         do {
             let result = try await work.run { [self] () throws -> ReapCycle.Result in
                 let now = Date()
                 try store.markObserved(Array(watched), since: now)
-                let builder = PlanBuilder(configuration: configuration, policy: policy, podCgroups: podCgroups)
+                let builder = PlanBuilder(configuration: configuration, policy: policy, pods: pods, podCgroups: podCgroups)
                 let result = try ReapCycle(builder: builder, dryRun: dryRun).run(
                     access: { [self] paths in try accessRecords(covering: paths, policy: policy) },
                     observations: store, logger: logger
@@ -210,6 +235,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
             metrics.recordPlan(result.snapshot.plan)
             metrics.recordReaps(count: result.report.reaped.count, bytes: result.report.bytesFreed)
             metrics.recordReconcile(duration: ContinuousClock.now - started, at: finished)
+            metrics.recordPodSource(pods.status())
             let watcherStatus = watcher.status
             metrics.recordWatcher(watches: watcherStatus.watches, events: watcherStatus.eventsHandled, overflows: UInt64(watcherStatus.overflows))
             let lastReap: Date? = state.withLock { state in
@@ -236,7 +262,13 @@ public final class AgentController: AgentAPIProvider, Sendable {
     func statusLine(plan: Plan, watches: Int, lastReap: Date?) -> String {
         let reap = lastReap.map { RFC3339.format($0) } ?? "never"
         let mode = dryRun ? " (dry run)" : ""
-        return "\(plan.volumes.count) volumes, \(watches) watches, \(plan.summary.reap) idle, last reap \(reap)\(mode)"
+        let source = pods.status()
+        var pods = ""
+        if source.kind != .files {
+            pods = ", pods from \(source.kind.rawValue) \(source.state.rawValue)"
+            if let problemKind = source.problemKind { pods += " (\(problemKind))" }
+        }
+        return "\(plan.volumes.count) volumes, \(watches) watches, \(plan.summary.reap) idle, last reap \(reap)\(pods)\(mode)"
     }
 
     /// Whether the watchdog may be fed: ready, and no cycle stuck for longer

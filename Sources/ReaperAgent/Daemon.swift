@@ -1,6 +1,7 @@
 import AccessStore
 import Foundation
 import Logging
+import PodSources
 import Prometheus
 import ReaperCore
 import ServiceLifecycle
@@ -18,8 +19,22 @@ public enum Daemon {
     ) async throws {
         let store = try AccessStore(directory: configuration.stateDir, logger: logger)
         let session = try store.beginSession(at: Date(), maxUnobservedGap: policy.idle.maxUnobservedGap)
+        let settings = configuration.podSourceSettings
+        let pods: any PodSource
+        var podService: (any Service)?
+        var podChanges: AsyncStream<Void>?
+        switch settings.kind {
+        case .files:
+            pods = FilesPodSource(settings: settings)
+        case .apiserver:
+            let source = APIServerPodSource(settings: settings, logger: logger)
+            (pods, podService, podChanges) = (source, source, source.changes)
+        case .kubelet:
+            let source = KubeletPodSource(settings: settings, logger: logger)
+            (pods, podService, podChanges) = (source, source, source.changes)
+        }
         let watcher = VolumeWatcher(
-            kubeletRoot: configuration.kubeletRoot, manifestsPath: configuration.manifests,
+            kubeletRoot: configuration.kubeletRoot, manifestsPath: settings.kind == .files ? configuration.manifests : nil,
             options: WatcherOptions(
                 maxWatches: configuration.maxWatches, watchReads: configuration.watchReads,
                 pollInterval: AgentConfiguration.pacing(configuration.pollInterval)
@@ -29,7 +44,7 @@ public enum Daemon {
         let registry = PrometheusCollectorRegistry()
         let notifier = SystemdNotifier()
         let controller = AgentController(
-            configuration: configuration, policy: policy, dryRun: dryRun, store: store,
+            configuration: configuration, policy: policy, dryRun: dryRun, store: store, pods: pods,
             session: session, watcher: watcher, metrics: AgentMetricsRecorder(registry: registry), notifier: notifier, logger: logger
         )
         let inherited = inheritedListenerFD
@@ -43,18 +58,24 @@ public enum Daemon {
             provider: controller, registry: registry, logger: logger
         )
         logger.info("volume-reaper starting", metadata: [
-            "kubelet_root": "\(configuration.kubeletRoot)", "manifests": "\(configuration.manifests)",
+            "kubelet_root": "\(configuration.kubeletRoot)", "pod_source": "\(settings.kind.rawValue)", "pods_from": "\(pods.status().endpoint)",
             "policy": "\(policySource)", "state_dir": "\(configuration.stateDir)", "dry_run": "\(dryRun)",
         ])
+        // Stopped in reverse order: the reconciler first, the store's flush last.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: AccessFlushService(controller: controller, interval: AgentConfiguration.pacing(configuration.flushInterval))),
+            .init(service: watcher),
+        ]
+        if let podService { services.append(.init(service: podService)) }
+        services += [
+            .init(service: api),
+            .init(service: ReconcileService(
+                controller: controller, api: api, podChanges: podChanges ?? watcher.manifestChanges,
+                interval: AgentConfiguration.pacing(configuration.reconcileInterval)
+            )),
+        ]
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: AccessFlushService(controller: controller, interval: AgentConfiguration.pacing(configuration.flushInterval))),
-                .init(service: watcher),
-                .init(service: api),
-                .init(service: ReconcileService(
-                    controller: controller, api: api, interval: AgentConfiguration.pacing(configuration.reconcileInterval)
-                )),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

@@ -29,12 +29,14 @@ struct AccessFlushService: Service {
     }
 }
 
-/// Reconciles every `reconcileInterval`, when the manifests change, on SIGHUP
-/// and on API request. Sends READY=1 once every watch is set, the socket
+/// Reconciles every `reconcileInterval`, when the pods change (a manifest
+/// file, or the API server's or kubelet's view), on SIGHUP and on API request. Sends READY=1 once every watch is set, the socket
 /// listens and the first cycle ran; WATCHDOG=1 from its loop.
 struct ReconcileService: Service {
     let controller: AgentController
     let api: APIServer
+    /// The watcher's manifest changes, or the network pod source's.
+    let podChanges: AsyncStream<Void>
     let interval: Duration
 
     func run() async throws {
@@ -62,8 +64,9 @@ struct ReconcileService: Service {
                 }
                 return false
             }
+            let podChanges = podChanges
             group.addTask {
-                for await _ in controller.watcher.manifestChanges {
+                for await _ in podChanges {
                     controller.trigger(.manifestsChanged)
                 }
                 return false
@@ -91,7 +94,8 @@ struct ReconcileService: Service {
                         case .timer:
                             _ = try? await controller.reconcile(trigger: "timer")
                         case .manifestsChanged:
-                            _ = try? await controller.reconcile(trigger: "manifests")
+                            controller.podChangeTaken()
+                            _ = try? await controller.reconcile(trigger: "pods")
                         case .reload:
                             try? controller.notifier.reloading()
                             controller.reloadPolicy()

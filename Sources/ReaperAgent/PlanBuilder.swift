@@ -2,41 +2,45 @@ import Foundation
 import Logging
 import NodeDiscovery
 import PodManifests
+import PodSources
 import ReaperCore
 
 /// The node as one pass sees it: the inputs of the reconciler and its plan.
 public struct NodeSnapshot: Sendable {
     public var inventory: NodeInventory
-    public var manifests: ManifestSnapshot
+    public var manifests: PodSnapshot
     public var plan: Plan
 }
 
-/// Discover, read manifests, reconcile: the shared front half of `--plan`,
-/// `--once`, the daemon's cycle and the socket API.
+/// Discover, ask the pod source, reconcile: the shared front half of
+/// `--plan`, `--once`, the daemon's cycle and the socket API.
 public struct PlanBuilder: Sendable {
     public var configuration: AgentConfiguration
     public var policy: Policy
     public var mountInfoPath: String
-    /// How long a manifest file must be left alone before it is trusted
-    /// (`ManifestReader.defaultSettleTime`; tests shorten it).
-    public var manifestSettleTime: TimeInterval
+    /// Where pods come from; asked for the plan and again at every last check.
+    public var pods: any PodSource
     /// The pod liveness check; one per process, so a missing tree is reported once.
     public var podCgroups: PodCgroups
 
+    /// `pods` nil: the manifest files under `configuration.manifests`, trusted
+    /// once left alone for `manifestSettleTime` (tests shorten it).
     public init(
-        configuration: AgentConfiguration, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo",
+        configuration: AgentConfiguration, policy: Policy, pods: (any PodSource)? = nil, mountInfoPath: String = "/proc/self/mountinfo",
         manifestSettleTime: TimeInterval = ManifestReader.defaultSettleTime, podCgroups: PodCgroups? = nil
     ) {
         self.configuration = configuration
         self.policy = policy
         self.mountInfoPath = mountInfoPath
-        self.manifestSettleTime = manifestSettleTime
+        self.pods = pods ?? FilesPodSource(
+            path: configuration.manifests, settleTime: manifestSettleTime, maxFileBytes: configuration.maxManifestBytes
+        )
         self.podCgroups = podCgroups ?? PodCgroups(root: configuration.cgroupRoot)
     }
 
-    /// The manifests as of now.
-    public func readManifests() -> ManifestSnapshot {
-        ManifestReader.read(path: configuration.manifests, settle: manifestSettleTime, maxFileBytes: configuration.maxManifestBytes)
+    /// The pods as of now.
+    public func readManifests() -> PodSnapshot {
+        pods.currentSnapshot()
     }
 
     /// One pass, asking for access records once the volumes on disk are known

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import PodManifests
 import Reaper
 import ReaperCore
 
@@ -26,7 +25,8 @@ public struct ReapCycle: Sendable {
     }
 
     /// Runs the cycle. `access` is read for the plan and again, fresh, for
-    /// each last check; so are the manifests (`CurrentPodView`). `observations`
+    /// each last check; so is the pod source (files are read again when they
+    /// changed; the network sources answer from the view their loop keeps). `observations`
     /// persists orphan sightings (none: no orphan is confirmed). Throws
     /// `ReaperLockError` when another process reaps.
     public func run(
@@ -37,40 +37,13 @@ public struct ReapCycle: Sendable {
         defer { lock?.release() }
         let snapshot = try builder.build(accessFor: access, observations: observations, logger: logger)
         let paths = snapshot.plan.volumes.map(\.path)
-        let podView = CurrentPodView(builder: builder, snapshot: snapshot.manifests)
         var reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
         reaper.podCgroups = builder.podCgroups
         let report = reaper.execute(
-            plan: snapshot.plan, currentPodView: { dryRun ? snapshot.manifests : podView.current() },
+            plan: snapshot.plan, currentPodView: { dryRun ? snapshot.manifests : builder.pods.currentSnapshot() },
             access: { try? access(paths) }, dryRun: dryRun, logger: logger
         )
         ReapEventLog(logger: logger).record(report, plan: snapshot.plan)
         return Result(snapshot: snapshot, report: report)
-    }
-}
-
-/// The pod view for the last check before each deletion (design §5.6): the
-/// last snapshot while the manifest files are unchanged (a stat-only
-/// fingerprint: names, inodes, sizes, mtimes, ctimes), read again as soon as
-/// anything changed. A pod written into the manifests as Running after the
-/// first of many deletions keeps its volumes.
-final class CurrentPodView {
-    private let builder: PlanBuilder
-    private var snapshot: ManifestSnapshot
-
-    init(builder: PlanBuilder, snapshot: ManifestSnapshot) {
-        self.builder = builder
-        self.snapshot = snapshot
-    }
-
-    func current() -> ManifestSnapshot {
-        // A snapshot with errors is read again: a file that was still
-        // settling may be complete now.
-        if snapshot.errors.isEmpty, let known = snapshot.fingerprint,
-           ManifestReader.fingerprint(path: builder.configuration.manifests) == known {
-            return snapshot
-        }
-        snapshot = builder.readManifests()
-        return snapshot
     }
 }

@@ -7,7 +7,7 @@ public struct OrphanObservation: Sendable, Hashable {
     public var podUID: String
     /// When the agent first saw the directory missing from a trusted snapshot.
     public var firstMissingAt: Date
-    /// The `ManifestSnapshot.fingerprint` of that snapshot.
+    /// The `PodSnapshot.fingerprint` of that snapshot.
     public var snapshotFingerprint: String
 
     public init(podUID: String, firstMissingAt: Date, snapshotFingerprint: String) {
@@ -61,7 +61,7 @@ public enum OrphanConfirmation {
 
 /// Whether the manifests can vouch that a pod directory is an orphan (design §4.4).
 struct OrphanSnapshotJudgement {
-    var manifests: ManifestSnapshot
+    var manifests: PodSnapshot
     var policy: Policy
     var now: Date
     /// Stored sightings, for `orphans.confirmAfter`. Nil at the last check
@@ -90,7 +90,8 @@ struct OrphanSnapshotJudgement {
             reasons.append(.manifestsEmpty)
             return reasons
         }
-        if !manifests.isComplete { reasons.append(.manifestsIncomplete) }
+        if !manifests.errors.isEmpty || manifests.files.isEmpty { reasons.append(.manifestsIncomplete) }
+        if !manifests.synced { reasons.append(.podSourceUnsynced) }
         guard let refreshed = manifests.refreshedAt else {
             reasons.append(.manifestsEmpty)
             return reasons

@@ -90,31 +90,61 @@ public struct VolumeVerdict: Sendable, Hashable, Codable {
     }
 }
 
-/// What the plan says about the manifests it judged orphans by.
+/// What the plan says about the pod view it judged orphans by (JSON key
+/// `manifests`, kept for compatibility whatever the source).
 public struct ManifestSummary: Sendable, Hashable, Codable {
+    /// `files`, `apiserver` or `kubelet`.
+    public var source: PodSourceKind
+    /// The manifests path, or the URL the pods were asked from.
     public var path: String
     public var refreshedAt: Date?
     public var complete: Bool
+    /// The source follows the server (always true for files).
+    public var synced: Bool
+    /// The API server's resource version of the view; nil for the other sources.
+    public var resourceVersion: String?
     public var errors: [String]
     public var files: Int
     public var pods: Int
 
-    public init(path: String, refreshedAt: Date?, complete: Bool, errors: [String], files: Int, pods: Int) {
+    public init(
+        source: PodSourceKind = .files, path: String, refreshedAt: Date?, complete: Bool, synced: Bool = true,
+        resourceVersion: String? = nil, errors: [String], files: Int, pods: Int
+    ) {
+        self.source = source
         self.path = path
         self.refreshedAt = refreshedAt
         self.complete = complete
+        self.synced = synced
+        self.resourceVersion = resourceVersion
         self.errors = errors
         self.files = files
         self.pods = pods
     }
 
-    enum CodingKeys: String, CodingKey { case path, refreshedAt, complete, errors, files, pods }
+    enum CodingKeys: String, CodingKey { case source, path, refreshedAt, complete, synced, resourceVersion, errors, files, pods }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        source = try container.decodeIfPresent(PodSourceKind.self, forKey: .source) ?? .files
+        path = try container.decode(String.self, forKey: .path)
+        refreshedAt = try container.decodeIfPresent(Date.self, forKey: .refreshedAt)
+        complete = try container.decode(Bool.self, forKey: .complete)
+        synced = try container.decodeIfPresent(Bool.self, forKey: .synced) ?? true
+        resourceVersion = try container.decodeIfPresent(String.self, forKey: .resourceVersion)
+        errors = try container.decode([String].self, forKey: .errors)
+        files = try container.decode(Int.self, forKey: .files)
+        pods = try container.decode(Int.self, forKey: .pods)
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(source, forKey: .source)
         try container.encode(path, forKey: .path)
         try container.encode(refreshedAt, forKey: .refreshedAt)
         try container.encode(complete, forKey: .complete)
+        try container.encode(synced, forKey: .synced)
+        try container.encode(resourceVersion, forKey: .resourceVersion)
         try container.encode(errors, forKey: .errors)
         try container.encode(files, forKey: .files)
         try container.encode(pods, forKey: .pods)

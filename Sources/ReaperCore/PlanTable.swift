@@ -7,8 +7,14 @@ public enum PlanTable {
         var lines: [String] = []
         let manifests = plan.manifests
         let refreshed = manifests.refreshedAt.map { "refreshed \(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "never refreshed"
-        let state = manifests.complete ? "complete" : "INCOMPLETE"
-        lines.append("manifests: \(manifests.path) (\(manifests.files) files, \(manifests.pods) pods) \(refreshed), \(state)")
+        let state = manifests.complete ? "complete" : manifests.synced ? "INCOMPLETE" : "UNSYNCED"
+        switch manifests.source {
+        case .files:
+            lines.append("manifests: \(manifests.path) (\(manifests.files) files, \(manifests.pods) pods) \(refreshed), \(state)")
+        case .apiserver, .kubelet:
+            let version = manifests.resourceVersion.map { ", resourceVersion \($0)" } ?? ""
+            lines.append("pods from \(manifests.source.rawValue): \(manifests.path) (\(manifests.pods) pods\(version)) \(refreshed), \(state)")
+        }
         for error in manifests.errors { lines.append("  error: \(error)") }
         for alert in plan.alerts { lines.append("ALERT \(alert.code.rawValue): \(alert.message)") }
         lines.append("")

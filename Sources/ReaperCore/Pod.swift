@@ -71,35 +71,65 @@ public struct ManifestError: Error, Sendable, Hashable, Codable, CustomStringCon
     public var description: String { "\(file): \(message)" }
 }
 
-/// The pods the node's manifests list, and how far they can be trusted.
-public struct ManifestSnapshot: Sendable, Hashable {
-    /// The `--manifests` path.
+/// Where the agent learns its node's pods (the config's `podSource.kind`).
+public enum PodSourceKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Manifest files under `--manifests`, written by someone else.
+    case files
+    /// The API server: LIST, then WATCH with bookmarks.
+    case apiserver
+    /// The kubelet's own `/pods`, polled.
+    case kubelet
+}
+
+/// The node's pods as one source sees them, and how far they can be trusted.
+/// The reconciler, the plan, the socket API and the last checks read only
+/// this, whatever the source.
+public struct PodSnapshot: Sendable, Hashable {
+    public var source: PodSourceKind
+    /// The `--manifests` path, or the URL the pods were asked from.
     public var path: String
-    /// Files read (parsed or not).
+    /// Documents read: the manifest files (parsed or not), or the endpoint
+    /// once it answered. None: nothing to judge orphans by.
     public var files: [String]
-    /// The OLDEST mtime of the files: a snapshot is only as fresh as its stalest file.
+    /// The last moment the source vouched for the whole view, never later
+    /// than the moment that view was taken. Files: the OLDEST mtime (a
+    /// snapshot is only as fresh as its stalest file). API server: when the
+    /// last LIST was sent, or a BOOKMARK arrived less a margin. Kubelet: when
+    /// the last good answer's request was sent.
     public var refreshedAt: Date?
     public var errors: [ManifestError]
     public var pods: [Pod]
     /// Which write of the source this is: for files, a digest of every file's
-    /// name, device, inode, size, mtime and ctime. Two snapshots with another
+    /// name, device, inode, size, mtime and ctime; for the network sources,
+    /// the view's resource version and refresh time. Two snapshots with another
     /// fingerprint are different writes (orphan confirmation, design §4.4).
     /// Nil when unknown (a file failed): such a snapshot confirms nothing.
     public var fingerprint: String?
+    /// The source follows the server: false while a watch or poll has failed
+    /// and no new LIST or answer has replaced the view. An unsynced view
+    /// still places the pods it knows, but vouches for no orphan.
+    public var synced: Bool
+    /// The API server's `resourceVersion` the view is at.
+    public var resourceVersion: String?
 
     public init(
-        path: String, files: [String], refreshedAt: Date?, errors: [ManifestError], pods: [Pod], fingerprint: String? = nil
+        source: PodSourceKind = .files, path: String, files: [String], refreshedAt: Date?, errors: [ManifestError], pods: [Pod],
+        fingerprint: String? = nil, synced: Bool = true, resourceVersion: String? = nil
     ) {
+        self.source = source
         self.path = path
         self.files = files
         self.refreshedAt = refreshedAt
         self.errors = errors
         self.pods = pods
         self.fingerprint = fingerprint
+        self.synced = synced
+        self.resourceVersion = resourceVersion
     }
 
-    /// Every file parsed. A snapshot with errors cannot vouch for orphans.
-    public var isComplete: Bool { errors.isEmpty && !files.isEmpty }
+    /// Every document read and parsed, and the source in sync. Only a
+    /// complete snapshot can vouch for orphans.
+    public var isComplete: Bool { errors.isEmpty && !files.isEmpty && synced }
     /// No file, or no pod in any: there is no snapshot to judge orphans by.
     public var isEmpty: Bool { pods.isEmpty }
 

@@ -42,6 +42,7 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
     case manifestsStale = "manifests-stale"
     case manifestsOlderThanPod = "manifests-older-than-pod"
     case manifestsTimeInvalid = "manifests-time-invalid"
+    case podSourceUnsynced = "pod-source-unsynced"
     case orphanUnconfirmed = "orphan-unconfirmed"
 
     // Limits of design §5.8.
@@ -94,6 +95,7 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
         case .manifestsIncomplete: return "a manifest file could not be read or parsed"
         case .manifestsStale: return "the manifests are older than orphans.manifestsMaxAge"
         case .manifestsOlderThanPod: return "the pod directory appeared after the manifests were refreshed"
+        case .podSourceUnsynced: return "the pod source lost the server (a failed watch or poll) and has not listed again: it vouches for no orphan"
         case .manifestsTimeInvalid: return "the manifests' refresh time (mtime) is in the future: their age is unknown"
         case .orphanUnconfirmed: return "not yet missing from two different manifest writes orphans.confirmAfter apart"
         case .limitMaxReaps: return "limits.maxReapsPerCycle reached; the most idle go first"

@@ -3,7 +3,7 @@ import Foundation
 /// Everything one reconcile pass judges. Plain values, so a pass is repeatable.
 public struct ReconcileInput: Sendable {
     public var inventory: NodeInventory
-    public var manifests: ManifestSnapshot
+    public var manifests: PodSnapshot
     /// Last access per volume path, from the watcher and the access store.
     public var access: [String: AccessRecord]
     public var policy: Policy
@@ -14,7 +14,7 @@ public struct ReconcileInput: Sendable {
     public var liveness: PodLiveness
 
     public init(
-        inventory: NodeInventory, manifests: ManifestSnapshot, access: [String: AccessRecord], policy: Policy, now: Date,
+        inventory: NodeInventory, manifests: PodSnapshot, access: [String: AccessRecord], policy: Policy, now: Date,
         orphanObservations: [String: OrphanObservation] = [:], liveness: PodLiveness = PodLiveness()
     ) {
         self.inventory = inventory
@@ -59,7 +59,8 @@ public enum Reconciler {
         orphanPodDirectories.removeAll { keptPrefixes.contains($0) }
 
         let manifests = ManifestSummary(
-            path: input.manifests.path, refreshedAt: input.manifests.refreshedAt, complete: input.manifests.isComplete,
+            source: input.manifests.source, path: input.manifests.path, refreshedAt: input.manifests.refreshedAt,
+            complete: input.manifests.isComplete, synced: input.manifests.synced, resourceVersion: input.manifests.resourceVersion,
             errors: input.manifests.errors.map(\.description), files: input.manifests.files.count, pods: input.manifests.pods.count
         )
         return Plan(
@@ -71,7 +72,7 @@ public enum Reconciler {
     /// Judges one volume again on fresh data, right before it is deleted
     /// (design §5.6). Limits are not re-applied: they only ever remove reaps.
     public static func rejudge(
-        _ volume: PodVolume, in directory: PodDirectory, manifests: ManifestSnapshot,
+        _ volume: PodVolume, in directory: PodDirectory, manifests: PodSnapshot,
         access: [String: AccessRecord], policy: Policy, now: Date
     ) -> VolumeVerdict {
         let input = ReconcileInput(
@@ -87,7 +88,7 @@ public enum Reconciler {
     /// it being an orphan). Non-empty also when a manifest now lists it.
     /// Confirmation (`orphans.confirmAfter`) is the plan's: only directories
     /// the plan confirmed reach this last check.
-    public static func orphanKeepReasons(_ directory: PodDirectory, manifests: ManifestSnapshot, policy: Policy, now: Date) -> [Reason] {
+    public static func orphanKeepReasons(_ directory: PodDirectory, manifests: PodSnapshot, policy: Policy, now: Date) -> [Reason] {
         if directory.kind != .uid { return [.staticPod] }
         if !manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty { return [.podStateChanged] }
         return OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, observations: nil).keepReasons(for: directory)

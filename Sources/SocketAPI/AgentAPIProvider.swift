@@ -27,10 +27,12 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     /// When the reconcile now running started; null between cycles.
     public var reconcileRunningSince: Date?
     public var dryRun: Bool
+    /// Where pods come from and whether that source keeps up.
+    public var podSource: PodSourceStatus?
 
     public init(
         healthy: Bool, state: String, watches: Int, volumes: Int, lastReconcile: Date?,
-        lastReconcileError: String?, reconcileRunningSince: Date? = nil, dryRun: Bool
+        lastReconcileError: String?, reconcileRunningSince: Date? = nil, dryRun: Bool, podSource: PodSourceStatus? = nil
     ) {
         self.healthy = healthy
         self.state = state
@@ -40,10 +42,11 @@ public struct AgentHealth: Codable, Sendable, Hashable {
         self.lastReconcileError = lastReconcileError
         self.reconcileRunningSince = reconcileRunningSince
         self.dryRun = dryRun
+        self.podSource = podSource
     }
 
     enum CodingKeys: String, CodingKey {
-        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun
+        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun, podSource
     }
 
     // Explicit so that nil fields are written as null, like the plan's.
@@ -57,6 +60,7 @@ public struct AgentHealth: Codable, Sendable, Hashable {
         try container.encode(lastReconcileError, forKey: .lastReconcileError)
         try container.encode(reconcileRunningSince, forKey: .reconcileRunningSince)
         try container.encode(dryRun, forKey: .dryRun)
+        try container.encode(podSource, forKey: .podSource)
     }
 }
 

@@ -24,6 +24,19 @@ public enum AgentMetrics {
     /// Counter, label `code`: HTTP responses of the socket API (the server records these).
     public static let httpRequests = "volume_reaper_http_requests_total"
 
+    /// Gauge: 1 while the pod source is synced, else 0.
+    public static let podSourceSynced = "volume_reaper_pod_source_synced"
+    /// Gauge: pods in the source's view.
+    public static let podSourcePods = "volume_reaper_pod_source_pods"
+    /// Gauge: Unix time the source last vouched for its whole view.
+    public static let podSourceRefreshed = "volume_reaper_pod_source_refreshed_timestamp_seconds"
+    /// Counter, label `problem`: failed pod source requests by kind (`unauthorized`, `unreachable`, ...).
+    public static let podSourceFailures = "volume_reaper_pod_source_failures_total"
+    /// Counter: watch events (and bookmarks) received.
+    public static let podSourceEvents = "volume_reaper_pod_source_events_total"
+    /// Counter: LISTs (kubelet: polls) answered.
+    public static let podSourceLists = "volume_reaper_pod_source_lists_total"
+
     /// Buckets of `reconcileDuration`.
     public static let reconcileDurationBuckets: [Duration] = [
         .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
@@ -48,6 +61,8 @@ public struct AgentMetricsRecorder: Sendable {
     private let lastReconcile: Gauge
     /// The watcher totals last seen, to advance the counters by the difference.
     private let watcherTotals = Synchronized((events: UInt64(0), overflows: UInt64(0)))
+    /// The pod source's totals last seen, likewise.
+    private let podSourceTotals = Synchronized(PodSourceStatus(kind: .files, endpoint: "", state: .syncing))
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -103,6 +118,45 @@ public struct AgentMetricsRecorder: Sendable {
     public func recordReconcile(duration: Duration, at date: Date) {
         reconcileDuration.record(duration)
         lastReconcile.set(date.timeIntervalSince1970)
+    }
+
+    /// The pod source's state; its totals advance the counters by the difference.
+    public func recordPodSource(_ status: PodSourceStatus) {
+        func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+        }
+        let source = [("source", status.kind.rawValue)]
+        registry.makeGauge(descriptor: name(AgentMetrics.podSourceSynced, "1 while the pod source is synced."), labels: source)
+            .set(Int64(status.state == .synced ? 1 : 0))
+        registry.makeGauge(descriptor: name(AgentMetrics.podSourcePods, "Pods in the pod source's view."), labels: source)
+            .set(Int64(status.pods))
+        if let refreshed = status.refreshedAt {
+            registry.makeGauge(
+                descriptor: name(AgentMetrics.podSourceRefreshed, "Unix time the pod source last vouched for its whole view."), labels: source
+            ).set(refreshed.timeIntervalSince1970)
+        }
+        let last = podSourceTotals.withLock { last in
+            defer { last = status }
+            return last
+        }
+        func delta(_ now: Int, _ before: Int) -> Int64 { Int64(now >= before ? now - before : now) }
+        let events = delta(status.events, last.events)
+        if events > 0 {
+            registry.makeCounter(descriptor: name(AgentMetrics.podSourceEvents, "Pod watch events received."), labels: source).increment(by: events)
+        }
+        let lists = delta(status.lists, last.lists)
+        if lists > 0 {
+            registry.makeCounter(descriptor: name(AgentMetrics.podSourceLists, "Pod LISTs (kubelet: polls) answered."), labels: source)
+                .increment(by: lists)
+        }
+        for (problem, count) in status.failures {
+            let new = delta(count, last.failures[problem] ?? 0)
+            guard new > 0 else { continue }
+            registry.makeCounter(
+                descriptor: name(AgentMetrics.podSourceFailures, "Failed pod source requests, by problem."),
+                labels: source + [("problem", problem)]
+            ).increment(by: new)
+        }
     }
 
     /// One HTTP response of the socket API.

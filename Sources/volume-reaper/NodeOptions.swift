@@ -16,6 +16,9 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Pod manifests: a file or a directory of *.json, *.yaml (default /var/lib/volume-reaper/manifests).")
     var manifests: String?
 
+    @Option(help: "Where pods come from: files (--manifests), apiserver (LIST+WATCH) or kubelet (/pods); the config's podSource section holds their settings.")
+    var podSource: String?
+
     @Option(help: "Policy file (default /etc/volume-reaper/policy.yaml, else the built-in default).")
     var policy: String?
 
@@ -43,6 +46,12 @@ struct NodeOptions: ParsableArguments {
         }
         if let kubeletRoot { configuration.kubeletRoot = kubeletRoot }
         if let manifests { configuration.manifests = manifests }
+        if let podSource {
+            guard let kind = PodSourceKind(rawValue: podSource) else {
+                throw ValidationError("--pod-source must be files, apiserver or kubelet (got \"\(UserText.excerpt(podSource, quoting: true))\")")
+            }
+            configuration.podSource.kind = kind
+        }
         if let policy { configuration.policy = policy }
         if let stateDir { configuration.stateDir = stateDir }
         if let socket { configuration.socket = socket }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PodSources
 import PolicyFile
 import Reaper
 import ReaperAgent
@@ -54,7 +55,11 @@ struct OneShotCommand: AsyncParsableCommand {
         let configuration = try options.resolved()
         let logger = CommandLogging.bootstrap(configuration: configuration)
         let (policy, _) = try options.loadPolicy(configuration)
-        let builder = PlanBuilder(configuration: configuration, policy: policy)
+        // One LIST (or poll, or read of the files) for the whole pass: a
+        // terminated pod never runs again, and a pod created after the LIST
+        // has a directory newer than it (manifests-older-than-pod).
+        let pods = await PodSources.oneShot(configuration.podSourceSettings, logger: logger)
+        let builder = PlanBuilder(configuration: configuration, policy: policy, pods: pods)
         if plan {
             let access = StoredAccess.readOnly(stateDirectory: configuration.stateDir, policy: policy, logger: logger)
             try printPlan(builder: builder, access: access, logger: logger)
@@ -113,7 +118,8 @@ struct OneShotCommand: AsyncParsableCommand {
 
     private func reportManifestErrors(_ snapshot: NodeSnapshot) {
         for error in snapshot.manifests.errors {
-            CommandLogging.printError("manifest \(error.file): \(error.message) (orphans are kept)")
+            let what = snapshot.manifests.source == .files ? "manifest" : "pod source"
+            CommandLogging.printError("\(what) \(error.file): \(error.message) (orphans are kept)")
         }
     }
 }

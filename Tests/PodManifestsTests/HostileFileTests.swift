@@ -11,7 +11,7 @@ struct HostileFileTests {
     static let pod = "kind: Pod\nmetadata: {uid: u}\n"
 
     /// Reads `path` and returns the snapshot and the seconds it took.
-    func timedRead(_ path: String, maxFileBytes: Int = ManifestReader.defaultMaxFileBytes) -> (ManifestSnapshot, Double) {
+    func timedRead(_ path: String, maxFileBytes: Int = ManifestReader.defaultMaxFileBytes) -> (PodSnapshot, Double) {
         let start = Date()
         let snapshot = ManifestReader.read(path: path, settle: 0, maxFileBytes: maxFileBytes)
         return (snapshot, Date().timeIntervalSince(start))

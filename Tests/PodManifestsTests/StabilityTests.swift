@@ -51,7 +51,7 @@ struct StabilityTests {
         """
 
     /// Writes `text` and reads the directory (no settle time: the cut is the point here).
-    func read(_ text: String) throws -> ManifestSnapshot {
+    func read(_ text: String) throws -> PodSnapshot {
         let temp = try TempDirectory()
         try temp.write("pods.yaml", text)
         return ManifestReader.read(path: temp.path, settle: 0)

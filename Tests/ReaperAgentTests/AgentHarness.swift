@@ -2,6 +2,7 @@ import AccessStore
 import Foundation
 import Logging
 import NodeDiscovery
+import PodSources
 import Prometheus
 import Reaper
 import ReaperCore
@@ -76,7 +77,8 @@ final class AgentHarness: Sendable {
             options: WatcherOptions(pollInterval: .milliseconds(200)), logger: testLogger
         )
         controller = AgentController(
-            configuration: configuration, policy: policy, dryRun: false, store: store, session: session, watcher: watcher,
+            configuration: configuration, policy: policy, dryRun: false, store: store,
+            pods: FilesPodSource(path: configuration.manifests), session: session, watcher: watcher,
             metrics: AgentMetricsRecorder(registry: PrometheusCollectorRegistry()), notifier: SystemdNotifier(environment: [:]), logger: testLogger
         )
     }
@@ -98,7 +100,7 @@ final class AgentHarness: Sendable {
         let calls = Mutex(0)
         let controller = controller
         let policy = policy
-        let builder = PlanBuilder(configuration: configuration, policy: policy, podCgroups: controller.podCgroups)
+        let builder = PlanBuilder(configuration: configuration, policy: policy, pods: controller.pods, podCgroups: controller.podCgroups)
         return try ReapCycle(builder: builder, dryRun: false).run(
             access: { paths in
                 beforeAccessRead(calls.withLock { count in

@@ -93,7 +93,7 @@ struct NodeFixture {
     var input: ReconcileInput {
         ReconcileInput(
             inventory: NodeInventory(kubeletRoot: Fixture.kubeletRoot, pods: directories),
-            manifests: ManifestSnapshot(
+            manifests: PodSnapshot(
                 path: Fixture.manifestsPath, files: manifestFiles, refreshedAt: manifestsRefreshedAt,
                 errors: manifestErrors, pods: pods, fingerprint: manifestsFingerprint
             ),

@@ -172,8 +172,8 @@ final class TestNode {
     }
 
     /// The manifests as just refreshed.
-    func manifests(refreshedAt: Date = Date()) -> ManifestSnapshot {
-        ManifestSnapshot(path: directory.appending("manifests"), files: [directory.appending("manifests/pods.json")], refreshedAt: refreshedAt, errors: [], pods: pods)
+    func manifests(refreshedAt: Date = Date()) -> PodSnapshot {
+        PodSnapshot(path: directory.appending("manifests"), files: [directory.appending("manifests/pods.json")], refreshedAt: refreshedAt, errors: [], pods: pods)
     }
 
     func plan(now: Date = Date()) throws -> Plan {

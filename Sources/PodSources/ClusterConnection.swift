@@ -1,0 +1,119 @@
+import AsyncHTTPClient
+import ClusterAccess
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The credentials and node name a network source needs, loaded on first
+/// use and again after a failure: at boot the kubelet's client certificate
+/// may not exist yet, and the source must come up (keeping every orphan)
+/// rather than refuse to start.
+final class ClusterConnection: Sendable {
+    struct Target: Sendable {
+        var endpoint: ClusterEndpoint
+        var nodeName: String
+        var nodeNameSource: String
+    }
+
+    private let settings: PodSourceSettings
+    private let logger: Logger
+    private let retarget: (@Sendable (ClusterCredentials, String) throws(ClusterAccessError) -> ClusterCredentials)?
+    let client: HTTPClient
+    private let loaded = Mutex<Target?>(nil)
+
+    /// `retarget` turns the cluster credentials into the ones for another
+    /// server (the kubelet source), given the node name.
+    init(
+        settings: PodSourceSettings, logger: Logger,
+        retarget: (@Sendable (ClusterCredentials, String) throws(ClusterAccessError) -> ClusterCredentials)? = nil
+    ) {
+        self.settings = settings
+        self.logger = logger
+        self.retarget = retarget
+        client = Self.makeClient()
+    }
+
+    /// HTTP/1.1, no redirects (a credential must never follow one to another
+    /// host), bounded connect time; reads are bounded per request.
+    static func makeClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(10))
+        configuration.httpVersion = .http1Only
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }
+
+    func target() throws(PodSourceProblem) -> Target {
+        if let target = loaded.withLock({ $0 }) { return target }
+        let credentials: ClusterCredentials
+        do {
+            credentials = try ClusterCredentials.load(settings.access, logger: logger)
+        } catch {
+            throw PodSourceProblem(.credentials, error.description)
+        }
+        guard let node = NodeName.resolve(
+            configured: settings.nodeName, environment: settings.access.environment,
+            kubeconfigUserName: credentials.kubeconfigUserName, hostname: { ProcessInfo.processInfo.hostName }
+        ) else {
+            throw PodSourceProblem(.credentials, "podSource.nodeName: no node name (set podSource.nodeName or NODE_NAME)")
+        }
+        var forServer = credentials
+        if let retarget {
+            do {
+                forServer = try retarget(credentials, node.name)
+            } catch {
+                throw PodSourceProblem(.credentials, error.description)
+            }
+        }
+        let target = Target(
+            endpoint: ClusterEndpoint(client: client, credentials: forServer, maxBodyBytes: settings.maxDocumentBytes),
+            nodeName: node.name, nodeNameSource: node.source
+        )
+        loaded.withLock { $0 = target }
+        logger.info("pod source credentials loaded", metadata: [
+            "credentials": "\(credentials.origin)", "server": "\(forServer.server)", "node": "\(node.name)", "node_from": "\(node.source)",
+        ])
+        return target
+    }
+
+    func shutdown() async {
+        try? await client.shutdown()
+    }
+}
+
+/// Waits after failures: 0.8 s, doubling up to a cap, each wait drawn from
+/// its upper half (jitter), so that a fleet does not retry in step.
+struct Backoff {
+    let cap: TimeInterval
+    private var failures = 0
+
+    init(cap: TimeInterval) {
+        self.cap = max(cap, 0.1)
+    }
+
+    mutating func next() -> Duration {
+        let base = min(cap, 0.8 * pow(2, Double(min(failures, 30))))
+        failures += 1
+        let seconds = base * Double.random(in: 0.5...1)
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
+    mutating func reset() { failures = 0 }
+}
+
+extension Duration {
+    init(seconds: TimeInterval) {
+        self = .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+}
+
+/// Percent-encodes a query value (a node name is a DNS subdomain, but the
+/// config is not trusted to hold one).
+func queryValue(_ text: String) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+}

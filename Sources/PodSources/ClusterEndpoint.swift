@@ -1,0 +1,99 @@
+import AsyncHTTPClient
+import ClusterAccess
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ReaperCore
+
+/// GET requests to the API server or the kubelet with the credentials as
+/// they are on disk now (a rotated token or certificate is used by the next
+/// request), and the answers' status turned into `PodSourceProblem`s.
+struct ClusterEndpoint: Sendable {
+    let client: HTTPClient
+    let credentials: ClusterCredentials
+    /// The largest body read; more is `tooLarge`.
+    let maxBodyBytes: Int
+
+    /// Sends a GET and returns the response once its head arrived with 200.
+    /// `deadline` bounds the wait for the head only; the caller bounds the body.
+    func get(_ url: String, deadline: NIODeadline) async throws(PodSourceProblem) -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "volume-reaper")
+        do {
+            request.tlsConfiguration = try await credentials.tlsConfiguration()
+            if let authorization = try await credentials.authorization() {
+                request.headers.add(name: "Authorization", value: authorization)
+            }
+        } catch {
+            throw PodSourceProblem(.credentials, UserText.excerpt(error.description, limit: 512))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, deadline: deadline)
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            throw PodSourceProblem(.stalled, "\(Self.shown(url)): no answer in time")
+        } catch {
+            throw PodSourceProblem(.unreachable, "\(Self.shown(url)): \(UserText.excerpt(String(describing: error), limit: 300))")
+        }
+        guard response.status == .ok else {
+            let detail = await Self.statusMessage(response)
+            let summary = "\(Self.shown(url)): HTTP \(response.status.code)\(detail.map { ": \($0)" } ?? "")"
+            switch response.status.code {
+            case 401:
+                credentials.invalidate()
+                throw PodSourceProblem(.unauthorized, summary + " (the credentials were not accepted)")
+            case 403: throw PodSourceProblem(.forbidden, summary + " (the identity may not list or watch this node's pods)")
+            case 410: throw PodSourceProblem(.expired, summary)
+            default: throw PodSourceProblem(.serverError, summary)
+            }
+        }
+        return response
+    }
+
+    /// The whole body, at most `maxBodyBytes`; no byte for `stallTimeout`,
+    /// or the body not complete by `deadline`, is `stalled`.
+    func body(of response: HTTPClientResponse, url: String, stallTimeout: TimeInterval, deadline: ContinuousClock.Instant) async throws(PodSourceProblem) -> Data {
+        let shown = Self.shown(url)
+        if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > maxBodyBytes {
+            throw PodSourceProblem(.tooLarge, "\(shown): answer of \(length) bytes is over the limit of \(maxBodyBytes)")
+        }
+        let limit = maxBodyBytes
+        return try await StallGuard.run(
+            stallTimeout: stallTimeout, deadline: deadline,
+            atDeadline: .failure(PodSourceProblem(.stalled, "\(shown): answer not complete in time")), what: shown
+        ) { progress throws(PodSourceProblem) -> Data in
+            var collected = Data()
+            do {
+                for try await chunk in response.body {
+                    progress.tick()
+                    guard collected.count + chunk.readableBytes <= limit else {
+                        throw PodSourceProblem(.tooLarge, "\(shown): answer over the limit of \(limit) bytes")
+                    }
+                    chunk.withUnsafeReadableBytes { collected.append(contentsOf: $0) }
+                }
+            } catch let problem as PodSourceProblem {
+                throw problem
+            } catch {
+                throw PodSourceProblem(.unreachable, "\(shown): answer cut short: \(UserText.excerpt(String(describing: error), limit: 300))")
+            }
+            return collected
+        }
+    }
+
+    /// The `message` of a Kubernetes `Status` answer, if the body is one (4 KiB read at most).
+    static func statusMessage(_ response: HTTPClientResponse) async -> String? {
+        guard let buffer = try? await response.body.collect(upTo: 4096) else { return nil }
+        let data = Data(buffer.readableBytesView)
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let message = object["message"] as? String else { return nil }
+        return UserText.excerpt(message, limit: 300)
+    }
+
+    /// A URL for messages: without the query, which only repeats what the
+    /// source is (and must never carry a credential).
+    static func shown(_ url: String) -> String {
+        UserText.excerpt(url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url, limit: 300)
+    }
+}

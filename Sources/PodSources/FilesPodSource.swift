@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+import PodManifests
+import ReaperCore
+import Synchronization
+
+/// Manifest files under `--manifests`, written by someone else (a kubectl
+/// timer, config management). Read again whenever a stat-only fingerprint of
+/// the files (names, inodes, sizes, mtimes, ctimes) changed, or the last read
+/// had errors (a file still settling may be complete now); otherwise the last
+/// snapshot stands. The daemon's watcher reports changes to the path.
+public final class FilesPodSource: PodSource {
+    public var kind: PodSourceKind { .files }
+    let path: String
+    let settleTime: TimeInterval
+    let maxFileBytes: Int
+    private let last = Mutex<PodSnapshot?>(nil)
+
+    public init(path: String, settleTime: TimeInterval = ManifestReader.defaultSettleTime, maxFileBytes: Int = ManifestReader.defaultMaxFileBytes) {
+        self.path = path
+        self.settleTime = settleTime
+        self.maxFileBytes = maxFileBytes
+    }
+
+    public convenience init(settings: PodSourceSettings) {
+        self.init(path: settings.manifests, settleTime: settings.manifestSettleTime, maxFileBytes: settings.maxDocumentBytes)
+    }
+
+    public func currentSnapshot() -> PodSnapshot {
+        if let known = last.withLock({ $0 }), known.errors.isEmpty, let fingerprint = known.fingerprint,
+           ManifestReader.fingerprint(path: path) == fingerprint {
+            return known
+        }
+        let snapshot = ManifestReader.read(path: path, settle: settleTime, maxFileBytes: maxFileBytes)
+        last.withLock { $0 = snapshot }
+        return snapshot
+    }
+
+    public func status() -> PodSourceStatus {
+        let snapshot = last.withLock { $0 } ?? currentSnapshot()
+        var status = PodSourceStatus(kind: .files, endpoint: path, state: snapshot.isComplete ? .synced : .failing)
+        status.problem = snapshot.errors.first?.description ?? (snapshot.files.isEmpty ? "no manifest file under \(path)" : nil)
+        status.problemKind = status.problem == nil ? nil : "manifests"
+        status.refreshedAt = snapshot.refreshedAt
+        status.pods = snapshot.pods.count
+        return status
+    }
+}
+
+/// The source the settings name, for one pass (`--plan`, `--once`): the
+/// network sources ask once (one LIST, one poll) and hold that answer.
+public enum PodSources {
+    public static func oneShot(_ settings: PodSourceSettings, logger: Logger) async -> any PodSource {
+        switch settings.kind {
+        case .files:
+            return FilesPodSource(settings: settings)
+        case .apiserver:
+            let source = APIServerPodSource(settings: settings, logger: logger)
+            await source.listOnce()
+            return source
+        case .kubelet:
+            let source = KubeletPodSource(settings: settings, logger: logger)
+            await source.pollOnce()
+            return source
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import ReaperCore
+
+/// Where the agent learns its node's pods. The plan and every last check
+/// before a deletion ask `currentSnapshot()`, whatever the source.
+public protocol PodSource: Sendable {
+    var kind: PodSourceKind { get }
+    /// The view as of now. Never blocks on the network: the network sources
+    /// answer from the view their loop keeps, the files source reads the
+    /// files again only when they changed.
+    func currentSnapshot() -> PodSnapshot
+    /// How the source is doing, for `/healthz`, `status`, `STATUS=` and metrics.
+    func status() -> PodSourceStatus
+}
+
+/// Why a request to the API server or the kubelet gave no usable answer.
+/// One line that names the endpoint, the status or the field.
+public struct PodSourceProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        /// No connection, TLS failure, a reset.
+        case unreachable
+        /// 401: the credentials are not accepted.
+        case unauthorized
+        /// 403: the identity may not list or watch this node's pods.
+        case forbidden
+        /// 5xx, or another status the source cannot use.
+        case serverError = "server-error"
+        /// An answer that is not a pod list or a watch event.
+        case badAnswer = "bad-answer"
+        /// Larger than `maxDocumentBytes`.
+        case tooLarge = "too-large"
+        /// No byte for `stallTimeout`.
+        case stalled
+        /// The credentials could not be loaded (file, field).
+        case credentials
+        /// 410 Gone: the watch's resource version is too old (a relist follows).
+        case expired
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}

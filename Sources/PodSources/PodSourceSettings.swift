@@ -1,0 +1,46 @@
+import ClusterAccess
+import Foundation
+import ReaperCore
+
+/// The config file's `podSource` section (not the policy's `pods`): which
+/// source, how to reach it, how it paces itself.
+public struct PodSourceSettings: Sendable, Hashable {
+    public var kind: PodSourceKind = .files
+    /// The files source's path (`--manifests`).
+    public var manifests = "/var/lib/volume-reaper/manifests"
+    /// How a manifest file must be left alone before it is trusted.
+    public var manifestSettleTime: TimeInterval = 2
+    /// Kubeconfig, context, the insecure opt-in; none: in-cluster.
+    public var access = ClusterAccessSettings()
+    /// nil: `NODE_NAME`, the kubeconfig user `system:node:<name>`, the hostname.
+    public var nodeName: String?
+    /// The API server source relists at least this often, so that a server
+    /// that sends no bookmarks still keeps the view fresh.
+    public var resyncInterval: TimeInterval = 300
+    /// The watch's server-side timeout; each watch asks for it times 1 to 2
+    /// (jitter, as client-go's reflector does), at most until the next relist.
+    public var watchTimeout: TimeInterval = 300
+    /// No byte on a watch for this long: the server stalled; relist.
+    public var stallTimeout: TimeInterval = 120
+    /// How often the kubelet source asks `/pods`.
+    public var pollInterval: TimeInterval = 15
+    /// The kubelet source's base URL; nil: `https://<node name>:10250`.
+    public var kubeletURL: String?
+    /// The CA that signed the kubelet's serving certificate; nil: the kubeconfig's.
+    public var kubeletCertificateAuthority: String?
+    /// A LIST or a kubelet poll must answer within this.
+    public var requestTimeout: TimeInterval = 30
+    /// Retries after a failure wait 0.8 s, doubling up to this, with jitter.
+    public var maxBackoff: TimeInterval = 30
+    /// Largest LIST answer or watch line read; more is an error, read no further.
+    public var maxDocumentBytes = 64 << 20
+
+    public init() {}
+
+    /// How much earlier than its arrival a BOOKMARK counts as taken: the
+    /// server wrote it before it reached us (its send buffer, the network, our
+    /// event loop). Five seconds covers a busy node; a bookmark delayed longer
+    /// is caught by orphan confirmation, which needs two views
+    /// `orphans.confirmAfter` apart, and by the pod cgroup check.
+    public static let bookmarkMargin: TimeInterval = 5
+}

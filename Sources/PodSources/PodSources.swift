@@ -1,1 +1,0 @@
-// Placeholder; the PodSources target is being written.

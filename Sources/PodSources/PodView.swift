@@ -1,0 +1,176 @@
+import Foundation
+import Logging
+import ReaperCore
+import Synchronization
+
+/// The view a network source keeps: the pods by UID, where the server's
+/// stream is, when the server last vouched for all of it, and how the source
+/// is doing. Shared between the source's loop and the readers (plan, last
+/// checks, status); every change goes through one lock.
+final class PodView: Sendable {
+    private struct State {
+        var pods: [String: Pod] = [:]
+        var resourceVersion: String?
+        var refreshedAt: Date?
+        var listed = false
+        var synced = false
+        var status: PodSourceStatus
+        /// The problem last logged, so that each change of state is logged once.
+        var loggedProblem: PodSourceProblem?
+        var cachedSnapshot: PodSnapshot?
+        var endpoint: String
+    }
+
+    let kind: PodSourceKind
+    private let state: Mutex<State>
+    private let logger: Logger
+    private let changeContinuation: AsyncStream<Void>.Continuation
+    /// One element per change of the pods or of the view's trust; coalesced
+    /// (a reader that is behind sees one pending change, not a backlog).
+    let changes: AsyncStream<Void>
+
+    init(kind: PodSourceKind, endpoint: String, logger: Logger) {
+        self.kind = kind
+        self.logger = logger
+        state = Mutex(State(status: PodSourceStatus(kind: kind, endpoint: endpoint, state: .syncing), endpoint: endpoint))
+        (changes, changeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func finish() { changeContinuation.finish() }
+
+    // MARK: Readers
+
+    func snapshot() -> PodSnapshot {
+        state.withLock { state in
+            if let cached = state.cachedSnapshot { return cached }
+            let snapshot = Self.makeSnapshot(state, kind: kind, endpoint: state.endpoint)
+            state.cachedSnapshot = snapshot
+            return snapshot
+        }
+    }
+
+    func status() -> PodSourceStatus {
+        state.withLock { state in
+            var status = state.status
+            status.pods = state.pods.count
+            status.refreshedAt = state.refreshedAt
+            status.resourceVersion = state.resourceVersion
+            return status
+        }
+    }
+
+    var resourceVersion: String? { state.withLock { $0.resourceVersion } }
+
+    /// The URL the pods are asked from, once the credentials said where.
+    func setEndpoint(_ endpoint: String) {
+        update(changed: false) { state in
+            state.endpoint = endpoint
+            state.status.endpoint = endpoint
+        }
+    }
+
+    private static func makeSnapshot(_ state: State, kind: PodSourceKind, endpoint: String) -> PodSnapshot {
+        let pods = state.pods.values.sorted { ($0.namespace, $0.name, $0.uid) < ($1.namespace, $1.name, $1.uid) }
+        let errors = state.status.problem.map { [ManifestError(file: endpoint, message: $0)] } ?? []
+        // Each vouching (a LIST, a BOOKMARK, a poll) is another write for
+        // orphan confirmation: two of them `confirmAfter` apart must agree.
+        let fingerprint = state.refreshedAt.map { "\(kind.rawValue):\(state.resourceVersion ?? "-"):\($0.timeIntervalSince1970)" }
+        return PodSnapshot(
+            source: kind, path: endpoint, files: state.listed ? [endpoint] : [], refreshedAt: state.refreshedAt,
+            errors: state.synced ? [] : errors, pods: pods, fingerprint: state.synced ? fingerprint : nil,
+            synced: state.synced, resourceVersion: state.resourceVersion
+        )
+    }
+
+    // MARK: Writers (the source's loop)
+
+    /// A whole list, as of `takenAt` (when its request was sent).
+    func replace(with pods: [Pod], resourceVersion: String?, takenAt: Date) {
+        update(changed: true) { state in
+            state.pods = Dictionary(pods.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+            state.resourceVersion = resourceVersion
+            state.refreshedAt = takenAt
+            state.listed = true
+            state.status.lists += 1
+            markSynced(&state)
+        }
+    }
+
+    /// ADDED, MODIFIED or DELETED: the pods change, the refresh time does not
+    /// (a single event vouches for one pod, not for the view).
+    func apply(event type: String, pod: Pod, resourceVersion: String?) {
+        update(changed: true) { state in
+            if type == "DELETED" {
+                state.pods[pod.uid] = nil
+            } else {
+                state.pods[pod.uid] = pod
+            }
+            if let resourceVersion { state.resourceVersion = resourceVersion }
+            state.status.events += 1
+        }
+    }
+
+    /// A BOOKMARK: everything up to `resourceVersion` was sent; the view is
+    /// vouched for as of a little before it arrived.
+    func bookmark(resourceVersion: String?, receivedAt: Date) {
+        update(changed: true) { state in
+            if let resourceVersion { state.resourceVersion = resourceVersion }
+            let vouched = receivedAt.addingTimeInterval(-PodSourceSettings.bookmarkMargin)
+            if state.listed, state.synced, vouched > (state.refreshedAt ?? .distantPast) { state.refreshedAt = vouched }
+            state.status.events += 1
+        }
+    }
+
+    func watchStarted() {
+        update(changed: false) { $0.status.watches += 1 }
+    }
+
+    /// A request failed: the pods stay as they are, but the view no longer
+    /// follows the server until the next good LIST or poll.
+    func fail(_ problem: PodSourceProblem) {
+        update(changed: true) { state in
+            state.synced = false
+            state.status.failures[problem.kind.rawValue, default: 0] += 1
+            if problem.kind == .expired {
+                // Routine: the server compacted its history; a relist follows.
+                state.status.state = .syncing
+                state.status.problem = nil
+                state.status.problemKind = nil
+                state.status.since = Date()
+                logger.info("pod watch expired; listing again", metadata: ["endpoint": "\(state.endpoint)", "detail": "\(problem.message)"])
+                return
+            }
+            if state.status.state != .failing { state.status.since = Date() }
+            state.status.state = .failing
+            state.status.problem = problem.message
+            state.status.problemKind = problem.kind.rawValue
+            if state.loggedProblem != problem {
+                state.loggedProblem = problem
+                logger.error("pod source failing; orphans are kept until it lists again", metadata: [
+                    "pod_source": "\(kind.rawValue)", "endpoint": "\(state.endpoint)", "problem": "\(problem.kind.rawValue)",
+                    "error": "\(problem.message)",
+                ])
+            }
+        }
+    }
+
+    private func markSynced(_ state: inout State) {
+        if state.status.state != .synced { state.status.since = Date() }
+        if state.loggedProblem != nil {
+            logger.notice("pod source recovered", metadata: ["pod_source": "\(kind.rawValue)", "endpoint": "\(state.endpoint)"])
+            state.loggedProblem = nil
+        }
+        state.synced = true
+        state.status.state = .synced
+        state.status.problem = nil
+        state.status.problemKind = nil
+    }
+
+    private func update(changed: Bool, _ body: (inout State) -> Void) {
+        state.withLock { state in
+            body(&state)
+            state.cachedSnapshot = nil
+        }
+        if changed { changeContinuation.yield() }
+    }
+}
