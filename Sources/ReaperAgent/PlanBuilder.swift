@@ -56,7 +56,8 @@ public struct PlanBuilder: Sendable {
     ) throws -> NodeSnapshot {
         let discoverer = NodeDiscoverer(kubeletRoot: configuration.kubeletRoot, mountInfoPath: mountInfoPath)
         let manifests = readManifests()
-        for error in manifests.errors {
+        // The network sources log their problems once per change of state.
+        for error in manifests.errors where manifests.source == .files {
             logger.error("manifest unreadable; orphans are kept", metadata: ["file": "\(error.file)", "error": "\(error.message)"])
         }
         let inventory = try discoverer.discover(logger: logger)
