@@ -149,7 +149,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PodSourcesTests",
-            dependencies: ["PodSources", "ClusterAccess", "PodManifests", "ReaperCore", "TestSupport", "KubeTestServer", logging, lifecycle],
+            dependencies: [
+                "PodSources", "ClusterAccess", "PodManifests", "ReaperCore", "TestSupport", "KubeTestServer", logging, lifecycle,
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -90,8 +90,13 @@ struct OrphanSnapshotJudgement {
             reasons.append(.manifestsEmpty)
             return reasons
         }
-        if !manifests.errors.isEmpty || manifests.files.isEmpty { reasons.append(.manifestsIncomplete) }
-        if !manifests.synced { reasons.append(.podSourceUnsynced) }
+        // An unsynced network source carries its failure as an error; one
+        // reason says both.
+        if !manifests.synced {
+            reasons.append(.podSourceUnsynced)
+        } else if !manifests.errors.isEmpty || manifests.files.isEmpty {
+            reasons.append(.manifestsIncomplete)
+        }
         guard let refreshed = manifests.refreshedAt else {
             reasons.append(.manifestsEmpty)
             return reasons

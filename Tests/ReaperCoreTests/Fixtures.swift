@@ -60,6 +60,8 @@ struct NodeFixture {
     }()
     var orphanObservations: [String: OrphanObservation] = [:]
     var manifestsFingerprint: String? = "write-2"
+    /// The pod source follows its server (false: a failed watch, not listed again).
+    var manifestsSynced = true
 
     init() {}
 
@@ -95,7 +97,7 @@ struct NodeFixture {
             inventory: NodeInventory(kubeletRoot: Fixture.kubeletRoot, pods: directories),
             manifests: PodSnapshot(
                 path: Fixture.manifestsPath, files: manifestFiles, refreshedAt: manifestsRefreshedAt,
-                errors: manifestErrors, pods: pods, fingerprint: manifestsFingerprint
+                errors: manifestErrors, pods: pods, fingerprint: manifestsFingerprint, synced: manifestsSynced
             ),
             access: access, policy: policy, now: Fixture.now, orphanObservations: orphanObservations
         )

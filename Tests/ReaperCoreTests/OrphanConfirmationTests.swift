@@ -164,3 +164,42 @@ struct OrphanConfirmationTests {
         #expect(Reconciler.orphanKeepReasons(directory, manifests: node.input.manifests, policy: node.policy, now: Fixture.now) == [.manifestsTimeInvalid])
     }
 }
+
+/// Issue 8: a network pod source whose watch failed keeps the pods it knows,
+/// but vouches for no orphan until it lists again.
+@Suite("Reconciler: an unsynced pod source")
+struct UnsyncedPodSourceTests {
+    let orphan = Fixture.uid(15)
+    let finished = Fixture.uid(3)
+
+    func node() -> NodeFixture {
+        var node = NodeFixture()
+        node.addVolume(uid: orphan)
+        node.pods.append(Fixture.pod(finished, name: "job-3", namespace: "batch", phase: "Succeeded", finishedAt: Fixture.ago(7200)))
+        node.addVolume(uid: finished)
+        node.orphanObservations = [orphan: OrphanObservation(podUID: orphan, firstMissingAt: Fixture.ago(600), snapshotFingerprint: "write-1")]
+        return node
+    }
+
+    @Test("synced: the confirmed orphan and the finished pod's volume are reaped")
+    func synced() throws {
+        let node = node()
+        expect(try node.verdict(Fixture.volumePath(orphan, .emptyDir, "scratch")), .reap, [.orphan, .idle])
+        expect(try node.verdict(Fixture.volumePath(finished, .emptyDir, "scratch")), .reap, [.podTerminated, .idle])
+    }
+
+    @Test("unsynced: the orphan is kept (pod-source-unsynced), the pods it knows are still judged by their phase")
+    func unsynced() throws {
+        var node = node()
+        node.manifestsSynced = false
+        node.manifestErrors = [ManifestError(file: "https://10.0.0.1:6443/api/v1/pods", message: "watch cut in the middle of an event")]
+        let verdict = try node.verdict(Fixture.volumePath(orphan, .emptyDir, "scratch"))
+        expect(verdict, .keep, [.podSourceUnsynced])
+        #expect(verdict.orphan)
+        expect(try node.verdict(Fixture.volumePath(finished, .emptyDir, "scratch")), .reap, [.podTerminated, .idle])
+        #expect(node.plan().manifests.synced == false)
+        #expect(node.plan().manifests.complete == false)
+        // Nor does it count as a sighting for a later confirmation.
+        #expect(OrphanConfirmation.update(after: node.input).missing.isEmpty)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Logging
+import NIOCore
+@testable import PodSources
+import ReaperCore
+import Testing
+
+/// The freshness rules of issue 8 on the view a network source keeps: only a
+/// LIST or a BOOKMARK vouches for the whole view, a failure unsyncs it but
+/// keeps the pods it knows.
+@Suite("PodView: freshness and sync")
+struct PodViewTests {
+    static let logger = Logger(label: "pod-view-tests")
+
+    static func pod(_ uid: String, phase: String) -> Pod {
+        Pod(uid: uid, name: "pod-\(uid.prefix(4))", namespace: "batch", phase: phase, annotations: [:], owners: [], lastContainerFinishedAt: nil, source: "test")
+    }
+
+    @Test("never listed: empty, unsynced, no refresh time, no fingerprint")
+    func initial() {
+        let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
+        let snapshot = view.snapshot()
+        #expect(snapshot.pods.isEmpty && !snapshot.synced && snapshot.refreshedAt == nil && snapshot.fingerprint == nil)
+        #expect(!snapshot.isComplete)
+        #expect(view.status().state == .syncing)
+    }
+
+    @Test("a LIST vouches as of when it was sent; an event changes pods, never the refresh time")
+    func listThenEvent() {
+        let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
+        let sent = Date(timeIntervalSince1970: 1_000_000)
+        view.replace(with: [Self.pod("a", phase: "Running")], resourceVersion: "10", takenAt: sent)
+        var snapshot = view.snapshot()
+        #expect(snapshot.refreshedAt == sent && snapshot.synced && snapshot.isComplete && snapshot.resourceVersion == "10")
+        let listed = snapshot.fingerprint
+        view.apply(event: "MODIFIED", pod: Self.pod("a", phase: "Succeeded"), resourceVersion: "11")
+        view.apply(event: "ADDED", pod: Self.pod("b", phase: "Pending"), resourceVersion: "12")
+        snapshot = view.snapshot()
+        #expect(snapshot.pods.map(\.phase) == ["Succeeded", "Pending"])
+        #expect(snapshot.refreshedAt == sent, "a single event must not advance refreshedAt")
+        #expect(snapshot.resourceVersion == "12")
+        view.apply(event: "DELETED", pod: Self.pod("a", phase: "Succeeded"), resourceVersion: "13")
+        #expect(view.snapshot().pods.map(\.uid) == ["b"])
+        #expect(view.snapshot().refreshedAt == sent)
+        #expect(view.snapshot().fingerprint != nil && listed != nil)
+    }
+
+    @Test("a BOOKMARK vouches as of its arrival less the documented margin, and is another write")
+    func bookmark() {
+        let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
+        let sent = Date(timeIntervalSince1970: 1_000_000)
+        view.replace(with: [Self.pod("a", phase: "Running")], resourceVersion: "10", takenAt: sent)
+        let before = view.snapshot().fingerprint
+        let arrived = sent.addingTimeInterval(60)
+        view.bookmark(resourceVersion: "20", receivedAt: arrived)
+        let snapshot = view.snapshot()
+        #expect(snapshot.refreshedAt == arrived.addingTimeInterval(-PodSourceSettings.bookmarkMargin))
+        #expect(snapshot.resourceVersion == "20")
+        #expect(snapshot.fingerprint != before)
+        // An older bookmark never moves the refresh time back.
+        view.bookmark(resourceVersion: "21", receivedAt: sent)
+        #expect(view.snapshot().refreshedAt == arrived.addingTimeInterval(-PodSourceSettings.bookmarkMargin))
+    }
+
+    @Test("a failure keeps the pods, unsyncs the view (no orphan vouched), and a bookmark cannot resync it; a LIST does")
+    func failure() {
+        let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
+        let sent = Date(timeIntervalSince1970: 1_000_000)
+        view.replace(with: [Self.pod("a", phase: "Succeeded")], resourceVersion: "10", takenAt: sent)
+        view.fail(PodSourceProblem(.unreachable, "https://server/api/v1/pods: watch cut in the middle of an event"))
+        var snapshot = view.snapshot()
+        #expect(snapshot.pods.map(\.uid) == ["a"], "the view stays intact")
+        #expect(!snapshot.synced && !snapshot.isComplete && snapshot.fingerprint == nil)
+        #expect(snapshot.errors.map(\.message) == ["https://server/api/v1/pods: watch cut in the middle of an event"])
+        view.bookmark(resourceVersion: "30", receivedAt: sent.addingTimeInterval(100))
+        #expect(view.snapshot().refreshedAt == sent)
+        let status = view.status()
+        #expect(status.state == .failing && status.problemKind == "unreachable" && status.failures == ["unreachable": 1])
+        view.replace(with: [Self.pod("a", phase: "Succeeded")], resourceVersion: "40", takenAt: sent.addingTimeInterval(200))
+        snapshot = view.snapshot()
+        #expect(snapshot.synced && snapshot.isComplete && snapshot.errors.isEmpty)
+        #expect(view.status().state == .synced)
+    }
+
+    @Test("410 is routine: syncing, not failing")
+    func expired() {
+        let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
+        view.replace(with: [], resourceVersion: "10", takenAt: Date())
+        view.fail(PodSourceProblem(.expired, "watch ERROR 410"))
+        #expect(view.status().state == .syncing)
+        #expect(!view.snapshot().synced)
+    }
+}
+
+@Suite("LineSplitter: bounded watch lines")
+struct LineSplitterTests {
+    func buffer(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    @Test("lines across chunks, empty lines dropped, a partial line held")
+    func lines() throws {
+        var splitter = LineSplitter(maxLineBytes: 100)
+        #expect(try splitter.lines(in: buffer("{\"a\":1}\n{\"b\"")).map { String(decoding: $0, as: UTF8.self) } == ["{\"a\":1}"])
+        #expect(splitter.hasPartialLine)
+        #expect(try splitter.lines(in: buffer(":2}\n\n{\"c\":3}\n")).map { String(decoding: $0, as: UTF8.self) } == ["{\"b\":2}", "{\"c\":3}"])
+        #expect(!splitter.hasPartialLine)
+    }
+
+    @Test("a line over the limit is an error, in one chunk or across many, and the buffer never grows past it")
+    func limit() {
+        var splitter = LineSplitter(maxLineBytes: 16)
+        #expect(throws: LineSplitter.Overflow.self) { try splitter.lines(in: buffer(String(repeating: "x", count: 17) + "\n")) }
+        var streaming = LineSplitter(maxLineBytes: 16)
+        #expect(throws: LineSplitter.Overflow.self) {
+            for _ in 0..<10 { _ = try streaming.lines(in: buffer("xxxx")) }
+        }
+    }
+}
