@@ -63,9 +63,10 @@ final class PodView: Sendable {
 
     /// The URL the pods are asked from, once the credentials said where.
     func setEndpoint(_ endpoint: String) {
-        update(changed: false) { state in
+        update { state in
             state.endpoint = endpoint
             state.status.endpoint = endpoint
+            return false
         }
     }
 
@@ -84,52 +85,64 @@ final class PodView: Sendable {
 
     // MARK: Writers (the source's loop)
 
-    /// A whole list, as of `takenAt` (when its request was sent).
+    /// A whole list, as of `takenAt` (when its request was sent). A change
+    /// is reported when the pods differ or the view was not synced.
     func replace(with pods: [Pod], resourceVersion: String?, takenAt: Date) {
-        update(changed: true) { state in
-            state.pods = Dictionary(pods.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+        update { state in
+            let listed = Dictionary(pods.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+            let changed = listed != state.pods || !state.synced
+            state.pods = listed
             state.resourceVersion = resourceVersion
             state.refreshedAt = takenAt
             state.listed = true
             state.status.lists += 1
             markSynced(&state)
+            return changed
         }
     }
 
     /// ADDED, MODIFIED or DELETED: the pods change, the refresh time does not
-    /// (a single event vouches for one pod, not for the view).
+    /// (a single event vouches for one pod, not for the view). Most MODIFIED
+    /// events touch only fields the reconciler does not read (conditions,
+    /// probes, IPs): those change nothing and start no reconcile.
     func apply(event type: String, pod: Pod, resourceVersion: String?) {
-        update(changed: true) { state in
-            if type == "DELETED" {
-                state.pods[pod.uid] = nil
-            } else {
-                state.pods[pod.uid] = pod
-            }
+        update { state in
             if let resourceVersion { state.resourceVersion = resourceVersion }
             state.status.events += 1
+            if type == "DELETED" {
+                return state.pods.removeValue(forKey: pod.uid) != nil
+            }
+            guard state.pods[pod.uid] != pod else { return false }
+            state.pods[pod.uid] = pod
+            return true
         }
     }
 
     /// A BOOKMARK: everything up to `resourceVersion` was sent; the view is
     /// vouched for as of a little before it arrived.
     func bookmark(resourceVersion: String?, receivedAt: Date) {
-        update(changed: true) { state in
+        update { state in
             if let resourceVersion { state.resourceVersion = resourceVersion }
             let vouched = receivedAt.addingTimeInterval(-PodSourceSettings.bookmarkMargin)
             if state.listed, state.synced, vouched > (state.refreshedAt ?? .distantPast) { state.refreshedAt = vouched }
             state.status.events += 1
+            return false
         }
     }
 
     func watchStarted() {
-        update(changed: false) { $0.status.watches += 1 }
+        update { state in
+            state.status.watches += 1
+            return false
+        }
     }
 
     /// A request failed: the pods stay as they are, but the view no longer
     /// follows the server until the next good LIST or poll.
     func fail(_ problem: PodSourceProblem) {
-        update(changed: true) { state in
-            state.synced = false
+        update { state in
+            defer { state.synced = false }
+            let changed = state.synced
             state.status.failures[problem.kind.rawValue, default: 0] += 1
             if problem.kind == .expired {
                 // Routine: the server compacted its history; a relist follows.
@@ -138,7 +151,7 @@ final class PodView: Sendable {
                 state.status.problemKind = nil
                 state.status.since = Date()
                 logger.info("pod watch expired; listing again", metadata: ["endpoint": "\(state.endpoint)", "detail": "\(problem.message)"])
-                return
+                return changed
             }
             if state.status.state != .failing { state.status.since = Date() }
             state.status.state = .failing
@@ -151,6 +164,7 @@ final class PodView: Sendable {
                     "error": "\(problem.message)",
                 ])
             }
+            return changed
         }
     }
 
@@ -166,10 +180,12 @@ final class PodView: Sendable {
         state.status.problemKind = nil
     }
 
-    private func update(changed: Bool, _ body: (inout State) -> Void) {
-        state.withLock { state in
-            body(&state)
-            state.cachedSnapshot = nil
+    /// Runs `body` under the lock; it returns whether the view changed in a
+    /// way a reconcile must see (the pods, or the view's sync).
+    private func update(_ body: (inout State) -> Bool) {
+        let changed = state.withLock { state in
+            defer { state.cachedSnapshot = nil }
+            return body(&state)
         }
         if changed { changeContinuation.yield() }
     }

@@ -82,6 +82,26 @@ struct PodViewTests {
         #expect(view.status().state == .synced)
     }
 
+    @Test("an event that changes nothing the reconciler reads starts no reconcile; one that does, and a DELETED, do")
+    func changes() async {
+        let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
+        var changes = view.changes.makeAsyncIterator()
+        view.replace(with: [Self.pod("a", phase: "Running")], resourceVersion: "10", takenAt: Date())
+        #expect(await changes.next() != nil)
+        view.apply(event: "MODIFIED", pod: Self.pod("a", phase: "Running"), resourceVersion: "11")
+        view.bookmark(resourceVersion: "12", receivedAt: Date())
+        view.apply(event: "MODIFIED", pod: Self.pod("a", phase: "Succeeded"), resourceVersion: "13")
+        #expect(await changes.next() != nil)
+        view.apply(event: "DELETED", pod: Self.pod("a", phase: "Succeeded"), resourceVersion: "14")
+        #expect(await changes.next() != nil)
+        view.apply(event: "MODIFIED", pod: Self.pod("b", phase: "Running"), resourceVersion: "15")
+        #expect(await changes.next() != nil)
+        view.apply(event: "MODIFIED", pod: Self.pod("b", phase: "Running"), resourceVersion: "16")
+        view.finish()
+        #expect(await changes.next() == nil, "the unchanged MODIFIED reported a change")
+        #expect(view.status().events == 6)
+    }
+
     @Test("410 is routine: syncing, not failing")
     func expired() {
         let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
