@@ -1,1 +1,0 @@
-// Placeholder; the ClusterAccess target is being written.
