@@ -65,7 +65,12 @@ let package = Package(
         // exec plugins, rotating tokens and client certificates, the node's name.
         .target(
             name: "ClusterAccess",
-            dependencies: ["ReaperCore", "BoundedYAML", "SystemCalls", "Yams", logging, httpClient, nioSSL],
+            dependencies: [
+                "ReaperCore", "BoundedYAML", "SystemCalls", "Yams", logging, httpClient, nioSSL,
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // Where pods come from: manifest files, the API server (LIST + WATCH),
@@ -144,7 +149,7 @@ let package = Package(
         .testTarget(name: "PodManifestsTests", dependencies: ["PodManifests", "ReaperCore"], swiftSettings: strict),
         .testTarget(
             name: "ClusterAccessTests",
-            dependencies: ["ClusterAccess", "TestSupport", "KubeTestServer", logging, nioSSL],
+            dependencies: ["ClusterAccess", "TestSupport", "KubeTestServer", logging, nioSSL, httpClient],
             swiftSettings: strict
         ),
         .testTarget(
