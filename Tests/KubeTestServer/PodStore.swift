@@ -28,6 +28,18 @@ struct PodStore {
         var object: [String: Any]
         var uid: String
         var nodeName: String?
+        var namespace: String?
+    }
+
+    /// Which pods a request sees: `spec.nodeName` from the field selector, the
+    /// namespace from the path (nil: any).
+    struct Scope {
+        var node: String?
+        var namespace: String?
+
+        func contains(node podNode: String?, namespace podNamespace: String?) -> Bool {
+            (node == nil || node == podNode) && (namespace == nil || namespace == podNamespace)
+        }
     }
 
     /// One change, with its event line encoded once.
@@ -36,6 +48,7 @@ struct PodStore {
         var type: String
         var uid: String
         var nodeName: String?
+        var namespace: String?
         var line: Data
     }
 
@@ -76,6 +89,10 @@ struct PodStore {
         (object["spec"] as? [String: Any])?["nodeName"] as? String
     }
 
+    static func namespace(of object: [String: Any]) -> String? {
+        (object["metadata"] as? [String: Any])?["namespace"] as? String
+    }
+
     /// Adds or replaces a pod (ADDED or MODIFIED).
     @discardableResult
     mutating func put(_ object: [String: Any]) throws -> Change {
@@ -113,23 +130,23 @@ struct PodStore {
 
     /// Current pods on `node` (all when nil) as ADDED lines, for watches that
     /// start without a resourceVersion or with sendInitialEvents.
-    func currentAsAdded(node: String?) -> [Change] {
+    func currentAsAdded(_ scope: Scope) -> [Change] {
         order.compactMap { uid in
-            guard let pod = pods[uid], node == nil || pod.nodeName == node else { return nil }
+            guard let pod = pods[uid], scope.contains(node: pod.nodeName, namespace: pod.namespace) else { return nil }
             let rv = Self.resourceVersion(of: pod.object) ?? resourceVersion
             return Change(
-                resourceVersion: rv, type: "ADDED", uid: uid, nodeName: pod.nodeName,
+                resourceVersion: rv, type: "ADDED", uid: uid, nodeName: pod.nodeName, namespace: pod.namespace,
                 line: KubeWire.eventLine(type: "ADDED", object: Self.encodeForWatch(pod.object))
             )
         }
     }
 
     /// The LIST body: items without kind/apiVersion, as the apiserver writes them.
-    func listBody(node: String?) -> Data {
+    func listBody(_ scope: Scope) -> Data {
         var body = Data(#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"\#(resourceVersion)"},"items":["#.utf8)
         var first = true
         for uid in order {
-            guard let pod = pods[uid], node == nil || pod.nodeName == node else { continue }
+            guard let pod = pods[uid], scope.contains(node: pod.nodeName, namespace: pod.namespace) else { continue }
             if !first { body.append(contentsOf: ",".utf8) }
             first = false
             var item = pod.object
@@ -161,10 +178,10 @@ struct PodStore {
         var metadata = object["metadata"] as? [String: Any] ?? [:]
         metadata["resourceVersion"] = String(resourceVersion)
         object["metadata"] = metadata
-        let node = Self.nodeName(of: object)
-        if type != "DELETED" { pods[uid] = Pod(object: object, uid: uid, nodeName: node) }
+        let node = Self.nodeName(of: object), namespace = Self.namespace(of: object)
+        if type != "DELETED" { pods[uid] = Pod(object: object, uid: uid, nodeName: node, namespace: namespace) }
         let change = Change(
-            resourceVersion: resourceVersion, type: type, uid: uid, nodeName: node,
+            resourceVersion: resourceVersion, type: type, uid: uid, nodeName: node, namespace: namespace,
             line: KubeWire.eventLine(type: type, object: Self.encodeForWatch(object))
         )
         history.append(change)

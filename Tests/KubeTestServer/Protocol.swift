@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// The Kubernetes wire shapes the server writes, as the real kube-apiserver
 /// writes them (k8s.io/apimachinery metav1.Status, watch.Event).
@@ -58,6 +59,30 @@ enum KubeWire {
             #"{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"\#(resourceVersion)"},"spec":{"containers":null},"status":{}}"#
                 .utf8
         )
+    }
+
+    /// The discovery documents kubectl reads before it lists (`/api`, `/apis`,
+    /// `/api/v1`, `/version`): only pods are served.
+    static func discovery(path: String, serverAddress: SocketAddress?) -> Data? {
+        let address = "127.0.0.1:\(serverAddress?.port ?? 443)"
+        switch path {
+        case "/api":
+            return Data(#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"\#(address)"}]}"#.utf8)
+        case "/apis":
+            return Data(#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#.utf8)
+        case "/api/v1":
+            return Data(
+                (#"{"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"pods","singularName":"pod","namespaced":true,"#
+                    + #""kind":"Pod","verbs":["create","delete","deletecollection","get","list","patch","update","watch"],"#
+                    + #""shortNames":["po"],"categories":["all"]}]}"#).utf8
+            )
+        case "/version":
+            return Data(
+                #"{"major":"1","minor":"35","gitVersion":"v1.35.0","platform":"linux/amd64","goVersion":"go1.25.5","compiler":"gc"}"#.utf8
+            )
+        default:
+            return nil
+        }
     }
 
     /// One watch event line: `{"type":T,"object":O}\n`.

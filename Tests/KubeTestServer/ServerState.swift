@@ -14,8 +14,8 @@ struct WatchStream {
     let channel: any Channel
     /// Tells this watch from a later one on the same connection.
     let serial: Int
-    /// Only pods with this `spec.nodeName` (nil: all).
-    let node: String?
+    /// Only pods of this node and namespace.
+    let scope: PodStore.Scope
     let bookmarks: Bool
     var lastResourceVersion: Int
     /// Non-nil while stalled: what is waiting to be written.
@@ -64,7 +64,7 @@ struct ServerState {
         let written = KubeTestServer.WrittenEvent(
             type: change.type, uid: change.uid, resourceVersion: change.resourceVersion, uptimeNanoseconds: 0
         )
-        for (id, watch) in watches where watch.node == nil || watch.node == change.nodeName {
+        for (id, watch) in watches where watch.scope.contains(node: change.nodeName, namespace: change.namespace) {
             emit(.line(change.line, written), to: id)
         }
         for id in Array(watches.keys) { watches[id]?.lastResourceVersion = change.resourceVersion }
@@ -147,9 +147,14 @@ struct ServerState {
         var query: [String: String] = [:]
         for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
         let isWatch = query["watch"] == "true" || query["watch"] == "1"
+        var scope = PodStore.Scope(node: Self.nodeName(fromSelector: query["fieldSelector"]), namespace: nil)
+        let segments = path.split(separator: "/").map(String.init)
         let kind: KubeTestServer.RequestKind
         switch (head.method, path) {
         case (.GET, "/api/v1/pods"): kind = isWatch ? .watch : .list
+        case (.GET, _) where segments.count == 5 && segments[0...2] == ["api", "v1", "namespaces"] && segments[4] == "pods":
+            scope.namespace = segments[3]
+            kind = isWatch ? .watch : .list
         case (.GET, "/pods"), (.GET, "/pods/"): kind = .kubeletPods
         default: kind = .other
         }
@@ -190,10 +195,10 @@ struct ServerState {
             if garbage.contains(.listBody) {
                 respond(channel, status: 200, body: Data("<html><body>upstream connect error</body></html>".utf8))
             } else {
-                respond(channel, status: 200, body: store.listBody(node: Self.nodeName(fromSelector: query["fieldSelector"])))
+                respond(channel, status: 200, body: store.listBody(scope))
             }
         case .watch:
-            return startWatch(channel: channel, query: query)
+            return startWatch(channel: channel, query: query, scope: scope)
         case .kubeletPods:
             if garbage.contains(.kubeletBody) {
                 respond(channel, status: 200, body: Data("Internal Server Error: garbage mode\n".utf8))
@@ -204,15 +209,20 @@ struct ServerState {
                 respond(channel, status: 404, body: Data("404 page not found\n".utf8), contentType: "text/plain; charset=utf-8")
             }
         case .other:
-            record.status = 404
-            respond(channel, status: 404, body: KubeWire.statusForHTTPCode(404, user: user, verb: verb))
+            if head.method == .GET, let discovery = KubeWire.discovery(path: path, serverAddress: channel.localAddress) {
+                respond(channel, status: 200, body: discovery)
+            } else {
+                record.status = 404
+                respond(channel, status: 404, body: KubeWire.statusForHTTPCode(404, user: user, verb: verb))
+            }
         }
         return nil
     }
 
     /// Starts a watch; returns its timeoutSeconds and serial when it has a timeout.
-    private mutating func startWatch(channel: any Channel, query: [String: String]) -> (timeout: Int64, serial: Int)? {
-        let node = Self.nodeName(fromSelector: query["fieldSelector"])
+    private mutating func startWatch(
+        channel: any Channel, query: [String: String], scope: PodStore.Scope
+    ) -> (timeout: Int64, serial: Int)? {
         let bookmarks = query["allowWatchBookmarks"] == "true"
         let initialEvents = query["sendInitialEvents"] == "true"
         let requested = query["resourceVersion"].flatMap { Int($0) } ?? 0
@@ -226,7 +236,7 @@ struct ServerState {
         nextWatchSerial += 1
         let serial = nextWatchSerial
         watches[id] = WatchStream(
-            channel: channel, serial: serial, node: node, bookmarks: bookmarks, lastResourceVersion: store.resourceVersion,
+            channel: channel, serial: serial, scope: scope, bookmarks: bookmarks, lastResourceVersion: store.resourceVersion,
             held: stalled ? [] : nil
         )
         if garbage.contains(.watchLine) {
@@ -240,9 +250,9 @@ struct ServerState {
         }
         let replay: [PodStore.Change]
         if requested == 0 || initialEvents {
-            replay = store.currentAsAdded(node: node)
+            replay = store.currentAsAdded(scope)
         } else {
-            replay = store.changes(after: requested).filter { node == nil || $0.nodeName == node }
+            replay = store.changes(after: requested).filter { scope.contains(node: $0.nodeName, namespace: $0.namespace) }
         }
         for change in replay {
             let event = KubeTestServer.WrittenEvent(

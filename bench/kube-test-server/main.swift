@@ -130,7 +130,7 @@ do {
     // Only events a `modify` made are reported, not a burst's.
     let reported = ReportedVersions()
     server.setOnEventWritten { event in
-        if reported.contains(event.resourceVersion) { say("written \(event.uid ?? "-") \(event.resourceVersion) \(event.uptimeNanoseconds)") }
+        if event.type == "MODIFIED", reported.contains(event.resourceVersion) { say("written \(event.uid ?? "-") \(event.resourceVersion) \(event.uptimeNanoseconds)") }
     }
     say("url \(server.url)")
     say("kubeconfig \(directory)/kubeconfig")
