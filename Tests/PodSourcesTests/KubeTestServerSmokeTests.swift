@@ -230,4 +230,58 @@ struct KubeTestServerSmokeTests {
             #expect(Self.lines(text).isEmpty)
         }
     }
+
+    @Test("a stall sends headers and holds the bytes until released; garbage modes answer what is not JSON")
+    func stallAndGarbage() async throws {
+        try await Self.withServer { server, pki, scratch in
+            server.stall()
+            let reader = try WatchReader(
+                server.url + "/api/v1/pods?watch=true&resourceVersion=\(server.resourceVersion)&allowWatchBookmarks=true",
+                pki: pki, scratch: scratch
+            )
+            try await Self.waitForOpenWatch(server)
+            server.sendBookmark()
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try String(contentsOfFile: reader.output, encoding: .utf8).isEmpty, "nothing while stalled")
+            server.releaseStall()
+            server.dropWatches(.endOfStream)
+            let (status, text) = await reader.finish()
+            #expect(status == 0)
+            #expect(Self.lines(text).map { $0["type"] as? String } == ["BOOKMARK"])
+
+            server.setGarbage(.listBody)
+            let garbage = try Self.curl(server.url + "/api/v1/pods", pki: pki)
+            #expect(garbage.httpStatus == 200)
+            #expect(garbage.json == nil)
+            server.setGarbage(.watchLine)
+            let garbageWatch = try Self.curl(server.url + "/api/v1/pods?watch=1&timeoutSeconds=1&resourceVersion=\(server.resourceVersion)", pki: pki)
+            #expect(garbageWatch.body.hasPrefix("this is not JSON"))
+            server.setGarbage([])
+            server.setFailure(500, for: [.list])
+            #expect(try Self.curl(server.url + "/api/v1/pods", pki: pki).httpStatus == 500)
+            #expect(server.listCount == 2)
+            #expect(server.watchCount == 2)
+        }
+    }
+
+    @Test("automatic bookmarks reach watches that asked for them; stop() ends open streams")
+    func automaticBookmarksAndStop() async throws {
+        let scratch = try TemporaryDirectory("kube-test-server")
+        defer { try? FileManager.default.removeItem(atPath: scratch.path) }
+        let pki = try TestPKI(directory: scratch.appending("pki"), nodeName: Self.node)
+        let server = try await KubeTestServer.start(.init(pki: pki, clientCertificates: .required))
+        server.setAutomaticBookmarks(every: .milliseconds(100))
+        let reader = try WatchReader(
+            server.url + "/api/v1/pods?watch=true&resourceVersion=\(server.resourceVersion)&allowWatchBookmarks=true",
+            pki: pki, scratch: scratch
+        )
+        try await Self.waitForOpenWatch(server)
+        try await Task.sleep(for: .milliseconds(450))
+        let started = ContinuousClock.now
+        await server.stop()
+        #expect(ContinuousClock.now - started < .seconds(2))
+        let (status, text) = await reader.finish()
+        #expect(status != 0, "the stream was cut, not ended")
+        #expect(Self.lines(text).filter { $0["type"] as? String == "BOOKMARK" }.count >= 2)
+    }
 }
