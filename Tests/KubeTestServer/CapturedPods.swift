@@ -12,8 +12,12 @@ public enum CapturedPods {
     /// items kept): the scheduler's mirror pod (another UID, `config.mirror`
     /// pointing at the hash), `metrics-server` (an emptyDir) and the same Failed job pod.
     public static let kubectlPods = "kubectl-pods-1.35-datagen.yaml"
-    /// The node both captures come from.
+    /// The node both 1.35 captures come from.
     public static let nodeName = "datagen-1-35"
+    /// An older kubelet `/pods` (Kubernetes 1.8, node `my-node-name`, pretty
+    /// JSON), two of its items: a static pod with `creationTimestamp: null`
+    /// (Pending) and an API pod (Running).
+    public static let kubeletPodsOld = "kubelet-pods-1.8-datadog.json"
 
     /// The fixture's path on disk.
     public static func path(_ name: String) -> String {

@@ -212,7 +212,13 @@ struct KubeTestServerSmokeTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: saved)) == captured)
             let staticPod = try #require(try CapturedPods.pods(in: CapturedPods.kubeletPods).first { $0.isStaticPod })
             #expect(staticPod.uid == "07bd11a0a13dfe5450a17a39eb8e32d2")
-            #expect(server.kubeletPodsCount == 1)
+            let mirror = try #require(try CapturedPods.pods(in: CapturedPods.kubectlPods).first { $0.configMirror != nil })
+            #expect(mirror.configMirror == staticPod.uid && mirror.uid != staticPod.uid)
+            let old = try CapturedPods.pods(in: CapturedPods.kubeletPodsOld)
+            #expect(old.map(\.isStaticPod) == [true, false])
+            server.setKubeletPods(try CapturedPods.load(CapturedPods.kubeletPodsOld))
+            #expect(try Self.curl(server.url + "/pods", pki: pki).body == String(decoding: try CapturedPods.load(CapturedPods.kubeletPodsOld), as: UTF8.self))
+            #expect(server.kubeletPodsCount == 2)
         }
     }
 
