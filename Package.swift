@@ -217,13 +217,20 @@ let package = Package(
         .target(
             name: "KubeTestServer",
             dependencies: [
-                "TestSupport", nioSSL,
+                "TestSupport", nioSSL, "Yams",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/KubeTestServer",
             resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        // The test server as a process, for the pod-source benchmarks (bench/).
+        .executableTarget(
+            name: "kube-test-server",
+            dependencies: ["KubeTestServer"],
+            path: "bench/kube-test-server",
             swiftSettings: strict
         ),
         // Temp trees, mounts and child processes for the tests.
