@@ -30,7 +30,6 @@ final class ExecCredentialProvider: Sendable {
     let timeout: Duration
     let logger: Logger
     private let cached = Mutex<ExecCredential?>(nil)
-    private let runs = Mutex(0)
     /// Runs happen here, off Swift's cooperative pool, one at a time.
     private let queue = DispatchQueue(label: "volume-reaper.exec-credential")
 
@@ -44,9 +43,6 @@ final class ExecCredentialProvider: Sendable {
         self.timeout = timeout
         self.logger = logger
     }
-
-    /// How many times the plugin ran (for tests and metrics).
-    var runCount: Int { runs.withLock { $0 } }
 
     /// The cached credential if still good, else a fresh one from the plugin.
     func credential() async throws(ClusterAccessError) -> ExecCredential {
@@ -81,7 +77,6 @@ final class ExecCredentialProvider: Sendable {
 
     private func runPlugin() throws(ClusterAccessError) -> ExecCredential {
         let executable = try resolveCommand()
-        runs.withLock { $0 += 1 }
         var childEnvironment = environment
         for variable in configuration.environment { childEnvironment[variable.name] = variable.value }
         childEnvironment["KUBERNETES_EXEC_INFO"] = execInfo()

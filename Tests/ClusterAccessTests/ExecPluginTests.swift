@@ -28,7 +28,7 @@ struct ExecPluginFixture {
               printf '{"apiVersion":"\(apiVersion)","kind":"ExecCredential","status":{"clientCertificateData":"%s","clientKeyData":"%s"}}' "$c" "$k" ;;
         garbage) echo 'Unable to locate credentials. You can configure credentials by running "aws configure".' ;;
         fail) echo "boom: the role cannot be assumed" >&2; exit 3 ;;
-        hang) exec sleep 30 ;;
+        hang) echo $$ > "$PLUGIN_DIR/pid"; exec sleep 120 ;;
         esac
         """
         // Written by `install` in a child process: a descriptor of ours open
@@ -110,8 +110,12 @@ struct ExecPluginTests {
         let credentials = try plugin.credentials(timeout: .milliseconds(500))
         let started = ContinuousClock.now
         let error = await #expect(throws: ClusterAccessError.self) { try await credentials.authorization() }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Well before the plugin's own 120 s (loose: a loaded CI machine is slow).
+        #expect(ContinuousClock.now - started < .seconds(30))
         #expect(error?.description == "\(plugin.dir.kubeconfig): users[0].user.exec.command: the plugin \(plugin.dir.path)/plugin.sh did not finish within 0.5 s; killed it")
+        // Killed and reaped: the pid is gone.
+        let pid = try #require(Int32(try String(contentsOfFile: plugin.dir.path + "/pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(kill(pid, 0) == -1 && errno == ESRCH)
     }
 
     @Test("garbage on stdout, a non-zero exit, a missing plugin: each one line")
