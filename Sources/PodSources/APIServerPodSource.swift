@@ -20,7 +20,7 @@ import ServiceLifecycle
 ///   server sends no bookmarks.
 ///
 /// `refreshedAt` advances only on a LIST (the moment it was sent) or a
-/// BOOKMARK (its arrival less `PodSourceSettings.bookmarkMargin`), never on a
+/// BOOKMARK (its arrival less `PodSourceSettings.defaultBookmarkMargin`), never on a
 /// single event.
 public final class APIServerPodSource: PodSource, Service {
     public var kind: PodSourceKind { .apiserver }
@@ -33,7 +33,10 @@ public final class APIServerPodSource: PodSource, Service {
         self.settings = settings
         self.logger = logger
         connection = ClusterConnection(settings: settings, logger: logger)
-        view = PodView(kind: .apiserver, endpoint: settings.access.kubeconfig.map { "kubeconfig \($0)" } ?? "in-cluster", logger: logger)
+        view = PodView(
+            kind: .apiserver, endpoint: settings.access.kubeconfig.map { "kubeconfig \($0)" } ?? "in-cluster",
+            bookmarkMargin: settings.bookmarkMargin, logger: logger
+        )
     }
 
     public func currentSnapshot() -> PodSnapshot { view.snapshot() }

@@ -42,5 +42,7 @@ public struct PodSourceSettings: Sendable, Hashable {
     /// event loop). Five seconds covers a busy node; a bookmark delayed longer
     /// is caught by orphan confirmation, which needs two views
     /// `orphans.confirmAfter` apart, and by the pod cgroup check.
-    public static let bookmarkMargin: TimeInterval = 5
+    public static let defaultBookmarkMargin: TimeInterval = 5
+    /// `defaultBookmarkMargin`; not a config key (tests shorten it).
+    public var bookmarkMargin = defaultBookmarkMargin
 }

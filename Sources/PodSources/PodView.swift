@@ -29,8 +29,12 @@ final class PodView: Sendable {
     /// (a reader that is behind sees one pending change, not a backlog).
     let changes: AsyncStream<Void>
 
-    init(kind: PodSourceKind, endpoint: String, logger: Logger) {
+    /// How much earlier than its arrival a BOOKMARK counts as taken.
+    let bookmarkMargin: TimeInterval
+
+    init(kind: PodSourceKind, endpoint: String, bookmarkMargin: TimeInterval = PodSourceSettings.defaultBookmarkMargin, logger: Logger) {
         self.kind = kind
+        self.bookmarkMargin = bookmarkMargin
         self.logger = logger
         state = Mutex(State(status: PodSourceStatus(kind: kind, endpoint: endpoint, state: .syncing), endpoint: endpoint))
         (changes, changeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -123,7 +127,7 @@ final class PodView: Sendable {
     func bookmark(resourceVersion: String?, receivedAt: Date) {
         update { state in
             if let resourceVersion { state.resourceVersion = resourceVersion }
-            let vouched = receivedAt.addingTimeInterval(-PodSourceSettings.bookmarkMargin)
+            let vouched = receivedAt.addingTimeInterval(-bookmarkMargin)
             if state.listed, state.synced, vouched > (state.refreshedAt ?? .distantPast) { state.refreshedAt = vouched }
             state.status.events += 1
             return false

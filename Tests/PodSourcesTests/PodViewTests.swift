@@ -54,12 +54,12 @@ struct PodViewTests {
         let arrived = sent.addingTimeInterval(60)
         view.bookmark(resourceVersion: "20", receivedAt: arrived)
         let snapshot = view.snapshot()
-        #expect(snapshot.refreshedAt == arrived.addingTimeInterval(-PodSourceSettings.bookmarkMargin))
+        #expect(snapshot.refreshedAt == arrived.addingTimeInterval(-PodSourceSettings.defaultBookmarkMargin))
         #expect(snapshot.resourceVersion == "20")
         #expect(snapshot.fingerprint != before)
         // An older bookmark never moves the refresh time back.
         view.bookmark(resourceVersion: "21", receivedAt: sent)
-        #expect(view.snapshot().refreshedAt == arrived.addingTimeInterval(-PodSourceSettings.bookmarkMargin))
+        #expect(view.snapshot().refreshedAt == arrived.addingTimeInterval(-PodSourceSettings.defaultBookmarkMargin))
     }
 
     @Test("a failure keeps the pods, unsyncs the view (no orphan vouched), and a bookmark cannot resync it; a LIST does")
