@@ -207,7 +207,7 @@ let package = Package(
         // The binary as a user runs it: child processes on example nodes.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TestSupport", "ReaperCore"],
+            dependencies: ["TestSupport", "ReaperCore", "KubeTestServer"],
             swiftSettings: strict
         ),
         // Replays the committed fuzz corpus (Fuzz/corpus) through the harnesses.

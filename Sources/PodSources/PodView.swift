@@ -146,7 +146,8 @@ final class PodView: Sendable {
     func fail(_ problem: PodSourceProblem) {
         update { state in
             defer { state.synced = false }
-            let changed = state.synced
+            // Losing sync, or starting to fail, is news for the plan and for STATUS=.
+            let changed = state.synced || (problem.kind != .expired && state.status.state != .failing)
             state.status.failures[problem.kind.rawValue, default: 0] += 1
             if problem.kind == .expired {
                 // Routine: the server compacted its history; a relist follows.
