@@ -155,8 +155,11 @@ public final class VolumeScanCycle: VolumeScanSource {
 /// cannot be read: then every lock state is unknown.
 public enum HeldLocks {
     public static func flockedInodes(path: String = "/proc/locks") -> Set<UInt64>? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        return parse(text)
+        // Read to EOF: procfs reports size 0, and a one-buffer read would cut a long table short.
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.readToEnd() else { return nil }
+        return parse(String(decoding: data, as: UTF8.self))
     }
 
     static func parse(_ text: String) -> Set<UInt64> {
