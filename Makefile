@@ -47,6 +47,7 @@ bench: release
 	./bench/reap-races
 	./bench/orphan-races
 	./bench/overflow-race
+	./bench/steady-cost
 	./bench/manifest-memory
 
 # libFuzzer harnesses (Fuzz/Harnesses, a package of their own so the main

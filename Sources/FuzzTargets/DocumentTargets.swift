@@ -49,7 +49,7 @@ extension FuzzTargets {
         }
         for (name, interval) in [
             ("reconcileInterval", configuration.reconcileInterval), ("flushInterval", configuration.flushInterval),
-            ("pollInterval", configuration.pollInterval),
+            ("pollInterval", configuration.pollInterval), ("fullScanInterval", configuration.fullScanInterval),
         ] where !(interval.isFinite && interval > 0 && interval < intervalCeiling) {
             throw FuzzFinding("config", "accepted \(name) \(interval), which the daemon cannot schedule")
         }

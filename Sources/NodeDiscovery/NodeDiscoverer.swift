@@ -27,8 +27,10 @@ public struct NodeDiscoverer: Sendable {
     public var podsPath: String { kubeletRoot + "/pods" }
 
     /// Reads the whole node. Throws only when `<root>/pods` cannot be read;
-    /// problems below it are recorded per volume or in `errors`.
-    public func discover(logger: Logger) throws -> NodeInventory {
+    /// problems below it are recorded per volume or in `errors`. With
+    /// `scans` (the daemon's scan cache), a volume is walked only when the
+    /// cache has no result it may reuse, and every walk is handed to it.
+    public func discover(logger: Logger, scans: (any VolumeScanSource)? = nil) throws -> NodeInventory {
         let mountTable: MountTable
         do {
             mountTable = try MountTable.read(path: mountInfoPath)
@@ -60,7 +62,9 @@ public struct NodeDiscoverer: Sendable {
             }
             let podPath = podsPath + "/" + name
             do {
-                if let pod = try discoverPod(named: name, kind: kind, in: podsDirectory, path: podPath, scanner: scanner, errors: &errors) {
+                if let pod = try discoverPod(
+                    named: name, kind: kind, in: podsDirectory, path: podPath, scanner: scanner, scans: scans, errors: &errors
+                ) {
                     pods.append(pod)
                 }
             } catch {
@@ -73,7 +77,7 @@ public struct NodeDiscoverer: Sendable {
 
     private func discoverPod(
         named name: String, kind: PodDirectoryKind, in podsDirectory: FileDescriptor, path: String,
-        scanner: VolumeScanner, errors: inout [String]
+        scanner: VolumeScanner, scans: (any VolumeScanSource)?, errors: inout [String]
     ) throws(SystemCallError) -> PodDirectory? {
         let status = try Syscall.statx(podsDirectory, name)
         guard status.isDirectory else { return nil }
@@ -122,7 +126,19 @@ public struct NodeDiscoverer: Sendable {
                     continue
                 }
                 let volumePath = pluginPath + "/" + volumeName
-                let scan = scanner.scan(volumeNamed: volumeName, in: pluginDirectory, path: volumePath, plugin: plugin)
+                let scan: VolumeScan
+                if let scans {
+                    let tableMounts = scanner.mountTable.mounts(atOrUnder: volumePath).map(\.mountPoint).sorted()
+                    if let kept = scans.reusableScan(of: volumePath, tableMounts: tableMounts) {
+                        scan = kept
+                    } else {
+                        let walked = scanner.walk(volumeNamed: volumeName, in: pluginDirectory, path: volumePath, plugin: plugin)
+                        scans.walked(volumePath, scan: walked.scan, tableMounts: tableMounts, directoryInodes: walked.directoryInodes)
+                        scan = walked.scan
+                    }
+                } else {
+                    scan = scanner.scan(volumeNamed: volumeName, in: pluginDirectory, path: volumePath, plugin: plugin)
+                }
                 pod.volumes.append(PodVolume(path: volumePath, plugin: plugin, name: volumeName, scan: scan))
             }
         }

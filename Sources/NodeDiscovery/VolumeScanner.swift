@@ -44,6 +44,15 @@ public struct VolumeScanner: Sendable {
         volumeNamed name: String, in parent: FileDescriptor, path: String, plugin: PluginName,
         skippingRootEntries: Set<FileName> = []
     ) -> VolumeScan {
+        walk(volumeNamed: name, in: parent, path: path, plugin: plugin, skippingRootEntries: skippingRootEntries).scan
+    }
+
+    /// `scan`, also returning the inodes of the directories it opened: the
+    /// daemon's scan cache matches them against the flocks `/proc/locks` lists.
+    public func walk(
+        volumeNamed name: String, in parent: FileDescriptor, path: String, plugin: PluginName,
+        skippingRootEntries: Set<FileName> = []
+    ) -> (scan: VolumeScan, directoryInodes: Set<UInt64>) {
         var walk = TreeWalk(volumePath: path, plugin: plugin, skipped: skippingRootEntries)
         // The table sees mounts the walk cannot reach (over files, under unreadable dirs).
         let tableMounts = mountTable.mounts(atOrUnder: path).map(\.mountPoint)
@@ -59,6 +68,7 @@ public struct VolumeScanner: Sendable {
             return finish([walk], tableMounts: tableMounts, plugin: plugin)
         }
         walk.rootStatus = rootStatus
+        walk.directoryInodes.append(rootStatus.inode)
         walk.tracker.note(rootStatus, countsAsEntry: false)
         if rootStatus.isMountRoot == true {
             walk.mountPaths.append(path)
@@ -92,7 +102,8 @@ public struct VolumeScanner: Sendable {
         return finish([walk] + results.withLock { $0 }, tableMounts: tableMounts, plugin: plugin)
     }
 
-    private func finish(_ walks: [TreeWalk], tableMounts: [String], plugin: PluginName) -> VolumeScan {
+    private func finish(_ walks: [TreeWalk], tableMounts: [String], plugin: PluginName) -> (scan: VolumeScan, directoryInodes: Set<UInt64>) {
+        var directoryInodes = Set<UInt64>()
         var tracker = TreeTracker()
         var result = VolumeScan()
         var mountPaths = Set(tableMounts)
@@ -105,6 +116,7 @@ public struct VolumeScanner: Sendable {
             result.unreadable += walk.unreadable
             result.vanishedDuringScan = result.vanishedDuringScan || walk.vanished
             root.merge(walk.rootEntries)
+            directoryInodes.formUnion(walk.directoryInodes)
             csiMountDirectoryEntries = csiMountDirectoryEntries ?? walk.csiMountDirectoryEntries
         }
         result.mounts = mountPaths.sorted().map {
@@ -120,7 +132,7 @@ public struct VolumeScanner: Sendable {
         result.holdsOnlyBookkeeping = Self.holdsOnlyBookkeeping(
             plugin: plugin, root: root, csiMountDirectoryEntries: csiMountDirectoryEntries
         )
-        return result
+        return (result, directoryInodes)
     }
 
     private static func date(_ time: KernelTime) -> Date { Date(timeIntervalSince1970: time.secondsSince1970) }
@@ -223,6 +235,7 @@ struct TreeWalk: Sendable {
     var vanished = false
     var rootEntries = RootEntries()
     var csiMountDirectoryEntries: Int?
+    var directoryInodes: [UInt64] = []
 
     init(volumePath: String, plugin: PluginName, skipped: Set<FileName> = [], rootStatus: FileStatus? = nil) {
         self.volumePath = volumePath
@@ -249,6 +262,7 @@ struct TreeWalk: Sendable {
                 vanished = true
                 return nil
             }
+            directoryInodes.append(opened.inode)
             return directory
         } catch {
             if error.errno == .tooManySymbolicLinkLevels || error.errno == .notDirectory {

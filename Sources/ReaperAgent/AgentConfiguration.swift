@@ -26,6 +26,9 @@ public struct AgentConfiguration: Sendable, Hashable {
     /// (503) and refuses `POST /v1/reconcile` at once; nil: `stuckBound`'s
     /// default, five intervals but at least five minutes.
     public var reconcileStuckAfter: TimeInterval?
+    /// The daemon walks every volume at least this often; in between it
+    /// re-walks only volumes the watcher saw change (issue 10).
+    public var fullScanInterval: TimeInterval = 3600
     /// Upper bound on inotify watches this agent sets (nil: as many as the kernel allows).
     public var maxWatches: Int?
     /// Also count reads (`IN_ACCESS`) as access; costs events on busy volumes.
@@ -60,7 +63,7 @@ public struct AgentConfiguration: Sendable, Hashable {
     /// Keys a config file may hold, for error messages.
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
-        "flushInterval", "pollInterval", "reconcileStuckAfter", "maxWatches", "watchReads", "logTarget", "logLevel",
+        "flushInterval", "pollInterval", "reconcileStuckAfter", "fullScanInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
         "cgroupRoot", "maxManifestBytes", "podSource",
     ]
 
@@ -137,6 +140,7 @@ public struct AgentConfiguration: Sendable, Hashable {
             case "flushInterval": configuration.flushInterval = try duration()
             case "pollInterval": configuration.pollInterval = try duration()
             case "reconcileStuckAfter": configuration.reconcileStuckAfter = try duration()
+            case "fullScanInterval": configuration.fullScanInterval = try duration()
             case "maxWatches":
                 let text = try string()
                 guard text.allSatisfy({ $0.isASCII && $0.isNumber }), !text.hasPrefix("0"), let count = Int(text), count > 0 else {

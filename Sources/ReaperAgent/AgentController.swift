@@ -36,6 +36,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         /// A pods-changed cycle is queued: more changes join it (a burst of
         /// watch events is one cycle, not a backlog).
         var podChangeQueued = false
+        var lastCycleSeconds: Double?
     }
 
     public let configuration: AgentConfiguration
@@ -50,6 +51,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
     let session: Int64
     /// The pod liveness check, one for the daemon's life (a missing tree is reported once).
     let podCgroups: PodCgroups
+    /// Per-volume walks kept between cycles; one-shot runs have none.
+    let scanCache: ScanCacheFeed
     private let state: Mutex<State>
     private let work = BlockingWork(label: "volume-reaper.reconcile")
     let triggers: AsyncStream<ReconcileTrigger>
@@ -69,6 +72,9 @@ public final class AgentController: AgentAPIProvider, Sendable {
         self.notifier = notifier
         self.logger = logger
         podCgroups = PodCgroups(root: configuration.cgroupRoot)
+        scanCache = ScanCacheFeed(
+            fullScanInterval: configuration.fullScanInterval, watcher: watcher, watchReads: configuration.watchReads, logger: logger
+        )
         state = Mutex(State(policy: policy))
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
     }
@@ -117,11 +123,19 @@ public final class AgentController: AgentAPIProvider, Sendable {
             : stuck ? "stuck"
             : !snapshot.ready || snapshot.lastReconcile == nil && snapshot.lastReconcileError == nil ? "starting"
             : healthy ? "running" : "degraded"
-        return AgentHealth(
+        var health = AgentHealth(
             healthy: healthy, state: state, watches: watcherStatus.watches, volumes: snapshot.plan?.volumes.count ?? 0,
             lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError,
             reconcileRunningSince: snapshot.cycleStartedAt, dryRun: dryRun, podSource: podSource
         )
+        if let seconds = snapshot.lastCycleSeconds {
+            let scans = scanCache.lastCycle
+            health.scans = ScanStatus(
+                walked: scans.last.walked, reused: scans.last.reused, fullWalk: scans.last.fullWalk,
+                lastFullWalk: scans.lastFullWalk, lastCycleSeconds: seconds
+            )
+        }
+        return health
     }
 
     /// Queues a cycle and waits for its plan; refused at once (503) while the
@@ -217,37 +231,51 @@ public final class AgentController: AgentAPIProvider, Sendable {
         let podCgroups = podCgroups
         let pods = pods
         let watched = watcher.knownVolumes
+        let scanCache = scanCache
         do {
-            let result = try await work.run { [self] () throws -> ReapCycle.Result in
+            let (result, scans) = try await work.run { [self] () throws -> (ReapCycle.Result, VolumeScanCache.CycleCounts) in
                 let now = Date()
                 try store.markObserved(Array(watched), since: now)
                 let builder = PlanBuilder(configuration: configuration, policy: policy, pods: pods, podCgroups: podCgroups)
-                let result = try ReapCycle(builder: builder, dryRun: dryRun).run(
-                    access: { [self] paths in try accessRecords(covering: paths, policy: policy) },
-                    observations: store, logger: logger
-                )
+                let cycle = scanCache.beginCycle(policy: policy, now: now)
+                let result: ReapCycle.Result
+                do {
+                    result = try ReapCycle(builder: builder, dryRun: dryRun).run(
+                        access: { [self] paths in try accessRecords(covering: paths, policy: policy) },
+                        observations: store, scans: cycle, logger: logger
+                    )
+                } catch {
+                    scanCache.invalidate()
+                    throw error
+                }
+                let scans = scanCache.finish(cycle)
                 for outcome in result.report.reaped {
                     try? store.markReaped(path: outcome.verdict.path, at: Date(), bytesFreed: outcome.stats.bytesFreed)
                 }
-                return result
+                return (result, scans)
             }
             let finished = Date()
+            let elapsed = (ContinuousClock.now - started).components
+            let cycleSeconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
             metrics.recordPlan(result.snapshot.plan)
             metrics.recordReaps(count: result.report.reaped.count, bytes: result.report.bytesFreed)
             metrics.recordReconcile(duration: ContinuousClock.now - started, at: finished)
             metrics.recordPodSource(pods.status())
+            metrics.recordScans(walked: scans.walked, reused: scans.reused, lastFullWalk: scanCache.lastCycle.lastFullWalk)
             let watcherStatus = watcher.status
             metrics.recordWatcher(watches: watcherStatus.watches, events: watcherStatus.eventsHandled, overflows: UInt64(watcherStatus.overflows))
             let lastReap: Date? = state.withLock { state in
                 state.plan = result.snapshot.plan
                 state.lastReconcile = finished
                 state.lastReconcileError = nil
+                state.lastCycleSeconds = cycleSeconds
                 if !result.report.reaped.isEmpty { state.lastReap = finished }
                 return state.lastReap
             }
             logger.info("reconciled", metadata: [
                 "trigger": "\(trigger)", "volumes": "\(result.snapshot.plan.volumes.count)",
                 "idle": "\(result.snapshot.plan.summary.reap)", "reaped": "\(result.report.reaped.count)",
+                "walked": "\(scans.walked)", "reused": "\(scans.reused)", "full_walk": "\(scans.fullWalk)",
                 "dry_run": "\(dryRun)",
             ])
             try? notifier.status(statusLine(plan: result.snapshot.plan, watches: watcherStatus.watches, lastReap: lastReap))

@@ -49,10 +49,11 @@ public struct PlanBuilder: Sendable {
     ///
     /// `observations` holds the orphan sightings of earlier passes: they go
     /// into the plan, and this pass's sightings are recorded after it. Without
-    /// a log, or when it cannot be read, no orphan is confirmed.
+    /// a log, or when it cannot be read, no orphan is confirmed. `scans`: the
+    /// daemon's scan cache for this pass (one-shot runs walk every volume).
     public func build(
         accessFor access: ([String]) throws -> [String: AccessRecord], observations: (any OrphanObservationLog)? = nil,
-        logger: Logger, clock: () -> Date = Date.init
+        scans: (any VolumeScanSource)? = nil, logger: Logger, clock: () -> Date = Date.init
     ) throws -> NodeSnapshot {
         let discoverer = NodeDiscoverer(kubeletRoot: configuration.kubeletRoot, mountInfoPath: mountInfoPath)
         let manifests = readManifests()
@@ -60,7 +61,7 @@ public struct PlanBuilder: Sendable {
         for error in manifests.errors where manifests.source == .files {
             logger.error("manifest unreadable; orphans are kept", metadata: ["file": "\(error.file)", "error": "\(error.message)"])
         }
-        let inventory = try discoverer.discover(logger: logger)
+        let inventory = try discoverer.discover(logger: logger, scans: scans)
         for error in inventory.errors {
             logger.warning("part of the kubelet tree is unreadable", metadata: ["error": "\(error)"])
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NodeDiscovery
 import Reaper
 import ReaperCore
 
@@ -26,16 +27,18 @@ public struct ReapCycle: Sendable {
 
     /// Runs the cycle. `access` is read for the plan and again, fresh, for
     /// each last check; so is the pod source (files are read again when they
-    /// changed; the network sources answer from the view their loop keeps). `observations`
-    /// persists orphan sightings (none: no orphan is confirmed). Throws
+    /// changed; the network sources answer from the view their loop keeps).
+    /// `observations` persists orphan sightings (none: no orphan is
+    /// confirmed). `scans` serves the plan's walks only: each last check
+    /// walks afresh. Throws
     /// `ReaperLockError` when another process reaps.
     public func run(
         access: @escaping @Sendable ([String]) throws -> [String: AccessRecord], observations: (any OrphanObservationLog)? = nil,
-        logger: Logger
+        scans: (any VolumeScanSource)? = nil, logger: Logger
     ) throws -> Result {
         let lock: ReaperLock? = dryRun ? nil : try ReaperLock.acquire(stateDirectory: builder.configuration.stateDir)
         defer { lock?.release() }
-        let snapshot = try builder.build(accessFor: access, observations: observations, logger: logger)
+        let snapshot = try builder.build(accessFor: access, observations: observations, scans: scans, logger: logger)
         let paths = snapshot.plan.volumes.map(\.path)
         var reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
         reaper.podCgroups = builder.podCgroups

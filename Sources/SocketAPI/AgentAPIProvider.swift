@@ -29,6 +29,8 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     public var dryRun: Bool
     /// Where pods come from and whether that source keeps up.
     public var podSource: PodSourceStatus?
+    /// What the last cycle walked and reused (issue 10); null before the first.
+    public var scans: ScanStatus?
 
     public init(
         healthy: Bool, state: String, watches: Int, volumes: Int, lastReconcile: Date?,
@@ -46,7 +48,7 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun, podSource
+        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun, podSource, scans
     }
 
     // Explicit so that nil fields are written as null, like the plan's.
@@ -61,6 +63,42 @@ public struct AgentHealth: Codable, Sendable, Hashable {
         try container.encode(reconcileRunningSince, forKey: .reconcileRunningSince)
         try container.encode(dryRun, forKey: .dryRun)
         try container.encode(podSource, forKey: .podSource)
+        try container.encode(scans, forKey: .scans)
+    }
+}
+
+/// The daemon's scan cache as of the last cycle, in `GET /healthz`.
+public struct ScanStatus: Codable, Sendable, Hashable {
+    /// Volumes walked in the last cycle.
+    public var walked: Int
+    /// Volumes whose earlier walk the last cycle reused.
+    public var reused: Int
+    /// The last cycle walked every volume.
+    public var fullWalk: Bool
+    /// When the last full walk started.
+    public var lastFullWalk: Date?
+    /// How long the last cycle took, in seconds.
+    public var lastCycleSeconds: Double
+
+    public init(walked: Int, reused: Int, fullWalk: Bool, lastFullWalk: Date?, lastCycleSeconds: Double) {
+        self.walked = walked
+        self.reused = reused
+        self.fullWalk = fullWalk
+        self.lastFullWalk = lastFullWalk
+        self.lastCycleSeconds = lastCycleSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case walked, reused, fullWalk, lastFullWalk, lastCycleSeconds
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(walked, forKey: .walked)
+        try container.encode(reused, forKey: .reused)
+        try container.encode(fullWalk, forKey: .fullWalk)
+        try container.encode(lastFullWalk, forKey: .lastFullWalk)
+        try container.encode(lastCycleSeconds, forKey: .lastCycleSeconds)
     }
 }
 

@@ -21,6 +21,14 @@ public enum AgentMetrics {
     public static let reconcileDuration = "volume_reaper_reconcile_duration_seconds"
     /// Gauge: Unix time of the last finished reconcile.
     public static let lastReconcileTimestamp = "volume_reaper_last_reconcile_timestamp_seconds"
+    /// Gauge: volumes the last cycle walked.
+    public static let volumesWalked = "volume_reaper_cycle_volumes_walked"
+    /// Gauge: volumes the last cycle took from the scan cache.
+    public static let volumesReused = "volume_reaper_cycle_volumes_reused"
+    /// Counter: volume walks of reconcile cycles (not the reaper's last checks).
+    public static let volumeWalks = "volume_reaper_volume_walks_total"
+    /// Gauge: Unix time of the last full walk (every volume).
+    public static let lastFullWalkTimestamp = "volume_reaper_last_full_walk_timestamp_seconds"
     /// Counter, label `code`: HTTP responses of the socket API (the server records these).
     public static let httpRequests = "volume_reaper_http_requests_total"
 
@@ -59,6 +67,10 @@ public struct AgentMetricsRecorder: Sendable {
     private let bytesFreed: Counter
     private let reconcileDuration: DurationHistogram
     private let lastReconcile: Gauge
+    private let volumesWalked: Gauge
+    private let volumesReused: Gauge
+    private let volumeWalks: Counter
+    private let lastFullWalk: Gauge
     /// The watcher totals last seen, to advance the counters by the difference.
     private let watcherTotals = Synchronized((events: UInt64(0), overflows: UInt64(0)))
     /// The pod source's totals last seen, likewise.
@@ -84,6 +96,22 @@ public struct AgentMetricsRecorder: Sendable {
         lastReconcile = registry.makeGauge(
             descriptor: name(AgentMetrics.lastReconcileTimestamp, "Unix time of the last finished reconcile.")
         )
+        volumesWalked = registry.makeGauge(descriptor: name(AgentMetrics.volumesWalked, "Volumes the last reconcile walked."))
+        volumesReused = registry.makeGauge(
+            descriptor: name(AgentMetrics.volumesReused, "Volumes the last reconcile took from the scan cache.")
+        )
+        volumeWalks = registry.makeCounter(descriptor: name(AgentMetrics.volumeWalks, "Volume walks of reconcile cycles."))
+        lastFullWalk = registry.makeGauge(
+            descriptor: name(AgentMetrics.lastFullWalkTimestamp, "Unix time of the last walk of every volume.")
+        )
+    }
+
+    /// One cycle's use of the scan cache.
+    public func recordScans(walked: Int, reused: Int, lastFullWalk: Date?) {
+        volumesWalked.set(Int64(walked))
+        volumesReused.set(Int64(reused))
+        if walked > 0 { volumeWalks.increment(by: Int64(walked)) }
+        if let lastFullWalk { self.lastFullWalk.set(lastFullWalk.timeIntervalSince1970) }
     }
 
     /// Volumes by state from `plan`.

@@ -8,6 +8,10 @@ final class Ledger: Sendable {
     struct State {
         var accesses: [String: Date] = [:]
         var removed: Set<String> = []
+        /// Volumes that may have changed since the scan cache last drained
+        /// them (issue 10), and whether all may have (lost signals).
+        var dirty: Set<String> = []
+        var everythingDirty = true
         var known: Set<String> = []
         var polled: Set<String> = []
         var watches = 0
@@ -49,21 +53,29 @@ final class Ledger: Sendable {
         guard !touches.isEmpty else { return }
         state.withLock { state in
             for (volume, time) in touches where state.known.contains(volume) {
+                state.dirty.insert(volume)
                 if let existing = state.accesses[volume], existing >= time { continue }
                 state.accesses[volume] = time
             }
         }
     }
 
+    /// Something changed in `volume` that is no access (a watch ended).
+    func markDirty(_ volume: String) {
+        _ = state.withLock { $0.dirty.insert(volume) }
+    }
+
     func addKnown(_ volume: String) {
         state.withLock { state in
             state.known.insert(volume)
+            state.dirty.insert(volume)
             state.removed.remove(volume)
         }
     }
 
     func forget(_ volume: String) {
         state.withLock { state in
+            state.dirty.insert(volume)
             state.known.remove(volume)
             state.polled.remove(volume)
             state.accesses.removeValue(forKey: volume)
@@ -91,6 +103,7 @@ final class Ledger: Sendable {
         state.withLock { state in
             state.signalsLostAt = max(state.signalsLostAt ?? time, time)
             state.recoveringLostSignals = true
+            state.everythingDirty = true
         }
     }
 

@@ -65,6 +65,33 @@ public final class VolumeWatcher: Service, Sendable {
         }
     }
 
+    /// Returns and clears the volumes that may have changed since the last
+    /// call (an event in the tree, appeared, gone, a watch ended), with the
+    /// volumes inotify covers whole now. `everythingDirty` after lost signals
+    /// (and on the first call, or while the thread is not running): then
+    /// only a full walk is safe. Every event the kernel queued before the
+    /// call is in: the call handles the queue first.
+    /// Polled volumes are never `watched`.
+    public func drainDirtyVolumes() -> DirtyVolumes {
+        let running = threadRunning
+        // Under the engine's lock: no walk of the watcher is half done, so a
+        // volume listed as watched has every watch its walk could set.
+        return engine.withLock { engine in
+            if running { engine.service() }
+            return ledger.state.withLock { state in
+                defer {
+                    state.dirty = []
+                    state.everythingDirty = state.recoveringLostSignals
+                }
+                return DirtyVolumes(
+                    volumes: state.dirty,
+                    everything: state.everythingDirty || !running || !state.ready || state.recoveringLostSignals,
+                    watched: state.known.subtracting(state.polled)
+                )
+            }
+        }
+    }
+
     /// Puts back a drain whose accesses could not be stored, so they are not lost.
     public func requeue(_ drain: WatcherDrain) {
         ledger.requeue(accesses: drain.accesses, removed: drain.removed)

@@ -147,6 +147,7 @@ extension WatchEngine {
         switch entry.kind {
         case .volume:
             guard let volume = volumePaths[entry.volume] else { return }
+            ledger.markDirty(volume)
             let path = fullPath(entry, volume: volume)
             if isDirectory(path) {
                 walk(from: path, role: .volume(volume))

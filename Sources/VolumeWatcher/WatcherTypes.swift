@@ -40,6 +40,19 @@ public struct WatcherDrain: Sendable, Hashable {
     public var isEmpty: Bool { accesses.isEmpty && removed.isEmpty }
 }
 
+/// What `VolumeWatcher.drainDirtyVolumes()` returns.
+public struct DirtyVolumes: Sendable, Hashable {
+    public var volumes: Set<String>
+    public var everything: Bool
+    public var watched: Set<String>
+
+    public init(volumes: Set<String> = [], everything: Bool = false, watched: Set<String> = []) {
+        self.volumes = volumes
+        self.everything = everything
+        self.watched = watched
+    }
+}
+
 /// The watcher's counters, for `STATUS=`, the socket API and metrics.
 public struct WatcherStatus: Sendable, Codable, Hashable {
     /// inotify watches held now.
