@@ -49,6 +49,7 @@ bench: release
 	./bench/overflow-race
 	./bench/steady-cost
 	./bench/manifest-memory
+	./bench/pod-watch
 
 # libFuzzer harnesses (Fuzz/Harnesses, a package of their own so the main
 # package never builds with sanitizers), instrumented and with AddressSanitizer.

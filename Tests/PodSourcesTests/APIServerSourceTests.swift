@@ -85,7 +85,7 @@ extension APIServerPodSource: ServiceRunnable {}
 extension KubeletPodSource: ServiceRunnable {}
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.
-func until(_ timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async rethrows -> Bool {
+func until(_ timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async rethrows -> Bool {
     let end = ContinuousClock.now + timeout
     while ContinuousClock.now < end {
         if try condition() { return true }

@@ -51,7 +51,7 @@ struct KubeTestServerSmokeTests {
 
         /// Waits for curl to exit; its status and what it received.
         func finish() async -> (status: Int32, text: String) {
-            for _ in 0..<500 where process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<3000 where process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
             if process.isRunning { process.terminate() }
             process.waitUntilExit()
             return (process.terminationStatus, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
@@ -81,7 +81,7 @@ struct KubeTestServerSmokeTests {
     }
 
     static func waitForOpenWatch(_ server: KubeTestServer) async throws {
-        for _ in 0..<300 where server.openWatchCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<3000 where server.openWatchCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(server.openWatchCount == 1)
     }
 
@@ -285,7 +285,7 @@ struct KubeTestServerSmokeTests {
         try await Task.sleep(for: .milliseconds(450))
         let started = ContinuousClock.now
         await server.stop()
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(ContinuousClock.now - started < .seconds(10))
         let (status, text) = await reader.finish()
         #expect(status != 0, "the stream was cut, not ended")
         #expect(Self.lines(text).filter { $0["type"] as? String == "BOOKMARK" }.count >= 2)
