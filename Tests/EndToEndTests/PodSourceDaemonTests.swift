@@ -136,7 +136,7 @@ struct PodSourceDaemonTests {
                 throw ExampleNodeError(message: "no READY=1 within 60s; log:\n\(log)")
             }
             if waitHealthy {
-                guard try eventually(timeout: 30, { try curl(socket, "/healthz").status == 200 }) else {
+                guard await waitUntil(timeout: 30, { (try? curl(socket, "/healthz"))?.status == 200 }) else {
                     let log = daemon.log
                     await running.stop()
                     throw ExampleNodeError(message: "not healthy within 30s; log:\n\(log)")
@@ -159,17 +159,17 @@ struct PodSourceDaemonTests {
             let metricsVolume = try #require(running.volumes[Self.metricsServer]?.first { $0.hasSuffix("/tmp-dir") })
             let failVolumes = try #require(running.volumes[Self.failJob])
             // The first cycle: the Failed Job's idle volume and the orphan go; the Running pod's stays.
-            #expect(eventually(timeout: 20) { failVolumes.allSatisfy { !FileManager.default.fileExists(atPath: $0) } })
-            #expect(eventually(timeout: 20) { !FileManager.default.fileExists(atPath: running.volumes[Self.orphan]![0]) })
+            #expect(await waitUntil(timeout: 20) { failVolumes.allSatisfy { !FileManager.default.fileExists(atPath: $0) } })
+            #expect(await waitUntil(timeout: 20) { !FileManager.default.fileExists(atPath: running.volumes[Self.orphan]![0]) })
             let before = try #require(try running.verdict(metricsVolume))
             #expect(before.verdict == .keep && before.reasons == [.podRunning] && before.podPhase == "Running", "\(before)\n\(running.daemon.log)")
             #expect(try running.plan().manifests.source == .apiserver)
 
             try running.server.setPhase(uid: Self.metricsServer, "Succeeded", terminateContainers: false)
             // reconcileInterval is 10m: only the watch event can start this cycle.
-            #expect(eventually(timeout: 15) { !FileManager.default.fileExists(atPath: metricsVolume) }, "\(running.daemon.log)")
+            #expect(await waitUntil(timeout: 15) { !FileManager.default.fileExists(atPath: metricsVolume) }, "\(running.daemon.log)")
             var entry: [String: String]?
-            _ = eventually(timeout: 10) {
+            _ = await waitUntil(timeout: 10) {
                 let result = try? ChildProcess.run("/usr/bin/journalctl", [
                     "_PID=\(running.daemon.pid)", "POD_UID=\(Self.metricsServer)", "-o", "json", "--no-pager",
                 ])
@@ -196,7 +196,7 @@ struct PodSourceDaemonTests {
             #expect(try running.verdict(failVolume)?.reasons == [.podTerminated, .idle])
             try running.server.deletePod(uid: Self.failJob)
             try running.server.deletePod(uid: Self.metricsServer)
-            #expect(eventually(timeout: 15) { (try? running.verdict(failVolume))?.orphan == true })
+            #expect(await waitUntil(timeout: 15) { (try? running.verdict(failVolume))?.orphan == true })
             let orphaned = try #require(try running.verdict(failVolume))
             #expect(orphaned.verdict == .reap && orphaned.reasons == [.orphan, .idle] && orphaned.pod == nil, "\(orphaned)")
             // Still subject to the idle rule: a fresh write keeps the other one.
@@ -228,9 +228,9 @@ struct PodSourceDaemonTests {
         )
         defer { running.daemon.stop(signal: SIGKILL) }
         do {
-            #expect(eventually(timeout: 20) { (try? curl(running.socket, "/healthz"))?.status == 503 })
+            #expect(await waitUntil(timeout: 20) { (try? curl(running.socket, "/healthz"))?.status == 503 })
             // Several retries later, still one line for the one state.
-            #expect(eventually(timeout: 20) { running.server.listCount >= 4 })
+            #expect(await waitUntil(timeout: 20) { running.server.listCount >= 4 })
             let (status, body) = try curl(running.socket, "/healthz")
             #expect(status == 503)
             let health = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
@@ -307,4 +307,16 @@ struct KubeletSourcePlanTests {
         await server.stop()
         pki.remove()
     }
+}
+
+/// `eventually` for async tests: polls every 100 ms with `Task.sleep`, so a
+/// waiting test does not hold one of the few cooperative threads the test
+/// server's and the other tests' tasks need.
+func waitUntil(timeout: TimeInterval, _ condition: () throws -> Bool) async -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+        if (try? condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return (try? condition()) == true
 }
