@@ -199,6 +199,9 @@ struct PodSourceDaemonTests {
             #expect(await waitUntil(timeout: 15) { (try? running.verdict(failVolume))?.orphan == true })
             let orphaned = try #require(try running.verdict(failVolume))
             #expect(orphaned.verdict == .reap && orphaned.reasons == [.orphan, .idle] && orphaned.pod == nil, "\(orphaned)")
+            // `volume-reaper idle` says the same.
+            let idle = try ChildProcess.run(PackagePaths.binary, ["idle", "--json", "--socket", running.socket])
+            #expect(idle.status == 0 && idle.stdout.contains(failVolume), "\(idle.stdout)\(idle.stderr)")
             // Still subject to the idle rule: a fresh write keeps the other one.
             try Data("new\n".utf8).write(to: URL(fileURLWithPath: metricsVolume + "/sub/fresh"))
             _ = try curl(running.socket, "/v1/reconcile", method: "POST")
@@ -217,6 +220,20 @@ struct PodSourceDaemonTests {
             let born = try #require(try running.verdict(lateVolume))
             #expect(born.orphan && born.verdict == .keep && born.reasons.contains(.manifestsOlderThanPod), "\(born.reasons)")
             running.server.releaseStall()
+
+            // The watch is cut and the relist fails: the view is unsynced, and
+            // the orphan that was reapable a moment ago is kept.
+            running.server.setFailure(500, for: [.list])
+            running.server.dropWatches(.midLine)
+            #expect(await waitUntil(timeout: 20) {
+                guard let body = (try? curl(running.socket, "/healthz"))?.body,
+                      let health = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else { return false }
+                return (health["podSource"] as? [String: Any])?["state"] as? String == "failing"
+            })
+            _ = try curl(running.socket, "/v1/reconcile", method: "POST")
+            let unsynced = try #require(try running.verdict(failVolume))
+            #expect(unsynced.orphan && unsynced.verdict == .keep && unsynced.reasons == [.podSourceUnsynced], "\(unsynced.reasons)")
+            #expect(try running.plan().manifests.synced == false)
         }
         await running.stop()
     }
