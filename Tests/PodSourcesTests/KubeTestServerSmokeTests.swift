@@ -194,6 +194,14 @@ struct KubeTestServerSmokeTests {
             let wrongCA = try Self.curl(url, pki: pki, caFile: pki.unrelatedCA.certificate)
             #expect(wrongCA.exitStatus != 0)
             #expect(server.requests.count == 5, "the wrong-CA attempt never became a request")
+
+            let impostor = try await KubeTestServer.start(
+                .init(pki: pki, servingCertificate: try pki.issueUntrustedServerCertificate(name: "impostor"))
+            )
+            let refused = try Self.curl(impostor.url + "/api/v1/pods", pki: pki)
+            await impostor.stop()
+            #expect(refused.exitStatus == 60, "curl: the server's certificate is not from the trusted CA")
+            #expect(impostor.requests.isEmpty)
         }
     }
 
