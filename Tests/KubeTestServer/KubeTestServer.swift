@@ -140,6 +140,8 @@ public final class KubeTestServer: Sendable {
             privateKey: .privateKey(try NIOSSLPrivateKey(file: serving.key, format: .pem))
         )
         tls.applicationProtocols = ["http/1.1"]
+        // A cut or stopped connection waits this long for the client's close_notify (default 5 s).
+        tls.shutdownTimeout = .milliseconds(200)
         switch configuration.clientCertificates {
         case .notRequested: tls.certificateVerification = .none
         case .optional: tls.certificateVerification = .optionalVerification
@@ -184,7 +186,9 @@ public final class KubeTestServer: Sendable {
             return Array(state.connections.values)
         }
         try? await serverChannel.close()
-        for connection in connections { try? await connection.close() }
+        await withTaskGroup(of: Void.self) { closing in
+            for connection in connections { closing.addTask { try? await connection.close() } }
+        }
         try? await group.shutdownGracefully()
     }
 

@@ -98,9 +98,8 @@ public struct Kubeconfig: Sendable {
         self.currentContext = currentContext
     }
 
-    /// One cluster, one user, one context (named `context`), made current, the
-    /// shape kubeadm writes for `/etc/kubernetes/kubelet.conf`. The user is
-    /// named after the node when `pki` is given (`system:node:<node>`).
+    /// One cluster, one user, one context (named `context`), made current: the
+    /// shape kubeadm writes for `/etc/kubernetes/kubelet.conf`.
     public static func single(
         server: String, trust: KubeconfigTrust, auth: [KubeconfigAuth],
         context: String = "test-context", user: String = "test-user", cluster: String = "test-cluster"

@@ -59,6 +59,9 @@ struct PodStore {
     /// Watches from a resourceVersion below this get 410 Expired.
     private(set) var oldestAvailable: Int
     private(set) var history: [Change] = []
+    /// Changes kept for replay; older ones are compacted away (watches from
+    /// before them get 410), as etcd compacts, and memory stays bounded in long benchmarks.
+    static let historyLimit = 100_000
 
     init(initialResourceVersion: Int) {
         resourceVersion = initialResourceVersion
@@ -185,6 +188,11 @@ struct PodStore {
             line: KubeWire.eventLine(type: type, object: Self.encodeForWatch(object))
         )
         history.append(change)
+        if history.count > Self.historyLimit {
+            let dropped = history.count - Self.historyLimit / 2
+            oldestAvailable = history[dropped - 1].resourceVersion
+            history.removeFirst(dropped)
+        }
         return change
     }
 }

@@ -74,6 +74,20 @@ public final class TestPKI: Sendable {
         )
     }
 
+    /// A serving certificate for `localhost`/`127.0.0.1` signed by `unrelatedCA`
+    /// (give it as `servingCertificate`: a client trusting `ca` must refuse the server).
+    public func issueUntrustedServerCertificate(name: String) throws -> CertificateFiles {
+        try Self.issue(
+            in: directory, name: name, subject: "/CN=localhost", signer: unrelatedCA,
+            extensions: [
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "extendedKeyUsage=serverAuth",
+                "basicConstraints=critical,CA:FALSE",
+                "keyUsage=critical,digitalSignature,keyEncipherment",
+            ]
+        )
+    }
+
     /// Removes the directory and everything in it.
     public func remove() { try? FileManager.default.removeItem(atPath: directory) }
 
