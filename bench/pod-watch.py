@@ -162,13 +162,17 @@ def cost(binary, server_binary, directory, seconds, pods, rate):
         time.sleep(1)  # the last events' work
         after = {"volume-reaper": cpu_seconds(daemon.pid), "kubectl": cpu_seconds(watcher.pid)}
         rss = {"volume-reaper": peak_rss_mib(daemon.pid), "kubectl": peak_rss_mib(watcher.pid)}
-        status, body = get(connection, "/healthz")
+        # A new connection: the API closes one idle for 30 s.
+        status, body = get(UnixConnection(os.path.join(directory, "api.sock")), "/healthz")
         events = json.loads(body)["podSource"]["events"]
+        status, metrics = get(UnixConnection(os.path.join(directory, "api.sock")), "/metrics")
+        cycles = [line for line in metrics.decode().splitlines()
+                  if line.startswith("volume_reaper_reconcile_duration_seconds_count") or line.startswith("volume_reaper_reconcile_duration_seconds_sum")]
     finally:
         watcher.terminate(); watcher.wait(timeout=10)
         daemon.terminate(); daemon.wait(timeout=30)
         server.quit()
-    print("watch of %d pods, %d events/s for %d s (the daemon received %d events):" % (pods, rate, seconds, events))
+    print("watch of %d pods, %d events/s for %d s (the daemon received %d events; %s):" % (pods, rate, seconds, events, ", ".join(cycles)))
     for name in ("volume-reaper", "kubectl"):
         used = after[name] - before[name]
         print("  %-14s CPU %.2f s (%.1f%% of one core), peak RSS %.1f MiB" % (name, used, 100 * used / seconds, rss[name]))

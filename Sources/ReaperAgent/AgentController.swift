@@ -97,6 +97,16 @@ public final class AgentController: AgentAPIProvider, Sendable {
         state.withLock { $0.podChangeQueued = false }
     }
 
+    /// How long a pods-changed cycle waits so that the last cycle's end lies
+    /// at least four of its durations back (at most 5 s); nil: start now.
+    func podChangeCooldown(now: Date = Date()) -> Duration? {
+        state.withLock { state in
+            guard let ended = state.lastReconcile, let seconds = state.lastCycleSeconds else { return nil }
+            let wait = min(4 * seconds, 5) - now.timeIntervalSince(ended)
+            return wait > 0.001 ? .milliseconds(Int64(wait * 1000)) : nil
+        }
+    }
+
     func finishTriggers() {
         triggerContinuation.finish()
     }

@@ -94,6 +94,14 @@ struct ReconcileService: Service {
                         case .timer:
                             _ = try? await controller.reconcile(trigger: "timer")
                         case .manifestsChanged:
+                            // Pod changes come in bursts (a rollout, a
+                            // watch replaying after a relist): at most one
+                            // cycle per four cycle-durations, so they take at
+                            // most a fifth of a core however fast they come;
+                            // changes meanwhile join the queued cycle.
+                            if let wait = controller.podChangeCooldown() {
+                                try? await Task.sleep(for: wait)
+                            }
                             controller.podChangeTaken()
                             _ = try? await controller.reconcile(trigger: "pods")
                         case .reload:
