@@ -7,8 +7,14 @@ CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
 SYSCONFDIR ?= /etc
 SWIFT ?= swift
 DEMO_POLICY ?= policies/default.yaml
+# One version for the binary (Sources/ReaperCore/Version.swift, kept equal by
+# a test), the Debian package and the image.
+VERSION := $(shell tr -d '[:space:]' < VERSION)
+# Packages and image archives land here (gitignored).
+DIST ?= dist
 
-.PHONY: all deps build release demo test bench bench-plan fuzz fuzz-build install install-files uninstall clean
+.PHONY: all deps build release demo test bench bench-plan fuzz fuzz-build install install-files uninstall clean \
+    deb deb-test image image-test
 
 all: build
 
@@ -98,5 +104,31 @@ uninstall:
 	    "$(DESTDIR)$(UNITDIR)/volume-reaper.socket" "$(DESTDIR)$(CATALOGDIR)/volume-reaper.catalog"
 	@echo "kept $(SYSCONFDIR)/volume-reaper and /var/lib/volume-reaper; remove them by hand if wanted"
 
+# The Debian package from the static release binary (packaging/debian/build-deb),
+# checked with lintian. deb-test runs its install, upgrade, remove and purge
+# cycle in a debootstrapped Debian root (cached in .build-debian/; minutes).
+RELEASE_BIN = $(shell $(SWIFT) build -c release --show-bin-path)/volume-reaper
+DEB_FILE = $(DIST)/volume-reaper_$(VERSION)_$(shell dpkg --print-architecture).deb
+
+deb: release
+	./packaging/debian/build-deb "$(RELEASE_BIN)" "$(DIST)"
+	lintian --fail-on error,warning --display-info "$(DEB_FILE)"
+	@ls -l "$(DEB_FILE)"
+
+deb-test: deb
+	./packaging/debian/test-deb "$(DEB_FILE)"
+
+# The OCI image localhost/volume-reaper:$(VERSION) (buildah, from scratch: the
+# binary and its shared libraries only), also as $(DIST)/*.oci.tar.
+# image-test unpacks it and runs --plan inside it with chroot.
+IMAGE_FILE = $(DIST)/volume-reaper_$(VERSION)_$(shell dpkg --print-architecture).oci.tar
+
+image: release
+	./packaging/image/build-image "$(RELEASE_BIN)" "$(DIST)"
+	@ls -l "$(IMAGE_FILE)"
+
+image-test: image
+	./packaging/image/test-image "$(IMAGE_FILE)" "$(RELEASE_BIN)"
+
 clean:
-	rm -rf .build Fuzz/Harnesses/.build
+	rm -rf .build Fuzz/Harnesses/.build $(DIST)

@@ -42,6 +42,12 @@ public struct AgentConfiguration: Sendable, Hashable {
     /// Where pods come from (the `podSource` section). Its `manifests` and
     /// `maxDocumentBytes` follow `manifests` and `maxManifestBytes`: see `podSourceSettings`.
     public var podSource = PodSourceSettings()
+    /// Observe mode: never delete, log what would be reaped (as `run --plan`).
+    /// The packaged config starts with `true`; SIGHUP reads it again.
+    public var dryRun = false
+    /// The config file these settings were read from (nil: defaults and flags
+    /// only); a reload reads `dryRun` from it again.
+    public var file: String?
 
     public init() {}
 
@@ -64,7 +70,7 @@ public struct AgentConfiguration: Sendable, Hashable {
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
         "flushInterval", "pollInterval", "reconcileStuckAfter", "fullScanInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
-        "cgroupRoot", "maxManifestBytes", "podSource",
+        "cgroupRoot", "maxManifestBytes", "podSource", "dryRun",
     ]
 
     /// Keys the `podSource` section may hold.
@@ -89,7 +95,9 @@ public struct AgentConfiguration: Sendable, Hashable {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigurationError(file: path, field: nil, message: "cannot read: not UTF-8 text")
         }
-        return try parse(text, file: path)
+        var configuration = try parse(text, file: path)
+        configuration.file = path
+        return configuration
     }
 
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> AgentConfiguration {
@@ -153,6 +161,11 @@ public struct AgentConfiguration: Sendable, Hashable {
                     throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(shown)\")")
                 }
                 configuration.watchReads = flag
+            case "dryRun":
+                guard let flag = Bool(try string()) else {
+                    throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(shown)\")")
+                }
+                configuration.dryRun = flag
             case "maxManifestBytes":
                 let text = try string()
                 guard let bytes = ByteSizeText.parse(text), (1...ByteSizeText.maximumManifestBytes).contains(bytes) else {

@@ -37,10 +37,14 @@ public final class AgentController: AgentAPIProvider, Sendable {
         /// watch events is one cycle, not a backlog).
         var podChangeQueued = false
         var lastCycleSeconds: Double?
+        /// Observe mode: `run --plan`, or the config's `dryRun` (read again on SIGHUP).
+        var dryRun: Bool
     }
 
     public let configuration: AgentConfiguration
-    public let dryRun: Bool
+    /// `run --plan`: a dry run whatever the config file says.
+    let alwaysDryRun: Bool
+    public var dryRun: Bool { state.withLock { $0.dryRun } }
     let store: AccessStore
     /// Where pods come from, for every plan and last check.
     let pods: any PodSource
@@ -63,7 +67,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         session: Int64, watcher: VolumeWatcher, metrics: AgentMetricsRecorder, notifier: SystemdNotifier, logger: Logger
     ) {
         self.configuration = configuration
-        self.dryRun = dryRun
+        alwaysDryRun = dryRun
         self.store = store
         self.pods = pods
         self.session = session
@@ -75,7 +79,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
         scanCache = ScanCacheFeed(
             fullScanInterval: configuration.fullScanInterval, watcher: watcher, watchReads: configuration.watchReads, logger: logger
         )
-        state = Mutex(State(policy: policy))
+        state = Mutex(State(policy: policy, dryRun: dryRun || configuration.dryRun))
+        AgentMode.set(dryRun: dryRun || configuration.dryRun)
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
     }
 
@@ -235,7 +240,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         let started = ContinuousClock.now
         let policy = self.policy
         let configuration = configuration
-        let dryRun = dryRun
+        let dryRun = self.dryRun
         let store = store
         let logger = logger
         let podCgroups = podCgroups
@@ -299,7 +304,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
 
     func statusLine(plan: Plan, watches: Int, lastReap: Date?) -> String {
         let reap = lastReap.map { RFC3339.format($0) } ?? "never"
-        let mode = dryRun ? " (dry run)" : ""
+        let mode = self.dryRun ? " (dry run)" : ""
         let source = pods.status()
         var pods = ""
         if source.kind != .files {
@@ -326,6 +331,30 @@ public final class AgentController: AgentAPIProvider, Sendable {
 
     func markStopping() {
         state.withLock { $0.stopping = true }
+    }
+
+    /// SIGHUP: read `dryRun` again from the config file, so turning deletion
+    /// on or off is one edit and a reload. `run --plan` stays a dry run. A
+    /// config file that no longer loads deletes nothing until it does (fail
+    /// closed: it may have been the edit that meant to stop deletion).
+    func reloadMode() {
+        guard let file = configuration.file else { return }
+        var next: Bool
+        do {
+            next = try AgentConfiguration.load(path: file).dryRun
+        } catch {
+            next = true
+            logger.error("config reload failed; observe mode (nothing is deleted) until it loads", metadata: ["error": "\(error)"])
+        }
+        next = next || alwaysDryRun
+        let previous = state.withLock { state in
+            defer { state.dryRun = next }
+            return state.dryRun
+        }
+        AgentMode.set(dryRun: next)
+        if previous != next {
+            logger.notice("mode changed", metadata: ["dry_run": "\(next)", "config": "\(file)"])
+        }
     }
 
     /// SIGHUP: read the policy again; a bad file keeps the old one.

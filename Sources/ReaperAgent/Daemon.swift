@@ -59,7 +59,7 @@ public enum Daemon {
         )
         logger.info("volume-reaper starting", metadata: [
             "kubelet_root": "\(configuration.kubeletRoot)", "pod_source": "\(settings.kind.rawValue)", "pods_from": "\(pods.status().endpoint)",
-            "policy": "\(policySource)", "state_dir": "\(configuration.stateDir)", "dry_run": "\(dryRun)",
+            "policy": "\(policySource)", "state_dir": "\(configuration.stateDir)", "dry_run": "\(dryRun || configuration.dryRun)",
         ])
         // Stopped in reverse order: the reconciler first, the store's flush last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

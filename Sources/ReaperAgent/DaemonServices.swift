@@ -106,6 +106,7 @@ struct ReconcileService: Service {
                             _ = try? await controller.reconcile(trigger: "pods")
                         case .reload:
                             try? controller.notifier.reloading()
+                            controller.reloadMode()
                             controller.reloadPolicy()
                             _ = try? await controller.reconcile(trigger: "reload")
                             try? controller.notifier.ready()

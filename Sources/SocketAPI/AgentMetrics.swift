@@ -5,6 +5,8 @@ import ReaperCore
 /// The agent's Prometheus series (issue 5: `volume_reaper_*`). The server only
 /// serves the registry; the daemon records into it through `AgentMetricsRecorder`.
 public enum AgentMetrics {
+    /// Gauge, always 1, label `version`: which release runs (`VERSION`).
+    public static let info = "volume_reaper_info"
     /// Gauge, label `state` = `idle` (verdict reap) or `active` (keep).
     public static let volumes = "volume_reaper_volumes"
     /// Gauge: live inotify watches.
@@ -81,6 +83,10 @@ public struct AgentMetricsRecorder: Sendable {
         func name(_ name: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
         }
+        registry.makeGauge(
+            descriptor: name(AgentMetrics.info, "The running volume-reaper release; always 1."),
+            labels: [("version", VolumeReaperVersion.current)]
+        ).set(Int64(1))
         let volumes = name(AgentMetrics.volumes, "Volumes in the current plan, by state: idle (reap) or active (keep).")
         idleVolumes = registry.makeGauge(descriptor: volumes, labels: [("state", "idle")])
         activeVolumes = registry.makeGauge(descriptor: volumes, labels: [("state", "active")])

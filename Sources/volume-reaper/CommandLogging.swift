@@ -11,7 +11,7 @@ enum CommandLogging {
             target: LogTarget(rawValue: configuration.logTarget) ?? .auto,
             logLevel: Logger.Level(rawValue: configuration.logLevel) ?? .info
         )
-        LoggingSystem.bootstrap(bootstrap.factory(), metadataProvider: nil)
+        LoggingSystem.bootstrap(bootstrap.factory(), metadataProvider: AgentMode.metadataProvider)
         return Logger(label: "volume-reaper")
     }
 

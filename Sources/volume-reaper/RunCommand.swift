@@ -13,7 +13,7 @@ struct RunCommand: AsyncParsableCommand {
         discussion: "SIGTERM or SIGINT stop it (the access store is flushed); SIGHUP reloads the policy and manifests."
     )
 
-    @Flag(name: .long, help: "Dry run: never delete; log what would be reaped.")
+    @Flag(name: .long, help: "Dry run: never delete; log what would be reaped (as the config's dryRun: true, but not undone by a reload).")
     var plan = false
 
     @Option(help: "Group owning the API socket (mode 0660).")
@@ -49,6 +49,7 @@ struct RunCommand: AsyncParsableCommand {
         if let socketGroup { configuration.socketGroup = socketGroup }
         if let reconcileInterval { configuration.reconcileInterval = reconcileInterval }
         if let maxWatches { configuration.maxWatches = maxWatches }
+        AgentMode.set(dryRun: plan || configuration.dryRun)
         let logger = CommandLogging.bootstrap(configuration: configuration)
         let (policy, source) = try options.loadPolicy(configuration)
         do {

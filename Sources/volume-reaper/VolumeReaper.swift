@@ -21,6 +21,7 @@ struct VolumeReaper: AsyncParsableCommand {
             Exit status of --once: 0 the cycle ran; 3 the orphan circuit breaker tripped (no orphan
             was reaped); 4 another volume-reaper holds the reaper lock; 1 any other error.
             """,
+        version: VolumeReaperVersion.current,
         subcommands: [OneShotCommand.self, RunCommand.self, IdleCommand.self, StatusCommand.self, ReconcileCommand.self, PolicyCommand.self],
         defaultSubcommand: OneShotCommand.self
     )
@@ -53,6 +54,12 @@ struct OneShotCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.resolved()
+        // Observe mode in the config (the packaged one starts so): --once
+        // would delete, which the file says not to. Refused, never guessed.
+        if once && configuration.dryRun {
+            throw CommandFailure("config \(configuration.file ?? "-"): dryRun: true (observe mode), so --once would delete against it; use --plan, or set dryRun: false")
+        }
+        AgentMode.set(dryRun: plan)
         let logger = CommandLogging.bootstrap(configuration: configuration)
         let (policy, _) = try options.loadPolicy(configuration)
         // One LIST (or poll, or read of the files) for the whole pass: a

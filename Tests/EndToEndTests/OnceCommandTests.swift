@@ -198,6 +198,8 @@ struct OnceCommandTests {
             return false
         }
         #expect(found, "journal entries for this node: \(entries.count)")
+        // Every entry says the mode (issue 9): --once deletes.
+        #expect(entries.allSatisfy { $0["MODE"] == "reap" }, "\(entries.filter { $0["MODE"] != "reap" }.prefix(2))")
 
         for expected in reaps {
             let mine = entries.filter { $0["VOLUME_PATH"] == expected.path && $0["MESSAGE_ID"] == Self.reapedMessageID }

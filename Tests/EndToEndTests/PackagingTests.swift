@@ -137,6 +137,8 @@ struct PackagingTests {
         #expect(try read(catalog) == read(Self.root + "/packaging/journal/volume-reaper.catalog"))
         #expect(try read(policy) == read(Self.defaultPolicy))
         #expect(try read(config).contains("\npolicy: /etc/volume-reaper/policy.yaml\n"))
+        // A fresh install observes: nothing is deleted until dryRun: false and a reload.
+        #expect(try read(config).contains("\ndryRun: true\n"))
 
         // A second install keeps edited config and policy files.
         let editedConfig = try read(config) + "# edited by the operator\nlogLevel: debug\n"
@@ -216,6 +218,17 @@ struct PackagingTests {
         let plan = try ChildProcess.run(PackagePaths.binary, ["--plan", "--config", config, "--log-target", "stderr"])
         #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
         #expect(plan.stdout.contains("0 volumes in \(node.kubeletRoot)"))
+    }
+
+    // MARK: Version
+
+    @Test("--version prints the VERSION file, which the Makefile stamps into the package and the image")
+    func version() throws {
+        let version = try read(Self.root + "/VERSION").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(version.split(separator: ".").count == 3 && version.allSatisfy { $0.isNumber || $0 == "." }, "\(version)")
+        let result = try ChildProcess.run(PackagePaths.binary, ["--version"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == version + "\n")
     }
 
     // MARK: systemd-analyze

@@ -19,6 +19,7 @@ struct AgentConfigurationTests {
             pollInterval: 10s
             maxWatches: 1000
             watchReads: true
+            dryRun: true
             logTarget: journald
             logLevel: debug
             """, file: "c.yaml")
@@ -29,12 +30,15 @@ struct AgentConfigurationTests {
         #expect(configuration.flushInterval == 0.5)
         #expect(configuration.maxWatches == 1000)
         #expect(configuration.watchReads)
+        #expect(configuration.dryRun)
+        #expect(configuration.file == nil)
         #expect(configuration.logTarget == "journald")
         // Left out: the defaults of design §6.
         let empty = try AgentConfiguration.parse("", file: "empty.yaml")
         #expect(empty.kubeletRoot == "/var/lib/kubelet")
         #expect(empty.socket == "/run/volume-reaper/api.sock")
         #expect(empty.policy == nil)
+        #expect(!empty.dryRun)
     }
 
     @Test("bad settings are refused in one line naming the file, the key and the value", arguments: [
@@ -43,6 +47,8 @@ struct AgentConfigurationTests {
         ("reconcileInterval: -5s", "reconcileInterval", "\"-5s\""),
         ("maxWatches: 0", "maxWatches", "\"0\""),
         ("watchReads: perhaps", "watchReads", "\"perhaps\""),
+        ("dryRun: maybe", "dryRun", "\"maybe\""),
+        ("dryRun: 1", "dryRun", "\"1\""),
         ("logTarget: syslog", "logTarget", "\"syslog\""),
         ("logLevel: loud", "logLevel", "\"loud\""),
         ("socket: ''", "socket", "non-empty"),

@@ -30,6 +30,7 @@ struct MetricsTests {
             #"volume_reaper_reconcile_duration_seconds_bucket{le="0.5"} 1"#,
             "volume_reaper_last_reconcile_timestamp_seconds 1795000000",
             #"volume_reaper_http_requests_total{code="200"} 1"#,
+            #"volume_reaper_info{version="\#(VolumeReaperVersion.current)"} 1"#,
         ] {
             #expect(text.contains(line), "missing \(line) in:\n\(text)")
         }
