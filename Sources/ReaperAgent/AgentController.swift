@@ -59,6 +59,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
     let scanCache: ScanCacheFeed
     private let state: Mutex<State>
     private let work = BlockingWork(label: "volume-reaper.reconcile")
+    /// Would-reaps and refusals by limits are logged when they change, not every cycle.
+    let repeatedOutcomes = RepeatedOutcomes()
     let triggers: AsyncStream<ReconcileTrigger>
     private let triggerContinuation: AsyncStream<ReconcileTrigger>.Continuation
 
@@ -255,7 +257,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
                 let cycle = scanCache.beginCycle(policy: policy, now: now)
                 let result: ReapCycle.Result
                 do {
-                    result = try ReapCycle(builder: builder, dryRun: dryRun).run(
+                    result = try ReapCycle(builder: builder, dryRun: dryRun, repeatedOutcomes: repeatedOutcomes).run(
                         access: { [self] paths in try accessRecords(covering: paths, policy: policy) },
                         observations: store, scans: cycle, logger: logger
                     )

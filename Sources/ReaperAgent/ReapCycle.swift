@@ -10,8 +10,11 @@ import ReaperCore
 public struct ReapCycle: Sendable {
     public var builder: PlanBuilder
     public var dryRun: Bool
+    /// The daemon's filter of outcomes that only repeat the last cycle's.
+    public var repeatedOutcomes: RepeatedOutcomes?
 
-    public init(builder: PlanBuilder, dryRun: Bool) {
+    public init(builder: PlanBuilder, dryRun: Bool, repeatedOutcomes: RepeatedOutcomes? = nil) {
+        self.repeatedOutcomes = repeatedOutcomes
         self.builder = builder
         self.dryRun = dryRun
     }
@@ -46,7 +49,7 @@ public struct ReapCycle: Sendable {
             plan: snapshot.plan, currentPodView: { dryRun ? snapshot.manifests : builder.pods.currentSnapshot() },
             access: { try? access(paths) }, dryRun: dryRun, logger: logger
         )
-        ReapEventLog(logger: logger).record(report, plan: snapshot.plan)
+        ReapEventLog(logger: logger, repeats: repeatedOutcomes).record(report, plan: snapshot.plan)
         return Result(snapshot: snapshot, report: report)
     }
 }

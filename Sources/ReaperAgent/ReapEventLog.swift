@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Reaper
 import ReaperCore
 import SystemdIntegration
@@ -9,19 +10,25 @@ import SystemdIntegration
 /// metadata keys into upper-case field names).
 public struct ReapEventLog: Sendable {
     public var logger: Logger
+    /// The daemon's memory of the last cycle's would-reaps and refusals by
+    /// limits; nil (one-shot runs): every entry is logged.
+    public var repeats: RepeatedOutcomes?
 
-    public init(logger: Logger) {
+    public init(logger: Logger, repeats: RepeatedOutcomes? = nil) {
         self.logger = logger
+        self.repeats = repeats
     }
 
     public func record(_ report: ReapReport, plan: Plan) {
+        var logged = report.outcomes
+        if let repeats { logged = repeats.filter(report.outcomes) }
         for alert in plan.alerts {
             var metadata = MessageID.orphanCircuitBreaker.metadata
             metadata["reason"] = .string(alert.code.rawValue)
             metadata["dry_run"] = .string(report.dryRun ? "true" : "false")
             logger.critical("\(alert.message)", metadata: metadata)
         }
-        for outcome in report.outcomes {
+        for outcome in logged {
             record(outcome, dryRun: report.dryRun)
         }
         for directory in report.podDirectories {
@@ -89,5 +96,34 @@ public struct ReapEventLog: Sendable {
             metadata.merge(MessageID.reapFailed.metadata) { $1 }
             logger.error("reap stopped part way; what remains of the volume is kept", metadata: metadata)
         }
+    }
+}
+
+/// A daemon in observe mode on a node with idle volumes would log the same
+/// "would reap" for each of them every cycle, forever, and a per-cycle cap
+/// the same refusals: journald noise and CPU for nothing. An outcome that only
+/// repeats the previous cycle's (same volume, same action, same reasons) is
+/// not logged again; any change, and every reap, refusal at the last check and
+/// failure, is.
+public final class RepeatedOutcomes: Sendable {
+    private let previous = Mutex<Set<String>>([])
+
+    public init() {}
+
+    func filter(_ outcomes: [ReapOutcome]) -> [ReapOutcome] {
+        var seen = Set<String>()
+        var fresh: [ReapOutcome] = []
+        let before = previous.withLock { $0 }
+        for outcome in outcomes {
+            guard outcome.action == .wouldReap || outcome.action == .refusedByLimits else {
+                fresh.append(outcome)
+                continue
+            }
+            let key = "\(outcome.action)|\(outcome.verdict.path)|\(outcome.reasons.map(\.rawValue).joined(separator: ","))"
+            seen.insert(key)
+            if !before.contains(key) { fresh.append(outcome) }
+        }
+        previous.withLock { $0 = seen }
+        return fresh
     }
 }

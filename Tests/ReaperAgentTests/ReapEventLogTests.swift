@@ -42,7 +42,7 @@ struct ReapEventLogTests {
         lastAccess: nil, lastAccessSource: nil, idleSeconds: 7200, bytes: 0, files: 0, mounted: false, mounts: []
     )
 
-    func record(_ report: ReapReport) -> [CapturedEntries.Entry] {
+    func record(_ report: ReapReport, repeats: RepeatedOutcomes? = nil) -> [CapturedEntries.Entry] {
         let sink = CapturedEntries()
         let logger = Logger(label: "test") { _ in CapturingHandler(sink: sink) }
         let plan = Plan(
@@ -50,7 +50,7 @@ struct ReapEventLogTests {
             manifests: ManifestSummary(path: "/m", refreshedAt: Date(), complete: true, errors: [], files: 1, pods: 1),
             alerts: [], volumes: [Self.verdict], orphanPodDirectories: []
         )
-        ReapEventLog(logger: logger).record(report, plan: plan)
+        ReapEventLog(logger: logger, repeats: repeats).record(report, plan: plan)
         return sink.entries.withLock { $0 }
     }
 
@@ -84,5 +84,26 @@ struct ReapEventLogTests {
         #expect(entry.metadata["message_id"] == MessageID.reapFailed.rawValue)
         #expect(entry.metadata["files_removed"] == "2")
         #expect(entry.metadata["reason"] == "accessed-during-reap")
+    }
+
+    @Test("the daemon logs a would-reap or a refusal by limits when it changes, not again every cycle; reaps always")
+    func repeatsAreLoggedOnce() {
+        let repeats = RepeatedOutcomes()
+        func outcome(_ action: ReapOutcome.Action, _ reasons: [Reason]) -> ReapOutcome {
+            ReapOutcome(verdict: Self.verdict, action: action, reasons: reasons, detail: nil, stats: RemovalStats(), unmounted: [])
+        }
+        let wouldReap = ReapReport(outcomes: [outcome(.wouldReap, [.podTerminated, .idle])], podDirectories: [], dryRun: true)
+        #expect(record(wouldReap, repeats: repeats).count == 1)
+        #expect(record(wouldReap, repeats: repeats).isEmpty, "the same would-reap was logged again")
+        let refused = ReapReport(outcomes: [outcome(.refusedByLimits, [.limitMaxReaps])], podDirectories: [], dryRun: true)
+        #expect(record(refused, repeats: repeats).count == 1)
+        #expect(record(refused, repeats: repeats).isEmpty)
+        // Back to a would-reap: a change, logged again.
+        #expect(record(wouldReap, repeats: repeats).count == 1)
+        let reaped = ReapReport(outcomes: [outcome(.reaped, [.podTerminated, .idle])], podDirectories: [], dryRun: false)
+        #expect(record(reaped, repeats: repeats).count == 1)
+        #expect(record(reaped, repeats: repeats).count == 1)
+        // One-shot runs (no memory) log every entry.
+        #expect(record(wouldReap).count == 1 && record(wouldReap).count == 1)
     }
 }
