@@ -119,55 +119,40 @@ public struct AgentConfiguration: Sendable, Hashable {
             guard let key = keyNode.string else {
                 throw ConfigurationError(file: file, field: nil, message: "keys must be strings")
             }
-            let shown = value.scalar.map { UserText.excerpt($0.string, quoting: true) } ?? ""
-            func string() throws(ConfigurationError) -> String {
-                guard let scalar = value.scalar, !scalar.string.isEmpty else {
-                    throw ConfigurationError(file: file, field: key, message: "must be a non-empty string")
-                }
-                return scalar.string
-            }
-            func duration() throws(ConfigurationError) -> TimeInterval {
-                let text = try string()
-                guard let seconds = DurationText.parse(text), seconds > 0 else {
-                    throw ConfigurationError(file: file, field: key, message: "must be a positive duration like 30s, 5m or 1h (got \"\(shown)\")")
-                }
-                if let problem = DurationText.rangeProblem(seconds, DurationText.intervalRange) {
-                    throw ConfigurationError(file: file, field: key, message: "\(problem) (got \"\(shown)\")")
-                }
-                return seconds
-            }
+            let setting = ConfigSetting(value, file: file, field: key)
+            let shown = setting.shown
             switch key {
-            case "kubeletRoot": configuration.kubeletRoot = try string()
-            case "manifests": configuration.manifests = try string()
-            case "policy": configuration.policy = try string()
-            case "stateDir": configuration.stateDir = try string()
-            case "cgroupRoot": configuration.cgroupRoot = try string()
-            case "socket": configuration.socket = try string()
-            case "socketGroup": configuration.socketGroup = try string()
-            case "reconcileInterval": configuration.reconcileInterval = try duration()
-            case "flushInterval": configuration.flushInterval = try duration()
-            case "pollInterval": configuration.pollInterval = try duration()
-            case "reconcileStuckAfter": configuration.reconcileStuckAfter = try duration()
-            case "fullScanInterval": configuration.fullScanInterval = try duration()
+            case "kubeletRoot": configuration.kubeletRoot = try setting.string()
+            case "manifests": configuration.manifests = try setting.string()
+            case "policy": configuration.policy = try setting.string()
+            case "stateDir": configuration.stateDir = try setting.string()
+            case "cgroupRoot": configuration.cgroupRoot = try setting.string()
+            case "socket": configuration.socket = try setting.string()
+            case "socketGroup": configuration.socketGroup = try setting.string()
+            case "reconcileInterval": configuration.reconcileInterval = try setting.duration()
+            case "flushInterval": configuration.flushInterval = try setting.duration()
+            case "pollInterval": configuration.pollInterval = try setting.duration()
+            case "reconcileStuckAfter": configuration.reconcileStuckAfter = try setting.duration()
+            case "fullScanInterval": configuration.fullScanInterval = try setting.duration()
             case "maxWatches":
-                let text = try string()
+                let text = try setting.string()
                 guard text.allSatisfy({ $0.isASCII && $0.isNumber }), !text.hasPrefix("0"), let count = Int(text), count > 0 else {
                     throw ConfigurationError(file: file, field: key, message: "must be a positive integer (got \"\(shown)\")")
                 }
                 configuration.maxWatches = count
             case "watchReads":
-                let text = try string()
+                let text = try setting.string()
                 guard let flag = Bool(text) else {
                     throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(shown)\")")
                 }
                 configuration.watchReads = flag
             case "dryRun":
-                guard let flag = Bool(try string()) else {
+                guard let flag = Bool(try setting.string()) else {
                     throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(shown)\")")
                 }
                 configuration.dryRun = flag
             case "maxManifestBytes":
-                let text = try string()
+                let text = try setting.string()
                 guard let bytes = ByteSizeText.parse(text), (1...ByteSizeText.maximumManifestBytes).contains(bytes) else {
                     throw ConfigurationError(file: file, field: key, message: "must be a size from 1 to 1Gi bytes, like 67108864 or 64Mi (got \"\(text.prefix(64))\")")
                 }
@@ -175,13 +160,13 @@ public struct AgentConfiguration: Sendable, Hashable {
             case "podSource":
                 configuration.podSource = try parsePodSource(value, file: file)
             case "logTarget":
-                let text = try string()
+                let text = try setting.string()
                 guard ["auto", "journald", "stderr"].contains(text) else {
                     throw ConfigurationError(file: file, field: key, message: "must be auto, journald or stderr (got \"\(shown)\")")
                 }
                 configuration.logTarget = text
             case "logLevel":
-                let text = try string()
+                let text = try setting.string()
                 guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) else {
                     throw ConfigurationError(file: file, field: key, message: "must be a log level such as info or debug (got \"\(shown)\")")
                 }
@@ -217,25 +202,10 @@ extension AgentConfiguration {
                 throw ConfigurationError(file: file, field: "podSource", message: "keys must be strings")
             }
             let field = "podSource." + UserText.excerpt(key, limit: 64)
-            let shown = value.scalar.map { UserText.excerpt($0.string, quoting: true) } ?? ""
-            func string() throws(ConfigurationError) -> String {
-                guard let scalar = value.scalar, !scalar.string.isEmpty else {
-                    throw ConfigurationError(file: file, field: field, message: "must be a non-empty string")
-                }
-                return scalar.string
-            }
-            func duration() throws(ConfigurationError) -> TimeInterval {
-                let text = try string()
-                guard let seconds = DurationText.parse(text), seconds > 0 else {
-                    throw ConfigurationError(file: file, field: field, message: "must be a positive duration like 30s, 5m or 1h (got \"\(shown)\")")
-                }
-                if let problem = DurationText.rangeProblem(seconds, DurationText.intervalRange) {
-                    throw ConfigurationError(file: file, field: field, message: "\(problem) (got \"\(shown)\")")
-                }
-                return seconds
-            }
+            let setting = ConfigSetting(value, file: file, field: field)
+            let shown = setting.shown
             func url() throws(ConfigurationError) -> String {
-                let text = try string()
+                let text = try setting.string()
                 guard let parsed = URL(string: text), parsed.scheme == "https", parsed.host != nil, parsed.query == nil,
                       parsed.user == nil, parsed.password == nil else {
                     throw ConfigurationError(file: file, field: field, message: "must be an https:// URL with a host and no query or user (got \"\(shown)\")")
@@ -244,32 +214,32 @@ extension AgentConfiguration {
             }
             switch key {
             case "kind":
-                let text = try string()
+                let text = try setting.string()
                 guard let kind = PodSourceKind(rawValue: text) else {
                     throw ConfigurationError(file: file, field: field, message: "must be files, apiserver or kubelet (got \"\(shown)\")")
                 }
                 settings.kind = kind
-            case "kubeconfig": settings.access.kubeconfig = try string()
-            case "context": settings.access.context = try string()
+            case "kubeconfig": settings.access.kubeconfig = try setting.string()
+            case "context": settings.access.context = try setting.string()
             case "nodeName":
-                let text = try string()
+                let text = try setting.string()
                 guard NodeNameText.isValid(text) else {
                     throw ConfigurationError(file: file, field: field, message: "must be a node name: lowercase letters, digits, '-' and '.', at most 253 (got \"\(shown)\")")
                 }
                 settings.nodeName = text
             case "allowInsecureSkipTLSVerify":
-                guard let flag = Bool(try string()) else {
+                guard let flag = Bool(try setting.string()) else {
                     throw ConfigurationError(file: file, field: field, message: "must be true or false (got \"\(shown)\")")
                 }
                 settings.access.allowInsecureSkipTLSVerify = flag
-            case "resyncInterval": settings.resyncInterval = try duration()
-            case "watchTimeout": settings.watchTimeout = try duration()
-            case "stallTimeout": settings.stallTimeout = try duration()
-            case "pollInterval": settings.pollInterval = try duration()
-            case "requestTimeout": settings.requestTimeout = try duration()
-            case "maxBackoff": settings.maxBackoff = try duration()
+            case "resyncInterval": settings.resyncInterval = try setting.duration()
+            case "watchTimeout": settings.watchTimeout = try setting.duration()
+            case "stallTimeout": settings.stallTimeout = try setting.duration()
+            case "pollInterval": settings.pollInterval = try setting.duration()
+            case "requestTimeout": settings.requestTimeout = try setting.duration()
+            case "maxBackoff": settings.maxBackoff = try setting.duration()
             case "kubeletURL": settings.kubeletURL = try url()
-            case "kubeletCertificateAuthority": settings.kubeletCertificateAuthority = try string()
+            case "kubeletCertificateAuthority": settings.kubeletCertificateAuthority = try setting.string()
             default:
                 throw ConfigurationError(file: file, field: field, message: "unknown setting; known: \(podSourceKeys.joined(separator: ", "))")
             }
@@ -289,6 +259,42 @@ extension AgentConfiguration {
         let range = DurationText.intervalRange
         let clamped = seconds.isNaN ? range.lowerBound : min(max(seconds, range.lowerBound), range.upperBound)
         return .milliseconds(Int64((clamped * 1000).rounded()))
+    }
+}
+
+/// One setting's value in a config file, read as the types settings have;
+/// each problem names the file and the setting.
+struct ConfigSetting {
+    let value: Node
+    let file: String
+    let field: String
+
+    init(_ value: Node, file: String, field: String) {
+        self.value = value
+        self.file = file
+        self.field = field
+    }
+
+    /// The value as it may be quoted in a message.
+    var shown: String { value.scalar.map { UserText.excerpt($0.string, quoting: true) } ?? "" }
+
+    func string() throws(ConfigurationError) -> String {
+        guard let scalar = value.scalar, !scalar.string.isEmpty else {
+            throw ConfigurationError(file: file, field: field, message: "must be a non-empty string")
+        }
+        return scalar.string
+    }
+
+    /// A positive duration within `DurationText.intervalRange`.
+    func duration() throws(ConfigurationError) -> TimeInterval {
+        let text = try string()
+        guard let seconds = DurationText.parse(text), seconds > 0 else {
+            throw ConfigurationError(file: file, field: field, message: "must be a positive duration like 30s, 5m or 1h (got \"\(shown)\")")
+        }
+        if let problem = DurationText.rangeProblem(seconds, DurationText.intervalRange) {
+            throw ConfigurationError(file: file, field: field, message: "\(problem) (got \"\(shown)\")")
+        }
+        return seconds
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PodSources
 import ReaperAgent
 import Testing
 import TestSupport
@@ -41,6 +42,41 @@ struct AgentConfigurationTests {
         #expect(!empty.dryRun)
     }
 
+    @Test("the podSource section: every key over the defaults; the pod source follows manifests and maxManifestBytes")
+    func podSource() throws {
+        let configuration = try AgentConfiguration.parse("""
+            manifests: /srv/manifests
+            maxManifestBytes: 8Mi
+            podSource:
+              kind: kubelet
+              kubeconfig: /etc/kubernetes/kubelet.conf
+              context: node
+              nodeName: worker-1.example
+              allowInsecureSkipTLSVerify: true
+              resyncInterval: 10m
+              watchTimeout: 2m
+              stallTimeout: 90s
+              requestTimeout: 10s
+              maxBackoff: 1m
+              pollInterval: 5s
+              kubeletURL: https://worker-1.example:10250/
+              kubeletCertificateAuthority: /etc/kubernetes/pki/kubelet-ca.crt
+            """, file: "c.yaml")
+        let settings = configuration.podSourceSettings
+        #expect(settings.kind == .kubelet)
+        #expect(settings.access.kubeconfig == "/etc/kubernetes/kubelet.conf" && settings.access.context == "node")
+        #expect(settings.access.allowInsecureSkipTLSVerify)
+        #expect(settings.nodeName == "worker-1.example")
+        #expect(settings.resyncInterval == 600 && settings.watchTimeout == 120 && settings.stallTimeout == 90)
+        #expect(settings.requestTimeout == 10 && settings.maxBackoff == 60 && settings.pollInterval == 5)
+        #expect(settings.kubeletURL == "https://worker-1.example:10250")
+        #expect(settings.kubeletCertificateAuthority == "/etc/kubernetes/pki/kubelet-ca.crt")
+        #expect(settings.manifests == "/srv/manifests" && settings.maxDocumentBytes == 8 << 20)
+        let defaults = try AgentConfiguration.parse("", file: "empty.yaml").podSourceSettings
+        #expect(defaults.kind == .files && defaults.access.kubeconfig == nil && defaults.resyncInterval == 300)
+        #expect(!defaults.access.allowInsecureSkipTLSVerify)
+    }
+
     @Test("bad settings are refused in one line naming the file, the key and the value", arguments: [
         ("kubeletRot: /x", "kubeletRot", "unknown setting"),
         ("reconcileInterval: soon", "reconcileInterval", "\"soon\""),
@@ -54,6 +90,15 @@ struct AgentConfigurationTests {
         ("socket: ''", "socket", "non-empty"),
         ("- a\n- b", "c.yaml", "mapping"),
         ("kubeletRoot: [unclosed", "c.yaml", "YAML"),
+        ("podSource: apiserver", "podSource", "mapping"),
+        ("podSource:\n  kind: etcd", "podSource.kind", "\"etcd\""),
+        ("podSource:\n  kubeconfg: /x", "podSource.kubeconfg", "unknown setting"),
+        ("podSource:\n  resyncInterval: 0s", "podSource.resyncInterval", "\"0s\""),
+        ("podSource:\n  stallTimeout: forever", "podSource.stallTimeout", "\"forever\""),
+        ("podSource:\n  kubeletURL: http://node:10250", "podSource.kubeletURL", "https://"),
+        ("podSource:\n  kubeletURL: https://node:10250/?token=x", "podSource.kubeletURL", "no query"),
+        ("podSource:\n  nodeName: Node_1", "podSource.nodeName", "\"Node_1\""),
+        ("podSource:\n  allowInsecureSkipTLSVerify: yes please", "podSource.allowInsecureSkipTLSVerify", "true or false"),
     ])
     func refused(_ text: String, _ field: String, _ detail: String) {
         #expect {
