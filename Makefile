@@ -8,7 +8,7 @@ SYSCONFDIR ?= /etc
 SWIFT ?= swift
 DEMO_POLICY ?= policies/default.yaml
 
-.PHONY: all deps build release demo test bench bench-plan fuzz fuzz-build install install-files uninstall clean
+.PHONY: all deps build release demo test bench bench-plan prometheus-scrape fuzz fuzz-build install install-files uninstall clean
 
 all: build
 
@@ -37,6 +37,11 @@ test: deps
 	./scripts/ensure-journald
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# A real Prometheus on loopback scrapes the metrics listener of a daemon on an example node.
+prometheus-scrape: deps
+	$(SWIFT) build
+	./bench/prometheus-scrape
 
 bench: release
 	./bench/plan-vs-find
