@@ -36,7 +36,7 @@ public enum AgentMetrics {
     public static let keptBytes = "volume_reaper_kept_bytes"
     /// Gauge: idle seconds of the most idle volume the plan would reap (0: none).
     public static let oldestIdleSeconds = "volume_reaper_oldest_idle_volume_seconds"
-    /// Gauge: the plan's pod view age, its time less `manifests.refreshedAt` (+Inf: never refreshed).
+    /// Gauge: the plan's pod view age, its time less `manifests.refreshedAt` (never refreshed: its seconds since 1970).
     public static let podViewAge = "volume_reaper_pod_view_age_seconds"
     /// Gauge, label `code`: 1 while the current plan carries that alert (`limit-orphan-fraction`).
     public static let planAlerts = "volume_reaper_plan_alerts"
@@ -137,7 +137,7 @@ public struct AgentMetricsRecorder: Sendable {
             descriptor: name(AgentMetrics.oldestIdleSeconds, "Idle seconds of the most idle volume the current plan would reap (0: none).")
         )
         podViewAge = registry.makeGauge(
-            descriptor: name(AgentMetrics.podViewAge, "Age of the pod view the current plan judged by (+Inf: never refreshed).")
+            descriptor: name(AgentMetrics.podViewAge, "Age of the pod view the current plan judged by (never refreshed: since 1970).")
         )
         orphanFractionAlert = registry.makeGauge(
             descriptor: name(AgentMetrics.planAlerts, "1 while the current plan carries the alert, by code."),
@@ -167,7 +167,10 @@ public struct AgentMetricsRecorder: Sendable {
         activeVolumes.set(Int64(plan.summary.keep))
         reclaimableBytes.set(Double(plan.summary.bytes))
         oldestIdle.set(Int64(plan.reaps.map(\.idleSeconds).max() ?? 0))
-        podViewAge.set(plan.manifests.refreshedAt.map { max(0, plan.generatedAt.timeIntervalSince($0)) } ?? .infinity)
+        // Never refreshed counts as refreshed at the epoch: huge, finite, and
+        // what `time() - refreshed_timestamp` would say.
+        let refreshed = plan.manifests.refreshedAt ?? Date(timeIntervalSince1970: 0)
+        podViewAge.set(max(0, plan.generatedAt.timeIntervalSince(refreshed)))
         orphanFractionAlert.set(Int64(plan.alerts.contains { $0.code == .limitOrphanFraction } ? 1 : 0))
         for alert in plan.alerts where alert.code != .limitOrphanFraction {
             registry.makeGauge(descriptor: Self.planAlertsName, labels: [("code", alert.code.rawValue)]).set(Int64(1))
