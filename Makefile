@@ -13,7 +13,7 @@ VERSION := $(shell tr -d '[:space:]' < VERSION)
 # Packages and image archives land here (gitignored).
 DIST ?= dist
 
-.PHONY: all deps build release demo test bench bench-plan fuzz fuzz-build install install-files uninstall clean \
+.PHONY: all deps build release demo test bench bench-plan prometheus-scrape fuzz fuzz-build install install-files uninstall clean \
     deb deb-test image image-test
 
 all: build
@@ -43,6 +43,11 @@ test: deps
 	./scripts/ensure-journald
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# A real Prometheus on loopback scrapes the metrics listener of a daemon on an example node.
+prometheus-scrape: deps
+	$(SWIFT) build
+	./bench/prometheus-scrape
 
 bench: release
 	./bench/plan-vs-find

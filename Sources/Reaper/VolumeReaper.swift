@@ -246,7 +246,7 @@ public struct VolumeReaper: Sendable {
     }
 
     /// Whether this process shares PID 1's mount namespace. Unknown is no.
-    static func inHostMountNamespace() -> Bool {
+    public static func inHostMountNamespace() -> Bool {
         guard let mine = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt"),
               let host = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/1/ns/mnt") else { return false }
         return mine == host

@@ -3,6 +3,7 @@ import ClusterAccess
 import Foundation
 import PodSources
 import ReaperCore
+import SocketAPI
 import SystemCalls
 import Yams
 
@@ -48,6 +49,10 @@ public struct AgentConfiguration: Sendable, Hashable {
     /// The config file these settings were read from (nil: defaults and flags
     /// only); a reload reads `dryRun` from it again.
     public var file: String?
+    /// `metrics.listen`: the opt-in TCP listener for Prometheus (`/metrics`, `/healthz` only).
+    public var metricsListen: TCPListenAddress?
+    /// `metrics.textfile`: the opt-in node_exporter textfile, rewritten atomically after each cycle.
+    public var metricsTextfile: String?
 
     public init() {}
 
@@ -70,8 +75,11 @@ public struct AgentConfiguration: Sendable, Hashable {
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
         "flushInterval", "pollInterval", "reconcileStuckAfter", "fullScanInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
-        "cgroupRoot", "maxManifestBytes", "podSource", "dryRun",
+        "cgroupRoot", "maxManifestBytes", "podSource", "dryRun", "metrics",
     ]
+
+    /// Keys the `metrics` section may hold.
+    public static let metricsKeys = ["listen", "textfile"]
 
     /// Keys the `podSource` section may hold.
     public static let podSourceKeys = [
@@ -159,6 +167,8 @@ public struct AgentConfiguration: Sendable, Hashable {
                 configuration.maxManifestBytes = bytes
             case "podSource":
                 configuration.podSource = try parsePodSource(value, file: file)
+            case "metrics":
+                try parseMetrics(value, file: file, into: &configuration)
             case "logTarget":
                 let text = try setting.string()
                 guard ["auto", "journald", "stderr"].contains(text) else {
@@ -245,6 +255,43 @@ extension AgentConfiguration {
             }
         }
         return settings
+    }
+
+    /// The `metrics` section: `listen` (`[HOST]:PORT`) and `textfile` (an absolute path).
+    static func parseMetrics(_ node: Node, file: String, into configuration: inout AgentConfiguration) throws(ConfigurationError) {
+        guard let mapping = node.mapping else {
+            throw ConfigurationError(file: file, field: "metrics", message: "must be a mapping (listen, textfile)")
+        }
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else {
+                throw ConfigurationError(file: file, field: "metrics", message: "keys must be strings")
+            }
+            let field = "metrics." + UserText.excerpt(key, limit: 64)
+            guard let text = value.scalar?.string, !text.isEmpty else {
+                throw ConfigurationError(file: file, field: field, message: "must be a non-empty string")
+            }
+            let shown = UserText.excerpt(text, quoting: true)
+            switch key {
+            case "listen":
+                guard let address = TCPListenAddress(text) else {
+                    throw ConfigurationError(
+                        file: file, field: field,
+                        message: "must be [HOST]:PORT with an IP address or no host, like :9847, 127.0.0.1:9847 or [::1]:9847 (got \"\(shown)\")"
+                    )
+                }
+                configuration.metricsListen = address
+            case "textfile":
+                guard text.hasPrefix("/"), text.hasSuffix(".prom"), !text.hasSuffix("/.prom") else {
+                    throw ConfigurationError(
+                        file: file, field: field,
+                        message: "must be an absolute path ending in .prom (node_exporter reads only those) (got \"\(shown)\")"
+                    )
+                }
+                configuration.metricsTextfile = text
+            default:
+                throw ConfigurationError(file: file, field: field, message: "unknown setting; known: \(metricsKeys.joined(separator: ", "))")
+            }
+        }
     }
 
     static func isNull(_ node: Node) -> Bool {

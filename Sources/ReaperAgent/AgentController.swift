@@ -39,6 +39,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
         var lastCycleSeconds: Double?
         /// Observe mode: `run --plan`, or the config's `dryRun` (read again on SIGHUP).
         var dryRun: Bool
+        /// The last write of `metrics.textfile` failed (logged once until it works again).
+        var textfileFailing = false
     }
 
     public let configuration: AgentConfiguration
@@ -57,6 +59,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
     let podCgroups: PodCgroups
     /// Per-volume walks kept between cycles; one-shot runs have none.
     let scanCache: ScanCacheFeed
+    /// `metrics.textfile`, rewritten after each cycle; nil when not configured.
+    let textfile: MetricsTextfile?
     private let state: Mutex<State>
     private let work = BlockingWork(label: "volume-reaper.reconcile")
     /// Would-reaps and refusals by limits are logged when they change, not every cycle.
@@ -81,6 +85,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         scanCache = ScanCacheFeed(
             fullScanInterval: configuration.fullScanInterval, watcher: watcher, watchReads: configuration.watchReads, logger: logger
         )
+        textfile = configuration.metricsTextfile.map { MetricsTextfile(path: $0, registry: metrics.registry) }
         state = Mutex(State(policy: policy, dryRun: dryRun || configuration.dryRun))
         AgentMode.set(dryRun: dryRun || configuration.dryRun)
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
@@ -280,7 +285,12 @@ public final class AgentController: AgentAPIProvider, Sendable {
             metrics.recordPodSource(pods.status())
             metrics.recordScans(walked: scans.walked, reused: scans.reused, lastFullWalk: scanCache.lastCycle.lastFullWalk)
             let watcherStatus = watcher.status
-            metrics.recordWatcher(watches: watcherStatus.watches, events: watcherStatus.eventsHandled, overflows: UInt64(watcherStatus.overflows))
+            metrics.recordWatcher(
+                watches: watcherStatus.watches, events: watcherStatus.eventsHandled, overflows: UInt64(watcherStatus.overflows),
+                polledVolumes: watcherStatus.polledVolumes
+            )
+            metrics.recordReconcileFailure(false)
+            await writeTextfile()
             let lastReap: Date? = state.withLock { state in
                 state.plan = result.snapshot.plan
                 state.lastReconcile = finished
@@ -300,7 +310,31 @@ public final class AgentController: AgentAPIProvider, Sendable {
         } catch {
             state.withLock { $0.lastReconcileError = "\(error)" }
             logger.error("reconcile failed; nothing was deleted in this cycle", metadata: ["trigger": "\(trigger)", "error": "\(error)"])
+            metrics.recordReconcileFailure(true)
+            await writeTextfile()
             throw error
+        }
+    }
+
+    /// Rewrites `metrics.textfile` (off the cooperative pool); a failure is
+    /// logged once, and again only after a write worked.
+    private func writeTextfile() async {
+        guard let textfile else { return }
+        let failure: String?
+        do {
+            try await work.run { try textfile.write() }
+            failure = nil
+        } catch {
+            failure = "\(error)"
+        }
+        let wasFailing = state.withLock { state in
+            defer { state.textfileFailing = failure != nil }
+            return state.textfileFailing
+        }
+        if let failure, !wasFailing {
+            logger.warning("cannot write the metrics textfile", metadata: ["textfile": "\(textfile.path)", "error": "\(failure)"])
+        } else if failure == nil, wasFailing {
+            logger.notice("metrics textfile written again", metadata: ["textfile": "\(textfile.path)"])
         }
     }
 

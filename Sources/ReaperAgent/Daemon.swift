@@ -57,6 +57,13 @@ public enum Daemon {
             ),
             provider: controller, registry: registry, logger: logger
         )
+        // The opt-in TCP listener for Prometheus: the same registry and
+        // provider, only `/metrics` and `/healthz`, the same limits.
+        let metricsListener = try configuration.metricsListen.map { address in
+            try APIServer(
+                configuration: .metricsListener(address), provider: controller, registry: registry, logger: logger
+            )
+        }
         logger.info("volume-reaper starting", metadata: [
             "kubelet_root": "\(configuration.kubeletRoot)", "pod_source": "\(settings.kind.rawValue)", "pods_from": "\(pods.status().endpoint)",
             "policy": "\(policySource)", "state_dir": "\(configuration.stateDir)", "dry_run": "\(dryRun || configuration.dryRun)",
@@ -67,6 +74,7 @@ public enum Daemon {
             .init(service: watcher),
         ]
         if let podService { services.append(.init(service: podService)) }
+        if let metricsListener { services.append(.init(service: metricsListener)) }
         services += [
             .init(service: api),
             .init(service: ReconcileService(

@@ -44,14 +44,16 @@ public final class APIServer: Service, Sendable {
             throw APIServerError(code: .configuration, message: "socket API idleTimeout and requestTimeout must be positive")
         }
         self.configuration = configuration
-        self.handler = RequestHandler(provider: provider, recorder: AgentMetricsRecorder(registry: registry))
+        self.handler = RequestHandler(
+            provider: provider, recorder: AgentMetricsRecorder(registry: registry), scrapeOnly: configuration.tcpListen != nil
+        )
         self.logger = logger
-        self.socketGroupID = try configuration.socketGroup.map { name throws(APIServerError) in
+        self.socketGroupID = try configuration.tcpListen != nil ? nil : configuration.socketGroup.map { name throws(APIServerError) in
             try SocketFile.resolveGroup(name)
         }
         self.group = MultiThreadedEventLoopGroup.singleton
         // A bad socket path is a startup error in one line, before anything runs.
-        if configuration.inheritedListenerFD == nil {
+        if configuration.inheritedListenerFD == nil && configuration.tcpListen == nil {
             _ = try SocketFile.makeAddress(configuration.socketPath)
             try SocketFile.ensureParentDirectory(of: configuration.socketPath)
             _ = try SocketFile.inspect(configuration.socketPath)
@@ -91,7 +93,15 @@ public final class APIServer: Service, Sendable {
 
         let server: NIOAsyncChannel<Connection, Never>
         var created: SocketFile.Identity?
-        if let fd = configuration.inheritedListenerFD {
+        if let address = configuration.tcpListen {
+            do {
+                server = try await bootstrap.serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: address.host, port: address.port) { channel in self.initialize(channel, limiter: limiter) }
+            } catch {
+                throw APIServerError(code: .bind, message: "cannot listen on metrics.listen \(address): \(error)")
+            }
+            logger.info("metrics listening", metadata: ["listen": "\(address)"])
+        } else if let fd = configuration.inheritedListenerFD {
             try SocketFile.validateInherited(fd, path: path)
             server = try await bootstrap.bind(fd) { channel in self.initialize(channel, limiter: limiter) }
             logger.info("socket API listening", metadata: ["socket": "\(path)", "fd": "\(fd)", "activation": "systemd"])
@@ -122,7 +132,7 @@ public final class APIServer: Service, Sendable {
                 }
             }
         }
-        logger.info("socket API stopped", metadata: ["socket": "\(path)"])
+        logger.info("socket API stopped", metadata: ["socket": "\(configuration.endpointDescription)"])
     }
 
     /// Binds on a temporary name beside the path, gives it mode 0660 and the
@@ -167,7 +177,10 @@ public final class APIServer: Service, Sendable {
     /// known, against the total and the peer's process and user shares.
     func initialize(_ channel: any Channel, limiter: ConnectionLimiter) -> EventLoopFuture<Connection> {
         let configuration = self.configuration
-        return PeerCredentials.of(channel).flatMapThrowing { peer in
+        // TCP peers have no SO_PEERCRED: they count against the total only.
+        let peerCredentials = configuration.tcpListen == nil
+            ? PeerCredentials.of(channel) : channel.eventLoop.makeSucceededFuture(nil)
+        return peerCredentials.flatMapThrowing { peer in
             let refusal = limiter.acquire(peer)
             if refusal == nil {
                 channel.closeFuture.whenComplete { _ in limiter.release(peer) }

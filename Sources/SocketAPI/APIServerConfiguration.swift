@@ -9,6 +9,11 @@ public struct APIServerConfiguration: Sendable, Hashable {
     /// A listening socket passed by systemd socket activation (`sd_listen_fds`).
     /// The server serves on it instead of binding, and never removes its file.
     public var inheritedListenerFD: Int32?
+    /// A TCP address to listen on instead of the Unix socket (the metrics
+    /// listener): then only the read-only `GET /metrics` and `GET /healthz`
+    /// are served, every other path is 404, and `socketPath`, `socketGroup`
+    /// and `inheritedListenerFD` are not used. Limits and deadlines are the same.
+    public var tcpListen: TCPListenAddress?
     /// Request bodies larger than this get 413.
     public var maxBodyBytes: Int
     /// A request line and headers larger than this get 431.
@@ -33,6 +38,7 @@ public struct APIServerConfiguration: Sendable, Hashable {
         socketPath: String,
         socketGroup: String? = nil,
         inheritedListenerFD: Int32? = nil,
+        tcpListen: TCPListenAddress? = nil,
         maxBodyBytes: Int = 64 * 1024,
         maxHeaderBytes: Int = 16 * 1024,
         idleTimeout: Duration = .seconds(30),
@@ -44,6 +50,7 @@ public struct APIServerConfiguration: Sendable, Hashable {
         self.socketPath = socketPath
         self.socketGroup = socketGroup
         self.inheritedListenerFD = inheritedListenerFD
+        self.tcpListen = tcpListen
         self.maxBodyBytes = maxBodyBytes
         self.maxHeaderBytes = maxHeaderBytes
         self.idleTimeout = idleTimeout
@@ -51,5 +58,15 @@ public struct APIServerConfiguration: Sendable, Hashable {
         self.maxConnections = maxConnections
         self.maxConnectionsPerProcess = maxConnectionsPerProcess
         self.maxConnectionsPerUser = maxConnectionsPerUser
+    }
+
+    /// The metrics listener on `address`, with the socket API's limits.
+    public static func metricsListener(_ address: TCPListenAddress) -> APIServerConfiguration {
+        APIServerConfiguration(socketPath: "tcp://\(address)", tcpListen: address)
+    }
+
+    /// Where the server listens, for logs.
+    var endpointDescription: String {
+        tcpListen.map { "tcp \($0)" } ?? socketPath
     }
 }

@@ -31,6 +31,23 @@ public enum AgentMetrics {
     public static let volumeWalks = "volume_reaper_volume_walks_total"
     /// Gauge: Unix time of the last full walk (every volume).
     public static let lastFullWalkTimestamp = "volume_reaper_last_full_walk_timestamp_seconds"
+    /// Gauge: bytes the current plan would free now (verdict reap).
+    public static let reclaimableBytes = "volume_reaper_reclaimable_bytes"
+    /// Gauge, label `reason`: bytes of kept volumes by reason (a volume kept
+    /// for several reasons counts under each).
+    public static let keptBytes = "volume_reaper_kept_bytes"
+    /// Gauge: idle seconds of the most idle volume the plan would reap (0: none).
+    public static let oldestIdleSeconds = "volume_reaper_oldest_idle_volume_seconds"
+    /// Gauge: the plan's pod view age, its time less `manifests.refreshedAt` (never refreshed: its seconds since 1970).
+    public static let podViewAge = "volume_reaper_pod_view_age_seconds"
+    /// Gauge, label `code`: 1 while the current plan carries that alert (`limit-orphan-fraction`).
+    public static let planAlerts = "volume_reaper_plan_alerts"
+    /// Gauge: volumes polled for mtimes because inotify refused their watches.
+    public static let polledVolumes = "volume_reaper_polled_volumes"
+    /// Counter: reconcile cycles that failed (nothing deleted in them).
+    public static let reconcileErrors = "volume_reaper_reconcile_errors_total"
+    /// Gauge: 1 while the last reconcile failed, else 0.
+    public static let lastReconcileFailed = "volume_reaper_last_reconcile_failed"
     /// Counter, label `code`: HTTP responses of the socket API (the server records these).
     public static let httpRequests = "volume_reaper_http_requests_total"
 
@@ -73,6 +90,15 @@ public struct AgentMetricsRecorder: Sendable {
     private let volumesReused: Gauge
     private let volumeWalks: Counter
     private let lastFullWalk: Gauge
+    private let reclaimableBytes: Gauge
+    private let oldestIdle: Gauge
+    private let podViewAge: Gauge
+    private let orphanFractionAlert: Gauge
+    private let polledVolumes: Gauge
+    private let reconcileErrors: Counter
+    private let lastReconcileFailed: Gauge
+    /// The `reason` labels of `keptBytes` set by the last plan, to zero those that went.
+    private let keptReasons = Synchronized(Set<Reason>())
     /// The watcher totals last seen, to advance the counters by the difference.
     private let watcherTotals = Synchronized((events: UInt64(0), overflows: UInt64(0)))
     /// The pod source's totals last seen, likewise.
@@ -110,6 +136,26 @@ public struct AgentMetricsRecorder: Sendable {
         lastFullWalk = registry.makeGauge(
             descriptor: name(AgentMetrics.lastFullWalkTimestamp, "Unix time of the last walk of every volume.")
         )
+        reclaimableBytes = registry.makeGauge(
+            descriptor: name(AgentMetrics.reclaimableBytes, "Bytes the current plan would free now (verdict reap).")
+        )
+        oldestIdle = registry.makeGauge(
+            descriptor: name(AgentMetrics.oldestIdleSeconds, "Idle seconds of the most idle volume the current plan would reap (0: none).")
+        )
+        podViewAge = registry.makeGauge(
+            descriptor: name(AgentMetrics.podViewAge, "Age of the pod view the current plan judged by (never refreshed: since 1970).")
+        )
+        orphanFractionAlert = registry.makeGauge(
+            descriptor: name(AgentMetrics.planAlerts, "1 while the current plan carries the alert, by code."),
+            labels: [("code", Reason.limitOrphanFraction.rawValue)]
+        )
+        polledVolumes = registry.makeGauge(
+            descriptor: name(AgentMetrics.polledVolumes, "Volumes polled for mtimes because inotify refused their watches.")
+        )
+        reconcileErrors = registry.makeCounter(descriptor: name(AgentMetrics.reconcileErrors, "Reconcile cycles that failed."))
+        lastReconcileFailed = registry.makeGauge(
+            descriptor: name(AgentMetrics.lastReconcileFailed, "1 while the last reconcile failed, else 0.")
+        )
     }
 
     /// One cycle's use of the scan cache.
@@ -120,18 +166,60 @@ public struct AgentMetricsRecorder: Sendable {
         if let lastFullWalk { self.lastFullWalk.set(lastFullWalk.timeIntervalSince1970) }
     }
 
-    /// Volumes by state from `plan`.
+    /// Volumes by state, reclaimable and kept bytes, the oldest idle volume,
+    /// the pod view's age and the alerts, from `plan`.
     public func recordPlan(_ plan: Plan) {
         idleVolumes.set(Int64(plan.summary.reap))
         activeVolumes.set(Int64(plan.summary.keep))
+        reclaimableBytes.set(Double(plan.summary.bytes))
+        oldestIdle.set(Int64(plan.reaps.map(\.idleSeconds).max() ?? 0))
+        // Never refreshed counts as refreshed at the epoch: huge, finite, and
+        // what `time() - refreshed_timestamp` would say.
+        let refreshed = plan.manifests.refreshedAt ?? Date(timeIntervalSince1970: 0)
+        podViewAge.set(max(0, plan.generatedAt.timeIntervalSince(refreshed)))
+        orphanFractionAlert.set(Int64(plan.alerts.contains { $0.code == .limitOrphanFraction } ? 1 : 0))
+        for alert in plan.alerts where alert.code != .limitOrphanFraction {
+            registry.makeGauge(descriptor: Self.planAlertsName, labels: [("code", alert.code.rawValue)]).set(Int64(1))
+        }
+        var kept: [Reason: UInt64] = [:]
+        for volume in plan.volumes where volume.verdict == .keep {
+            for reason in Set(volume.reasons) { kept[reason, default: 0] += volume.bytes }
+        }
+        let gone = keptReasons.withLock { reasons in
+            defer { reasons = Set(kept.keys) }
+            return reasons.subtracting(kept.keys)
+        }
+        for reason in gone { keptBytesGauge(reason).set(Int64(0)) }
+        for (reason, bytes) in kept { keptBytesGauge(reason).set(Double(bytes)) }
+    }
+
+    private static var planAlertsName: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: AgentMetrics.planAlerts, unitName: "", helpText: "1 while the current plan carries the alert, by code.")
+    }
+
+    private func keptBytesGauge(_ reason: Reason) -> Gauge {
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: AgentMetrics.keptBytes, unitName: "",
+                helpText: "Bytes of kept volumes by reason (a volume kept for several reasons counts under each)."
+            ),
+            labels: [("reason", reason.rawValue)]
+        )
+    }
+
+    /// A failed reconcile (true) or a finished one (false).
+    public func recordReconcileFailure(_ failed: Bool) {
+        lastReconcileFailed.set(Int64(failed ? 1 : 0))
+        if failed { reconcileErrors.increment() }
     }
 
     /// The watcher's state: `watches` now, and `events` and `overflows` as
     /// its totals since it started (the counters advance by the difference;
     /// totals that went down, a restarted watcher, count from zero again).
     /// Keep one recorder per registry calling this, or they double count.
-    public func recordWatcher(watches: Int, events: UInt64, overflows: UInt64) {
+    public func recordWatcher(watches: Int, events: UInt64, overflows: UInt64, polledVolumes: Int = 0) {
         self.watches.set(Int64(watches))
+        self.polledVolumes.set(Int64(polledVolumes))
         let (newEvents, newOverflows) = watcherTotals.withLock { last in
             let delta = (events >= last.events ? events - last.events : events,
                          overflows >= last.overflows ? overflows - last.overflows : overflows)

@@ -49,12 +49,14 @@ struct APIRequest: Sendable {
 struct RequestHandler: Sendable {
     let provider: any AgentAPIProvider
     let recorder: AgentMetricsRecorder
+    /// The metrics listener: only `/metrics` and `/healthz` exist.
+    var scrapeOnly = false
 
     func respond(to request: APIRequest) async -> APIResponse {
         guard let target = Self.target(of: request.uri) else {
             return .error(.badRequest, code: "bad-request", message: "malformed request target '\(UserText.excerpt(request.uri))'")
         }
-        guard let route = Route(path: target.path) else {
+        guard let route = Route(path: target.path), !scrapeOnly || route == .metrics || route == .health else {
             return .error(.notFound, code: "not-found", message: "no such path: \(UserText.excerpt(target.path))")
         }
         guard request.method == route.method else {

@@ -208,6 +208,29 @@ public enum Syscall {
         try retryingEINTR("read", path: path) { Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count) }
     }
 
+    // MARK: Writing files
+
+    /// `write(2)` until every byte of `bytes` is written.
+    public static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8], path: String? = nil) throws(SystemCallError) {
+        var offset = 0
+        while offset < bytes.count {
+            let start = offset
+            offset += try retryingEINTR("write", path: path) {
+                bytes.withUnsafeBytes { Glibc.write(fd.rawValue, $0.baseAddress! + start, $0.count - start) }
+            }
+        }
+    }
+
+    /// `fsync(2)`.
+    public static func fsync(_ fd: FileDescriptor, path: String? = nil) throws(SystemCallError) {
+        _ = try retryingEINTR("fsync", path: path) { Glibc.fsync(fd.rawValue) }
+    }
+
+    /// `renameat(2)` within one directory (atomic replacement of `to`).
+    public static func rename(_ from: String, to: String, in directory: FileDescriptor) throws(SystemCallError) {
+        _ = try retryingEINTR("renameat", path: to) { Glibc.renameat(directory.rawValue, from, directory.rawValue, to) }
+    }
+
     /// `poll(2)` on the given descriptors; returns the number ready (0 on timeout).
     public static func poll(_ fds: inout [pollfd], timeoutMilliseconds: Int32) throws(SystemCallError) -> Int {
         let count = fds.count

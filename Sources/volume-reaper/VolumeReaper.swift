@@ -22,7 +22,10 @@ struct VolumeReaper: AsyncParsableCommand {
             was reaped); 4 another volume-reaper holds the reaper lock; 1 any other error.
             """,
         version: VolumeReaperVersion.current,
-        subcommands: [OneShotCommand.self, RunCommand.self, IdleCommand.self, StatusCommand.self, ReconcileCommand.self, PolicyCommand.self],
+        subcommands: [
+            OneShotCommand.self, RunCommand.self, IdleCommand.self, StatusCommand.self, ReconcileCommand.self, PolicyCommand.self,
+            CheckCommand.self,
+        ],
         defaultSubcommand: OneShotCommand.self
     )
 }

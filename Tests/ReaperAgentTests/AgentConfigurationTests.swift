@@ -144,3 +144,33 @@ struct AgentClientTests {
         }
     }
 }
+
+@Suite("AgentConfiguration metrics section")
+struct MetricsConfigurationTests {
+    @Test("metrics.listen and metrics.textfile are read", arguments: [
+        (":9847", "0.0.0.0:9847"), ("127.0.0.1:9847", "127.0.0.1:9847"), ("[::1]:9847", "[::1]:9847"), ("[::]:1", "[::]:1"),
+    ])
+    func accepted(_ listen: String, _ shown: String) throws {
+        let configuration = try AgentConfiguration.parse(
+            "metrics:\n  listen: \"\(listen)\"\n  textfile: /var/lib/node_exporter/textfile_collector/volume_reaper.prom\n", file: "c.yaml"
+        )
+        #expect(configuration.metricsListen?.description == shown)
+        #expect(configuration.metricsTextfile == "/var/lib/node_exporter/textfile_collector/volume_reaper.prom")
+    }
+
+    @Test("bad metrics settings are refused in one line naming the key", arguments: [
+        ("metrics:\n  listen: \"9847\"", "metrics.listen"), ("metrics:\n  listen: \"localhost:9847\"", "metrics.listen"),
+        ("metrics:\n  listen: \":0\"", "metrics.listen"), ("metrics:\n  listen: \":65536\"", "metrics.listen"),
+        ("metrics:\n  listen: \"::1:9847\"", "metrics.listen"), ("metrics:\n  listen: \"1.2.3:80\"", "metrics.listen"),
+        ("metrics:\n  textfile: relative.prom", "metrics.textfile"), ("metrics:\n  textfile: /x/volume_reaper.txt", "metrics.textfile"),
+        ("metrics:\n  port: 9847", "metrics.port"), ("metrics: 9847", "metrics"),
+    ])
+    func refused(_ text: String, _ field: String) {
+        #expect {
+            _ = try AgentConfiguration.parse(text, file: "c.yaml")
+        } throws: { error in
+            let message = "\(error)"
+            return message.hasPrefix("c.yaml: \(field):") && !message.contains("\n")
+        }
+    }
+}

@@ -1,0 +1,322 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import PodSources
+import PolicyFile
+import Reaper
+import ReaperCore
+import SocketAPI
+import SystemCalls
+import SystemdIntegration
+import VolumeWatcher
+
+/// One line of `volume-reaper check`: ok, warn or fail, what was checked,
+/// what was found and, unless ok, the fix.
+public struct CheckLine: Sendable, Hashable, CustomStringConvertible {
+    public enum Status: String, Sendable, Hashable {
+        case ok, warn, fail
+    }
+
+    public var status: Status
+    public var item: String
+    public var finding: String
+    public var fix: String?
+
+    public init(_ status: Status, _ item: String, _ finding: String, fix: String? = nil) {
+        self.status = status
+        self.item = item
+        self.finding = finding
+        self.fix = fix
+    }
+
+    public var description: String {
+        let padded = status.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)
+        let line = "\(padded)\(item): \(UserText.excerpt(finding, limit: 400))"
+        guard let fix, status != .ok else { return line }
+        return line + " -- fix: " + fix
+    }
+}
+
+/// `volume-reaper check`: what an SRE asks of a new node before starting the
+/// agent. Reads only; the pod source is asked once, as `--plan` asks it.
+public struct NodeCheck: Sendable {
+    public var configuration: AgentConfiguration
+    /// Where the config came from, for the fixes (`--config FILE` or the flags).
+    public var configSource: String
+    public var journalSocketPath = LoggingBootstrap.defaultJournalSocketPath
+    public var inotifyLimitsDirectory = "/proc/sys/fs/inotify"
+
+    public init(configuration: AgentConfiguration, configSource: String) {
+        self.configuration = configuration
+        self.configSource = configSource
+    }
+
+    public func run(logger: Logger) async -> [CheckLine] {
+        var lines: [CheckLine] = []
+        lines.append(kubeletRoot())
+        let pods = await PodSources.oneShot(configuration.podSourceSettings, logger: logger)
+        lines.append(podSource(pods))
+        lines.append(inotifyBudget())
+        lines.append(journald())
+        lines.append(stateDirectory())
+        lines.append(socket())
+        let policy: Policy?
+        switch loadPolicy() {
+        case .success(let (loaded, source)):
+            policy = loaded
+            lines.append(CheckLine(.ok, "policy", "\(source): valid: \(PolicyDescription.lines(loaded).first ?? "")"))
+        case .failure(let error):
+            policy = nil
+            lines.append(CheckLine(.fail, "policy", "\(error)", fix: "correct the field named (volume-reaper policy check FILE), or point policy (--policy) at a valid file"))
+        }
+        lines.append(unmount(policy))
+        lines.append(mode())
+        lines.append(plan(policy: policy, pods: pods, logger: logger))
+        return lines
+    }
+
+    // MARK: The items
+
+    func kubeletRoot() -> CheckLine {
+        let root = configuration.kubeletRoot
+        guard let status = try? Syscall.statx(nil, root), status.isDirectory else {
+            return CheckLine(.fail, "kubelet root", "\(root): no such directory",
+                             fix: "set kubeletRoot (--kubelet-root) to the kubelet's --root-dir")
+        }
+        let podsPath = root + "/pods"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: podsPath) else {
+            return CheckLine(.warn, "kubelet root", "\(root): \(podsPath) is missing or unreadable (no pod has run here yet?)",
+                             fix: "check that \(root) is the kubelet's --root-dir; run check as root")
+        }
+        let count = names.filter { PodDirectoryKind(directoryName: $0) != nil }.count
+        return CheckLine(.ok, "kubelet root", "\(root): \(count) pod directories")
+    }
+
+    func podSource(_ pods: any PodSource) -> CheckLine {
+        let status = pods.status()
+        let snapshot = pods.currentSnapshot()
+        let name = "\(status.kind.rawValue) \(status.endpoint)"
+        if status.kind == .files {
+            if let error = snapshot.errors.first {
+                return CheckLine(.fail, "pod source", "\(name): \(error.file): \(error.message) (orphans would be kept)",
+                                 fix: "make the manifests (--manifests) readable pod documents, or use podSource.kind apiserver")
+            }
+            if snapshot.files.isEmpty {
+                return CheckLine(.warn, "pod source", "\(name): no manifest files: no orphan can be judged",
+                                 fix: "write the node's pods there (kubectl get pods -o json), or use podSource.kind apiserver")
+            }
+            return CheckLine(.ok, "pod source", "\(name): \(snapshot.files.count) files list \(snapshot.pods.count) pods")
+        }
+        guard status.state == .synced else {
+            let problem = status.problem ?? "no answer"
+            let fix: String = switch status.problemKind.flatMap(PodSourceProblem.Kind.init(rawValue:)) {
+            case .unauthorized: "the credentials were refused: renew the token or certificate in podSource.kubeconfig (or the service account)"
+            case .forbidden: "grant get, list and watch on pods to this identity (the node authorizer or the packaged ClusterRole)"
+            case .credentials: "fix the kubeconfig field named, or set podSource.kubeconfig"
+            case .unreachable, .stalled: "check the server in podSource.kubeconfig (or kubeletURL) and that this node reaches it"
+            default: "see the problem named; volume-reaper keeps every orphan while the source fails"
+            }
+            return CheckLine(.fail, "pod source", "\(name): \(problem)", fix: fix)
+        }
+        return CheckLine(.ok, "pod source", "\(name): reachable and authenticated, \(status.pods) pods on this node")
+    }
+
+    func inotifyBudget() -> CheckLine {
+        func limit(_ name: String) -> Int? {
+            (try? String(contentsOfFile: "\(inotifyLimitsDirectory)/\(name)", encoding: .utf8))
+                .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        guard let watches = limit("max_user_watches"), let instances = limit("max_user_instances") else {
+            return CheckLine(.warn, "inotify", "cannot read \(inotifyLimitsDirectory)/max_user_watches or max_user_instances",
+                             fix: "run check on the node itself (not in a container without /proc/sys)")
+        }
+        let needed = WatchBudget.directoriesToWatch(kubeletRoot: configuration.kubeletRoot)
+        let budget = min(watches, configuration.maxWatches ?? .max)
+        let inUse = InotifyUsage.instancesOfThisUser()
+        var finding = "\(needed.directories) directories to watch; max_user_watches \(watches)"
+        if let cap = configuration.maxWatches { finding += ", maxWatches \(cap)" }
+        finding += "; max_user_instances \(instances)"
+        if let inUse { finding += " (\(inUse) in use by this user)" }
+        if needed.unreadable > 0 { finding += "; \(needed.unreadable) directories unreadable" }
+        if let inUse, inUse >= instances {
+            return CheckLine(.fail, "inotify", finding + ": no inotify instance left",
+                             fix: "raise fs.inotify.max_user_instances (sysctl -w fs.inotify.max_user_instances=\(max(instances * 2, 512)))")
+        }
+        if needed.directories > budget {
+            return CheckLine(.warn, "inotify", finding + ": the rest would be polled every pollInterval",
+                             fix: "raise fs.inotify.max_user_watches to at least \(needed.directories * 2) (sysctl -w), or maxWatches")
+        }
+        // The budget is shared with every process of this user (the kubelet, containerd...).
+        if needed.directories * 2 > budget {
+            return CheckLine(.warn, "inotify", finding + ": over half of the budget, which other processes of this user share",
+                             fix: "raise fs.inotify.max_user_watches to at least \(needed.directories * 2) (sysctl -w)")
+        }
+        return CheckLine(.ok, "inotify", finding)
+    }
+
+    func journald() -> CheckLine {
+        let path = journalSocketPath
+        guard let address = UnixSocketAddress(path) else {
+            return CheckLine(.warn, "journald", "\(path): path too long", fix: "logs would go to stderr")
+        }
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            return CheckLine(.warn, "journald", "socket: \(String(cString: strerror(errno)))", fix: "logs would go to stderr")
+        }
+        defer { Glibc.close(fd) }
+        let connected = address.withSockaddr { Glibc.connect(fd, $0, $1) }
+        guard connected == 0 else {
+            let reason = String(cString: strerror(errno))
+            return CheckLine(.warn, "journald", "\(path): \(reason): logs would go to stderr",
+                             fix: "start systemd-journald (systemctl start systemd-journald), or run under systemd")
+        }
+        return CheckLine(.ok, "journald", "\(path) accepts entries")
+    }
+
+    func stateDirectory() -> CheckLine {
+        let directory = configuration.stateDir
+        guard let status = try? Syscall.statx(nil, directory), status.isDirectory else {
+            return CheckLine(.warn, "state directory", "\(directory) does not exist yet (the daemon creates it)",
+                             fix: "create it (mkdir -p \(directory); the unit's StateDirectory= does), or set stateDir")
+        }
+        let probe = directory + "/.check-\(getpid())"
+        let fd = Glibc.open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            return CheckLine(.fail, "state directory", "\(directory): not writable: \(reason)",
+                             fix: "run as root, or give this user \(directory) (stateDir, --state-dir)")
+        }
+        Glibc.close(fd)
+        unlink(probe)
+        return CheckLine(.ok, "state directory", "\(directory) is writable")
+    }
+
+    func socket() -> CheckLine {
+        let path = configuration.socket
+        switch APISocketState.of(path) {
+        case .absent: return CheckLine(.ok, "socket", "\(path) is free")
+        case .stale: return CheckLine(.ok, "socket", "\(path) is a stale socket (no agent listens); the daemon replaces it")
+        case .listening:
+            guard let health = runningAgentHealth() else {
+                return CheckLine(.warn, "socket", "\(path): something listens but does not answer /healthz as volume-reaper",
+                                 fix: "find the owner (ss -xlp | grep \(path)) or choose another socket (--socket)")
+            }
+            return CheckLine(.ok, "socket", "\(path) is owned by a live agent (state \(health.state))")
+        case .blocked(let message):
+            return CheckLine(.fail, "socket", message, fix: "remove what is at \(path), or choose another socket (--socket)")
+        }
+    }
+
+    func unmount(_ policy: Policy?) -> CheckLine {
+        let host = VolumeReaper.inHostMountNamespace()
+        let namespace = host ? "this process is in the host mount namespace" : "this process is not in the host mount namespace"
+        guard let policy else {
+            return CheckLine(host ? .ok : .warn, "unmount", "\(namespace); the policy could not be read",
+                             fix: "fix the policy first")
+        }
+        guard !policy.volumes.unmount.isEmpty else {
+            return CheckLine(.ok, "unmount", "not needed (volumes.unmount is empty); \(namespace)")
+        }
+        let types = policy.volumes.unmount.joined(separator: ", ")
+        guard host else {
+            return CheckLine(.warn, "unmount", "volumes.unmount (\(types)) is set but \(namespace): such volumes are kept (mounted)",
+                             fix: "run the agent in the host mount namespace (no PrivateMounts/ProtectSystem sandbox), or drop volumes.unmount")
+        }
+        guard geteuid() == 0 else {
+            return CheckLine(.warn, "unmount", "volumes.unmount (\(types)) is set but this is not root: unmounts would fail (kept)",
+                             fix: "run as root (CAP_SYS_ADMIN)")
+        }
+        return CheckLine(.ok, "unmount", "possible for \(types): \(namespace)")
+    }
+
+    func mode() -> CheckLine {
+        if APISocketState.of(configuration.socket) == .listening, let health = runningAgentHealth() {
+            let mode = health.dryRun ? "observe (the running agent never deletes: run --plan)" : "reap (the running agent deletes idle volumes)"
+            return CheckLine(.ok, "mode", mode)
+        }
+        // This branch has no dryRun config key: the mode is the command line's.
+        return CheckLine(.ok, "mode", "no agent runs; `run` reaps (deletes idle volumes), `run --plan` only observes and logs what it would reap")
+    }
+
+    func plan(policy: Policy?, pods: any PodSource, logger: Logger) -> CheckLine {
+        guard let policy else {
+            return CheckLine(.fail, "plan", "not built: the policy is invalid", fix: "fix the policy first")
+        }
+        let builder = PlanBuilder(configuration: configuration, policy: policy, pods: pods)
+        let access = StoredAccess.readOnly(stateDirectory: configuration.stateDir, policy: policy, logger: logger)
+        do {
+            let plan = try builder.build(accessFor: { try access.records(for: $0) }, observations: access, logger: logger).plan
+            var finding = "\(plan.volumes.count) volumes: \(plan.summary.reap) to reap (\(ByteCountText.format(plan.summary.bytes))), \(plan.summary.keep) kept"
+            var counts: [Reason: Int] = [:]
+            for volume in plan.volumes where volume.verdict == .keep {
+                for reason in volume.reasons { counts[reason, default: 0] += 1 }
+            }
+            let top: [(Reason, Int)] = counts.sorted { left, right in
+                left.value != right.value ? left.value > right.value : left.key < right.key
+            }.prefix(3).map { ($0.key, $0.value) }
+            if !top.isEmpty {
+                let parts: [String] = top.map { "\($0.0.rawValue) \($0.1)" }
+                finding += " (most kept for: " + parts.joined(separator: ", ") + ")"
+            }
+            if let alert = plan.alerts.first {
+                return CheckLine(.warn, "plan", finding + "; ALERT \(alert.code.rawValue)",
+                                 fix: "read volume-reaper --plan: \(alert.message)")
+            }
+            return CheckLine(.ok, "plan", finding)
+        } catch {
+            return CheckLine(.fail, "plan", "\(error)", fix: "see the error; volume-reaper --plan shows the same")
+        }
+    }
+
+    // MARK: Helpers
+
+    private func loadPolicy() -> Result<(Policy, String), PolicyError> {
+        do {
+            let (policy, source) = try PolicyLoader.resolveDefault(explicitPath: configuration.policy)
+            return .success((policy, source))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func runningAgentHealth() -> AgentHealth? {
+        guard let response = try? AgentClient(socketPath: configuration.socket, timeout: 5).request("GET", "/healthz") else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(AgentHealth.self, from: response.body)
+    }
+}
+
+/// Bytes for people: `0 B`, `12.3 MiB`.
+enum ByteCountText {
+    static func format(_ bytes: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
+
+/// inotify instances held by processes of this user, from `/proc/*/fd`.
+enum InotifyUsage {
+    static func instancesOfThisUser() -> Int? {
+        let uid = geteuid()
+        guard let processes = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        var count = 0
+        for pid in processes where pid.allSatisfy(\.isNumber) {
+            var status = stat()
+            guard stat("/proc/\(pid)", &status) == 0, status.st_uid == uid,
+                  let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { continue }
+            for fd in fds where (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) == "anon_inode:inotify" {
+                count += 1
+            }
+        }
+        return count
+    }
+}
