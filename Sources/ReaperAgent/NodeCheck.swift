@@ -236,8 +236,11 @@ public struct NodeCheck: Sendable {
             let mode = health.dryRun ? "observe (the running agent never deletes: run --plan)" : "reap (the running agent deletes idle volumes)"
             return CheckLine(.ok, "mode", mode)
         }
-        // This branch has no dryRun config key: the mode is the command line's.
-        return CheckLine(.ok, "mode", "no agent runs; `run` reaps (deletes idle volumes), `run --plan` only observes and logs what it would reap")
+        if configuration.dryRun {
+            return CheckLine(.ok, "mode", "observe: the config sets dryRun: true; `run` will only log what it would reap",
+                             fix: "to delete, set dryRun: false and `systemctl reload volume-reaper`")
+        }
+        return CheckLine(.ok, "mode", "reap: `run` with this config deletes idle volumes (`run --plan` only observes)")
     }
 
     func plan(policy: Policy?, pods: any PodSource, logger: Logger) -> CheckLine {

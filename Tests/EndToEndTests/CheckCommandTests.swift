@@ -36,7 +36,7 @@ struct CheckCommandTests {
         #expect(line(lines, "state directory") == "ok   state directory: \(state) is writable")
         #expect(line(lines, "socket") == "ok   socket: \(node.directory.appending("api.sock")) is free")
         #expect(line(lines, "policy").hasPrefix("ok   policy: \(TestPolicies.singleSnapshot): valid: idle after "))
-        #expect(line(lines, "mode").hasPrefix("ok   mode: "))
+        #expect(line(lines, "mode").hasPrefix("ok   mode: reap: "), "no dryRun in the config: run reaps")
         // The same counts `--plan` gives.
         let reaps = node.expectations.filter { $0.verdict == "reap" }.count
         #expect(line(lines, "plan").hasPrefix("ok   plan: \(node.expectations.count) volumes: \(reaps) to reap ("), "\(line(lines, "plan"))")
