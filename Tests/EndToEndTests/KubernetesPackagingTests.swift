@@ -89,6 +89,13 @@ struct KubernetesPackagingTests {
         #expect(Set(capabilities["add"] as? [String] ?? []) == unitCapabilities)
         #expect(!unitCapabilities.contains("SYS_ADMIN"))
 
+        // Prometheus: the metrics port, and the pod's plain scrape annotations.
+        let ports = try #require(container["ports"] as? [[String: Any]])
+        #expect(ports.contains { $0["name"] as? String == "metrics" && $0["containerPort"] as? Int == 9847 })
+        let template = try #require((daemonSet["spec"] as? [String: Any])?["template"] as? [String: Any])
+        let annotations = try #require((template["metadata"] as? [String: Any])?["annotations"] as? [String: String])
+        #expect(annotations["prometheus.io/scrape"] == "true" && annotations["prometheus.io/port"] == "9847")
+
         let env = try #require(container["env"] as? [[String: Any]])
         let nodeName = try #require(env.first { $0["name"] as? String == "NODE_NAME" })
         #expect(((nodeName["valueFrom"] as? [String: Any])?["fieldRef"] as? [String: Any])?["fieldPath"] as? String == "spec.nodeName")
