@@ -36,6 +36,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
         /// A pods-changed cycle is queued: more changes join it (a burst of
         /// watch events is one cycle, not a backlog).
         var podChangeQueued = false
+        /// Volumes whose observedSince this run has set (`markObserved`).
+        var markedObserved: Set<String> = []
         var lastCycleSeconds: Double?
         /// Observe mode: `run --plan`, or the config's `dryRun` (read again on SIGHUP).
         var dryRun: Bool
@@ -194,7 +196,11 @@ public final class AgentController: AgentAPIProvider, Sendable {
         guard !drain.isEmpty else { return drain }
         do {
             if !drain.accesses.isEmpty { try store.recordAccesses(drain.accesses, source: .inotify) }
-            if !drain.removed.isEmpty { try store.forget(Array(drain.removed)) }
+            if !drain.removed.isEmpty {
+                // Forgotten rows lose their observedSince: mark them again if they come back.
+                state.withLock { $0.markedObserved.subtract(drain.removed) }
+                try store.forget(Array(drain.removed))
+            }
         } catch {
             watcher.requeue(drain)
             logger.error("could not write the access store", metadata: ["error": "\(error)"])
@@ -257,7 +263,13 @@ public final class AgentController: AgentAPIProvider, Sendable {
         do {
             let (result, scans) = try await work.run { [self] () throws -> (ReapCycle.Result, VolumeScanCache.CycleCounts) in
                 let now = Date()
-                try store.markObserved(Array(watched), since: now)
+                // Only volumes not marked yet in this run: marking is a no-op
+                // for the rest (observedSince is set once), and 300 upserts a
+                // cycle were a good part of a quiet node's cost.
+                let unmarked = state.withLock { $0.markedObserved }
+                let fresh = watched.subtracting(unmarked)
+                try store.markObserved(Array(fresh), since: now)
+                state.withLock { $0.markedObserved = $0.markedObserved.intersection(watched).union(fresh) }
                 let builder = PlanBuilder(configuration: configuration, policy: policy, pods: pods, podCgroups: podCgroups)
                 let cycle = scanCache.beginCycle(policy: policy, now: now)
                 let result: ReapCycle.Result
