@@ -39,6 +39,8 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var logLevel = "info"
     /// Where the cgroup file systems are mounted, for the pod liveness check.
     public var cgroupRoot = "/sys/fs/cgroup"
+    /// The kubelet's config file, for its eviction thresholds (pressure mode's default).
+    public var kubeletConfig = "/var/lib/kubelet/config.yaml"
     /// Where pods come from (the `podSource` section). Its `manifests` and
     /// `maxDocumentBytes` follow `manifests` and `maxManifestBytes`: see `podSourceSettings`.
     public var podSource = PodSourceSettings()
@@ -64,7 +66,7 @@ public struct AgentConfiguration: Sendable, Hashable {
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
         "flushInterval", "pollInterval", "reconcileStuckAfter", "fullScanInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
-        "cgroupRoot", "maxManifestBytes", "podSource",
+        "cgroupRoot", "maxManifestBytes", "podSource", "kubeletConfig",
     ]
 
     /// Keys the `podSource` section may hold.
@@ -134,6 +136,7 @@ public struct AgentConfiguration: Sendable, Hashable {
             case "policy": configuration.policy = try string()
             case "stateDir": configuration.stateDir = try string()
             case "cgroupRoot": configuration.cgroupRoot = try string()
+            case "kubeletConfig": configuration.kubeletConfig = try string()
             case "socket": configuration.socket = try string()
             case "socketGroup": configuration.socketGroup = try string()
             case "reconcileInterval": configuration.reconcileInterval = try duration()

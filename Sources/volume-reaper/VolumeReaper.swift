@@ -21,7 +21,7 @@ struct VolumeReaper: AsyncParsableCommand {
             Exit status of --once: 0 the cycle ran; 3 the orphan circuit breaker tripped (no orphan
             was reaped); 4 another volume-reaper holds the reaper lock; 1 any other error.
             """,
-        subcommands: [OneShotCommand.self, RunCommand.self, IdleCommand.self, StatusCommand.self, ReconcileCommand.self, PolicyCommand.self],
+        subcommands: [OneShotCommand.self, RunCommand.self, IdleCommand.self, ForecastCommand.self, StatusCommand.self, ReconcileCommand.self, PolicyCommand.self],
         defaultSubcommand: OneShotCommand.self
     )
 }
