@@ -134,7 +134,7 @@ struct PressureDaemonTests {
             return pressure["active"] as? Bool == true
         }
         #expect(settled)
-        Thread.sleep(forTimeInterval: 3)
+        Thread.sleep(forTimeInterval: 2)
         let gone = node.finished.filter { !FileManager.default.fileExists(atPath: $0) }
         // 8% free, 15% wanted: 7% of 32 MiB is 2.24 MiB, two 1.5 MiB volumes.
         #expect(gone.count == 2, "reaped \(gone.count) of \(node.finished.count)")
