@@ -12,6 +12,11 @@ public struct KubeletEvictionThresholds: Sendable, Hashable {
     public var available: SpaceAmount?
     public var inodesFree: SpaceAmount?
 
+    public init(available: SpaceAmount? = nil, inodesFree: SpaceAmount? = nil) {
+        self.available = available
+        self.inodesFree = inodesFree
+    }
+
     /// nil when the file is missing; throws a one-line error naming the file
     /// and field when it is unreadable or a value is not an amount.
     public static func load(path: String) throws -> KubeletEvictionThresholds? {
