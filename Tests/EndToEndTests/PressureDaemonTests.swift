@@ -179,6 +179,14 @@ struct PressureDaemonTests {
         #expect(daemon.log.contains("disk pressure with nothing to reap"))
         for path in node.running { #expect(FileManager.default.fileExists(atPath: path + "/data")) }
         #expect(node.freePercent < 9)
+        // The forecast over the socket: nothing now, nothing later (running pods have no reapableAt).
+        let chart = try ChildProcess.run(PackagePaths.binary, ["forecast", "--within", "2h", "--socket", socket])
+        #expect(chart.status == 0, "\(chart.stderr)")
+        #expect(chart.stdout.hasPrefix("reclaimable now: 0 B (0 volumes)"), "\(chart.stdout)")
+        #expect(chart.stdout.contains("+1h..2h"), "\(chart.stdout)")
+        let refused = try ChildProcess.run(PackagePaths.binary, ["forecast", "--within", "soon", "--socket", socket])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("400") && refused.stderr.contains("soon"), "\(refused.stderr)")
     }
 
     /// `journalctl _PID=<pid> -o json`, each entry's fields as text.
