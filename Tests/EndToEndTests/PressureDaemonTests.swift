@@ -120,24 +120,24 @@ struct PressureDaemonTests {
         .enabled(if: canMount, "needs root to mount a tmpfs as the kubelet root"),
         .enabled(if: journald, "no journald: /run/systemd/journal/socket or journalctl missing")
     )
-    func reapsUntilAboveThreshold() throws {
+    func reapsUntilAboveThreshold() async throws {
         let node = try PressureNode(finishedJobs: 6, runningPods: 2)
         defer { node.remove() }
         #expect(node.freePercent < 9, "filled to ~92%")
         let (daemon, socket) = try start(node, logTarget: "journald")
         defer { daemon.stop() }
-        let recovered = eventually(timeout: 30) { node.freePercent >= 14 }
+        let recovered = await waitUntil(timeout: 30) { node.freePercent >= 14 }
         #expect(recovered, "free space back above 14%: \(node.freePercent)%; log:\n\(daemon.log)")
         // A few more cycles: still in pressure (below 14% + 5% hysteresis) but nothing more is needed.
         var pressure: [String: Any] = [:]
-        let settled = try eventually(timeout: 20) {
+        let settled = await waitUntil(timeout: 20) {
             pressure = try health(socket)?["pressure"] as? [String: Any] ?? [:]
             return pressure["active"] as? Bool == true
         }
         #expect(settled)
         let total = try PressureNode.usage(node.kubeletRoot).totalBytes
         #expect(pressure["thresholdBytes"] as? Int == Int((Double(total) * 0.14).rounded(.up)), "the kubelet's 9% plus 5 points: \(pressure)")
-        Thread.sleep(forTimeInterval: 2)
+        try await Task.sleep(for: .seconds(2))
         let gone = node.finished.filter { !FileManager.default.fileExists(atPath: $0) }
         // 8% free, 14% wanted: 6% of 32 MiB is 1.92 MiB, two 1.5 MiB volumes.
         #expect(gone.count == 2, "reaped \(gone.count) of \(node.finished.count)")
@@ -147,7 +147,7 @@ struct PressureDaemonTests {
         #expect(metrics.contains("volume_reaper_disk_pressure 1"), "\(metrics)")
         #expect(metrics.contains("volume_reaper_disk_pressure_nothing_to_reap 0"), "\(metrics)")
 
-        let entries = try eventually(timeout: 10) { try journalEntries(pid: daemon.pid).filter { $0["REASON"]?.contains("disk-pressure") == true }.count >= 2 }
+        let entries = await waitUntil(timeout: 10) { try journalEntries(pid: daemon.pid).filter { $0["REASON"]?.contains("disk-pressure") == true }.count >= 2 }
         #expect(entries, "journald entries with REASON disk-pressure")
         let reaps = try journalEntries(pid: daemon.pid).filter { $0["REASON"]?.contains("disk-pressure") == true }
         #expect(reaps.count == 2)
@@ -163,12 +163,12 @@ struct PressureDaemonTests {
         "only running pods' data: in pressure, nothing reaped, status and metric say there is nothing to reap",
         .enabled(if: canMount, "needs root to mount a tmpfs as the kubelet root")
     )
-    func nothingToReap() throws {
+    func nothingToReap() async throws {
         let node = try PressureNode(finishedJobs: 0, runningPods: 3)
         defer { node.remove() }
         let (daemon, socket) = try start(node, logTarget: "stderr")
         defer { daemon.stop() }
-        let inPressure = eventually(timeout: 30) {
+        let inPressure = await waitUntil(timeout: 30) {
             guard let pressure = try? health(socket)?["pressure"] as? [String: Any] else { return false }
             return pressure["nothingToReap"] as? Bool == true
         }
