@@ -63,6 +63,7 @@ bench: release
 	./bench/reap-races
 	./bench/orphan-races
 	./bench/overflow-race
+	./bench/pressure-recovery
 	./bench/steady-cost
 	./bench/manifest-memory
 	./bench/pod-watch

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sys/statvfs.h>
 #include "CLinuxShims.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -64,4 +65,14 @@ int vr_statx(int dirfd, const char *path, int flags, vr_statx_t *out) {
 // Swift sees both `struct flock` and `flock(2)` as `flock`; this names the call.
 int vr_flock(int fd, int operation) {
     return flock(fd, operation);
+}
+
+int vr_statvfs(const char *path, vr_space_t *out) {
+    struct statvfs result;
+    if (statvfs(path, &result) != 0) return -1;
+    out->total_bytes = (uint64_t)result.f_blocks * result.f_frsize;
+    out->available_bytes = (uint64_t)result.f_bavail * result.f_frsize;
+    out->total_inodes = (uint64_t)result.f_files;
+    out->available_inodes = (uint64_t)result.f_favail;
+    return 0;
 }

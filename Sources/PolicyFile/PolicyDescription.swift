@@ -11,7 +11,12 @@ public enum PolicyDescription {
     /// The summary's parts, one per section.
     public static func lines(_ policy: Policy) -> [String] {
         [idle(policy.idle), annotation(policy.annotation), pods(policy.pods), orphans(policy.orphans),
-         volumes(policy.volumes), limits(policy.limits)]
+         volumes(policy.volumes), limits(policy.limits)] + (policy.pressure.map { [pressure($0)] } ?? [])
+    }
+
+    static func pressure(_ pressure: Policy.Pressure) -> String {
+        let threshold = pressure.available.map { "below \($0.description) free" } ?? "below the kubelet's eviction threshold + \(PolicyReader.formatFraction(pressure.margin)) points"
+        return "pressure mode \(threshold): terminated and orphan volumes idle \(duration(pressure.idleAfter)) go, biggest first, up to \(pressure.maxReapsPerCycle)/cycle"
     }
 
     static func idle(_ idle: Policy.Idle) -> String {

@@ -70,6 +70,8 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
         case negativeNumber
         /// A number that is not a fraction within 0...1.
         case fractionOutOfRange
+        /// Not a percentage (0-100%) nor a size (`10Gi`, `500M`, `100000`).
+        case invalidAmount
     }
 
     public let code: Code

@@ -79,6 +79,10 @@ struct PolicyReader {
             case "orphans": try readOrphans(entry.value, into: &policy.orphans)
             case "volumes": try readVolumes(entry.value, into: &policy.volumes)
             case "limits": try readLimits(entry.value, into: &policy.limits)
+            case "pressure":
+                var pressure = Policy.Pressure()
+                try readPressure(entry.value, into: &pressure)
+                policy.pressure = pressure
             default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: nil)
             }
         }
@@ -196,6 +200,40 @@ struct PolicyReader {
             default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "limits")
             }
         }
+    }
+
+    func readPressure(_ node: Node, into pressure: inout Policy.Pressure) throws(PolicyError) {
+        for entry in try entries(of: node, section: "pressure") {
+            let field = "pressure.\(entry.key)"
+            switch entry.key {
+            case "available": pressure.available = try amount(entry.value, field)
+            case "inodesAvailable": pressure.inodesAvailable = try amount(entry.value, field)
+            case "hysteresis": pressure.hysteresis = try amount(entry.value, field)
+            case "margin":
+                let text = try scalar(entry.value, field, expected: "percentage points such as 5").string.trimmingCharacters(in: .whitespaces)
+                guard let value = Double(text.hasSuffix("%") ? String(text.dropLast()) : text), value.isFinite, (0...50).contains(value),
+                      text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "." || $0 == "%") }) else {
+                    throw error(.invalidAmount, field: field, entry.value, "expected percentage points from 0 to 50, such as 5")
+                }
+                pressure.margin = value
+            case "idleAfter":
+                pressure.idleAfter = try duration(entry.value, field)
+                if pressure.idleAfter == 0 {
+                    throw error(.zeroDuration, field: field, entry.value, "must be longer than 0: a volume idle for no time at all is not idle")
+                }
+            case "maxReapsPerCycle": pressure.maxReapsPerCycle = try count(entry.value, field)
+            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "pressure")
+            }
+        }
+    }
+
+    /// A percentage of the filesystem (`15%`) or a size (`10Gi`, `500M`, `100000`).
+    func amount(_ node: Node, _ field: String) throws(PolicyError) -> SpaceAmount {
+        let text = try scalar(node, field, expected: "a percentage such as 15% or a size such as 10Gi").string
+        guard let amount = SpaceAmount.parse(text) else {
+            throw error(.invalidAmount, field: field, node, "expected a percentage from 0% to 100% (15%) or a size (10Gi, 500Mi, 2G, 100000)")
+        }
+        return amount
     }
 
     // MARK: Mappings

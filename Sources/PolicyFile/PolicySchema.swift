@@ -7,6 +7,7 @@ enum PolicySchema {
         ("orphans", ["reap", "manifestsMaxAge", "confirmAfter", "removePodDir"]),
         ("volumes", ["recursive", "exclude", "unmount"]),
         ("limits", ["maxReapsPerCycle", "maxOrphanFraction"]),
+        ("pressure", ["available", "inodesAvailable", "margin", "hysteresis", "idleAfter", "maxReapsPerCycle"]),
     ]
 
     static var sectionNames: [String] { sections.map(\.name) }

@@ -31,6 +31,9 @@ public struct ReapOutcome: Sendable {
     public var stats: RemovalStats
     /// Mount points unmounted first (`volumes.unmount`).
     public var unmounted: [String]
+    /// Disk-pressure reaps: free bytes of the kubelet filesystem right before and after.
+    public var freeBytesBefore: UInt64?
+    public var freeBytesAfter: UInt64?
 
     public init(verdict: VolumeVerdict, action: Action, reasons: [Reason], detail: String?, stats: RemovalStats, unmounted: [String]) {
         self.verdict = verdict
@@ -97,6 +100,10 @@ public struct VolumeReaper: Sendable {
     public var beforeUnmount: (@Sendable (String) -> Void)?
     /// Defence in depth: the node's cgroups, asked per pod right before deletion.
     public var podCgroups = PodCgroups()
+    /// Free bytes and inodes of the kubelet filesystem now (pressure mode):
+    /// measured around each disk-pressure reap, which stop once free space
+    /// is back at the plan's threshold.
+    public var measureFree: (@Sendable () -> (bytes: UInt64, inodes: UInt64)?)?
 
     public init(kubeletRoot: String, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo") {
         self.kubeletRoot = kubeletRoot.count > 1 && kubeletRoot.hasSuffix("/") ? String(kubeletRoot.dropLast()) : kubeletRoot
@@ -112,7 +119,7 @@ public struct VolumeReaper: Sendable {
         dryRun: Bool, logger: Logger, clock: () -> Date = Date.init
     ) -> ReapReport {
         var outcomes: [ReapOutcome] = []
-        let reaps = plan.volumes.filter { $0.verdict == .reap }.sorted { $0.idleSeconds > $1.idleSeconds }
+        let reaps = plan.volumes.filter { $0.verdict == .reap }.sorted(by: Reconciler.reapOrder)
         for verdict in plan.volumes where verdict.verdict == .keep
             && verdict.reasons.contains(where: { $0 == .limitMaxReaps || $0 == .limitOrphanFraction }) {
             outcomes.append(ReapOutcome(verdict: verdict, action: .refusedByLimits, reasons: verdict.reasons, detail: nil, stats: RemovalStats(), unmounted: []))
@@ -130,8 +137,21 @@ public struct VolumeReaper: Sendable {
                 outcomes.append(ReapOutcome(verdict: kept, action: .keptAtLastCheck, reasons: [.inconclusive], detail: "access times unreadable at the last check", stats: RemovalStats(), unmounted: []))
                 continue
             }
-            let outcome = reapOne(verdict, currentPodView: currentPodView, access: records, logger: logger, clock: clock)
+            let pressureReap = verdict.reasons.contains(.diskPressure)
+            let before = pressureReap ? measureFree?() : nil
+            if pressureReap, let pressure = plan.pressure, let before, before.bytes >= pressure.thresholdBytes,
+               before.inodes >= pressure.thresholdInodes ?? 0 {
+                var kept = verdict
+                kept.keep(because: .recentAccess)
+                outcomes.append(ReapOutcome(verdict: kept, action: .keptAtLastCheck, reasons: [.recentAccess], detail: "free space is back above the pressure threshold", stats: RemovalStats(), unmounted: []))
+                continue
+            }
+            var outcome = reapOne(verdict, currentPodView: currentPodView, access: records, logger: logger, clock: clock)
             if outcome.action == .reaped { reapedPaths.insert(verdict.path) }
+            if let before {
+                outcome.freeBytesBefore = before.bytes
+                outcome.freeBytesAfter = measureFree?()?.bytes
+            }
             outcomes.append(outcome)
         }
         var podDirectories: [PodDirectoryOutcome] = []
@@ -170,12 +190,17 @@ public struct VolumeReaper: Sendable {
         }
         defer { opened.close() }
 
+        // A disk-pressure reap is judged by pressure.idleAfter; every other rule stands.
+        var judgingPolicy = policy
+        if verdict.reasons.contains(.diskPressure), let pressure = policy.pressure {
+            judgingPolicy.idle.after = min(policy.idle.after, pressure.idleAfter)
+        }
         // The last check: scan and judge again with fresh manifests and access times.
         // Anything changed after it began is in use, and stops the removal.
         let quietSince = KernelTime.earliestStampFromNow()
         var unmounted: [String] = []
         var rescan = rescanned(location, opened, verdict: verdict)
-        var fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: policy, now: clock())
+        var fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: judgingPolicy, now: clock())
         if fresh.verdict == .keep {
             return kept(lastCheckReasons(fresh.reasons), "kept at the last check before deletion")
         }
@@ -200,7 +225,7 @@ public struct VolumeReaper: Sendable {
                 }
             }
             rescan = rescanned(location, opened, verdict: verdict)
-            fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: policy, now: clock())
+            fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: judgingPolicy, now: clock())
             if fresh.verdict == .keep || rescan.volume.scan.isMounted {
                 return kept(lastCheckReasons(fresh.reasons.isEmpty ? [.mounted] : fresh.reasons), "kept after unmounting", unmounted: unmounted)
             }

@@ -40,6 +40,8 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var logLevel = "info"
     /// Where the cgroup file systems are mounted, for the pod liveness check.
     public var cgroupRoot = "/sys/fs/cgroup"
+    /// The kubelet's config file, for its eviction thresholds (pressure mode's default).
+    public var kubeletConfig = "/var/lib/kubelet/config.yaml"
     /// Where pods come from (the `podSource` section). Its `manifests` and
     /// `maxDocumentBytes` follow `manifests` and `maxManifestBytes`: see `podSourceSettings`.
     public var podSource = PodSourceSettings()
@@ -75,7 +77,7 @@ public struct AgentConfiguration: Sendable, Hashable {
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
         "flushInterval", "pollInterval", "reconcileStuckAfter", "fullScanInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
-        "cgroupRoot", "maxManifestBytes", "podSource", "dryRun", "metrics",
+        "cgroupRoot", "maxManifestBytes", "podSource", "dryRun", "metrics", "kubeletConfig",
     ]
 
     /// Keys the `metrics` section may hold.
@@ -142,6 +144,7 @@ public struct AgentConfiguration: Sendable, Hashable {
             case "pollInterval": configuration.pollInterval = try setting.duration()
             case "reconcileStuckAfter": configuration.reconcileStuckAfter = try setting.duration()
             case "fullScanInterval": configuration.fullScanInterval = try setting.duration()
+            case "kubeletConfig": configuration.kubeletConfig = try setting.string()
             case "maxWatches":
                 let text = try setting.string()
                 guard text.allSatisfy({ $0.isASCII && $0.isNumber }), !text.hasPrefix("0"), let count = Int(text), count > 0 else {

@@ -63,6 +63,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
     let scanCache: ScanCacheFeed
     /// `metrics.textfile`, rewritten after each cycle; nil when not configured.
     let textfile: MetricsTextfile?
+    /// The kubelet filesystem's pressure state, kept between cycles (hysteresis).
+    let pressureGauge: DiskPressureGauge
     private let state: Mutex<State>
     private let work = BlockingWork(label: "volume-reaper.reconcile")
     /// Would-reaps and refusals by limits are logged when they change, not every cycle.
@@ -88,6 +90,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
             fullScanInterval: configuration.fullScanInterval, watcher: watcher, watchReads: configuration.watchReads, logger: logger
         )
         textfile = configuration.metricsTextfile.map { MetricsTextfile(path: $0, registry: metrics.registry) }
+        pressureGauge = DiskPressureGauge(kubeletRoot: configuration.kubeletRoot, kubeletConfig: configuration.kubeletConfig)
         state = Mutex(State(policy: policy, dryRun: dryRun || configuration.dryRun))
         AgentMode.set(dryRun: dryRun || configuration.dryRun)
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
@@ -152,6 +155,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
             lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError,
             reconcileRunningSince: snapshot.cycleStartedAt, dryRun: dryRun, podSource: podSource
         )
+        if let plan = snapshot.plan, plan.pressure != nil { health.pressure = pressureStatus(plan: plan, now: now) }
         if let seconds = snapshot.lastCycleSeconds {
             let scans = scanCache.lastCycle
             health.scans = ScanStatus(
@@ -270,7 +274,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
                 let fresh = watched.subtracting(unmarked)
                 try store.markObserved(Array(fresh), since: now)
                 state.withLock { $0.markedObserved = $0.markedObserved.intersection(watched).union(fresh) }
-                let builder = PlanBuilder(configuration: configuration, policy: policy, pods: pods, podCgroups: podCgroups)
+                var builder = PlanBuilder(configuration: configuration, policy: policy, pods: pods, podCgroups: podCgroups)
+                builder.pressureGauge = pressureGauge
                 let cycle = scanCache.beginCycle(policy: policy, now: now)
                 let result: ReapCycle.Result
                 do {
@@ -295,6 +300,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
             metrics.recordReaps(count: result.report.reaped.count, bytes: result.report.bytesFreed)
             metrics.recordReconcile(duration: ContinuousClock.now - started, at: finished)
             metrics.recordPodSource(pods.status())
+            metrics.recordReclaimable(result.snapshot.plan)
+            metrics.recordPressure(pressureStatus(plan: result.snapshot.plan, now: finished))
             metrics.recordScans(walked: scans.walked, reused: scans.reused, lastFullWalk: scanCache.lastCycle.lastFullWalk)
             let watcherStatus = watcher.status
             metrics.recordWatcher(
@@ -310,6 +317,13 @@ public final class AgentController: AgentAPIProvider, Sendable {
                 state.lastCycleSeconds = cycleSeconds
                 if !result.report.reaped.isEmpty { state.lastReap = finished }
                 return state.lastReap
+            }
+            if let pressure = result.snapshot.plan.pressure, pressure.active, pressure.bytesNeeded > 0 || pressure.inodesNeeded > 0,
+               !result.snapshot.plan.volumes.contains(where: { $0.reasons.contains(.diskPressure) }) {
+                logger.warning("disk pressure with nothing to reap: no terminated pod's or orphan's volume qualifies", metadata: [
+                    "free_bytes": "\(pressure.filesystem.availableBytes)", "threshold_bytes": "\(pressure.thresholdBytes)",
+                    "free_inodes": "\(pressure.filesystem.availableInodes)",
+                ])
             }
             logger.info("reconciled", metadata: [
                 "trigger": "\(trigger)", "volumes": "\(result.snapshot.plan.volumes.count)",
@@ -350,6 +364,19 @@ public final class AgentController: AgentAPIProvider, Sendable {
         }
     }
 
+    /// Pressure mode's state for status and metrics; nil without a pressure section.
+    func pressureStatus(plan: Plan, now: Date) -> PressureStatus? {
+        guard let assessment = plan.pressure else { return nil }
+        let seconds = pressureGauge.status(now: now).secondsInPressure
+        let pressureReaps = plan.volumes.filter { $0.reasons.contains(.diskPressure) && $0.verdict == .reap }
+        return PressureStatus(
+            active: assessment.active, nothingToReap: assessment.active && assessment.bytesNeeded + assessment.inodesNeeded > 0 && pressureReaps.isEmpty,
+            filesystem: assessment.filesystem, thresholdBytes: assessment.thresholdBytes, thresholdInodes: assessment.thresholdInodes,
+            reclaimableNow: Forecast.reclaimable(in: plan, within: 0), reclaimableWithin1h: Forecast.reclaimable(in: plan, within: 3600),
+            reclaimableWithin6h: Forecast.reclaimable(in: plan, within: 6 * 3600), secondsInPressure: seconds
+        )
+    }
+
     func statusLine(plan: Plan, watches: Int, lastReap: Date?) -> String {
         let reap = lastReap.map { RFC3339.format($0) } ?? "never"
         let mode = self.dryRun ? " (dry run)" : ""
@@ -359,7 +386,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
             pods = ", pods from \(source.kind.rawValue) \(source.state.rawValue)"
             if let problemKind = source.problemKind { pods += " (\(problemKind))" }
         }
-        return "\(plan.volumes.count) volumes, \(watches) watches, \(plan.summary.reap) idle, last reap \(reap)\(pods)\(mode)"
+        let pressure = plan.pressure?.active == true ? ", DISK PRESSURE" : ""
+        return "\(plan.volumes.count) volumes, \(watches) watches, \(plan.summary.reap) idle, last reap \(reap)\(pods)\(pressure)\(mode)"
     }
 
     /// Whether the watchdog may be fed: ready, and no cycle stuck for longer

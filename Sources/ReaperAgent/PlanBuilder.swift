@@ -22,6 +22,9 @@ public struct PlanBuilder: Sendable {
     public var pods: any PodSource
     /// The pod liveness check; one per process, so a missing tree is reported once.
     public var podCgroups: PodCgroups
+    /// Measures the kubelet filesystem for pressure mode (the daemon keeps
+    /// one for its hysteresis; one-shot runs get a fresh one).
+    public var pressureGauge: DiskPressureGauge?
 
     /// `pods` nil: the manifest files under `configuration.manifests`, trusted
     /// once left alone for `manifestSettleTime` (tests shorten it).
@@ -36,6 +39,7 @@ public struct PlanBuilder: Sendable {
             path: configuration.manifests, settleTime: manifestSettleTime, maxFileBytes: configuration.maxManifestBytes
         )
         self.podCgroups = podCgroups ?? PodCgroups(root: configuration.cgroupRoot)
+        pressureGauge = DiskPressureGauge(kubeletRoot: configuration.kubeletRoot, kubeletConfig: configuration.kubeletConfig)
     }
 
     /// The pods as of now.
@@ -68,9 +72,10 @@ public struct PlanBuilder: Sendable {
         let paths = inventory.pods.flatMap { $0.volumes.map(\.path) }
         let sightings = readObservations(observations, logger: logger)
         let liveness = podCgroups.survey(pods: inventory.pods.map(\.uid), logger: logger)
+        let now = clock()
         let input = ReconcileInput(
-            inventory: inventory, manifests: manifests, access: try access(paths), policy: policy, now: clock(),
-            orphanObservations: sightings, liveness: liveness
+            inventory: inventory, manifests: manifests, access: try access(paths), policy: policy, now: now,
+            orphanObservations: sightings, liveness: liveness, pressure: pressureGauge?.assess(policy: policy, now: now, logger: logger)
         )
         let plan = Reconciler.plan(input)
         if let observations {

@@ -45,6 +45,9 @@ public struct ReapCycle: Sendable {
         let paths = snapshot.plan.volumes.map(\.path)
         var reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
         reaper.podCgroups = builder.podCgroups
+        if snapshot.plan.pressure?.active == true, let gauge = builder.pressureGauge {
+            reaper.measureFree = { gauge.measureFree() }
+        }
         let report = reaper.execute(
             plan: snapshot.plan, currentPodView: { dryRun ? snapshot.manifests : builder.pods.currentSnapshot() },
             access: { try? access(paths) }, dryRun: dryRun, logger: logger

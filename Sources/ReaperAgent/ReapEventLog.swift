@@ -73,6 +73,8 @@ public struct ReapEventLog: Sendable {
             "dry_run": .string(dryRun ? "true" : "false"),
         ]
         if let detail = outcome.detail { metadata["detail"] = .string(detail) }
+        if let before = outcome.freeBytesBefore { metadata["free_bytes_before"] = .stringConvertible(before) }
+        if let after = outcome.freeBytesAfter { metadata["free_bytes_after"] = .stringConvertible(after) }
         if !outcome.unmounted.isEmpty { metadata["unmounted"] = .string(outcome.unmounted.joined(separator: ",")) }
         switch outcome.action {
         case .reaped:

@@ -29,6 +29,9 @@ public struct VolumeVerdict: Sendable, Hashable, Codable {
     public var mounted: Bool
     /// Mount points at or under the volume, for people.
     public var mounts: [MountInfo]
+    /// Kept only for time-based reasons: when it becomes reapable if nothing
+    /// touches it again. nil for every other verdict.
+    public var reapableAt: Date?
 
     public init(
         path: String, podUID: String, namespace: String?, pod: String?, podPhase: String?, orphan: Bool,
@@ -59,7 +62,7 @@ public struct VolumeVerdict: Sendable, Hashable, Codable {
     // `pod: null` for orphans.
     enum CodingKeys: String, CodingKey {
         case path, podUID, namespace, pod, podPhase, orphan, plugin, name, verdict, reasons
-        case lastAccess, lastAccessSource, idleSeconds, bytes, files, mounted, mounts
+        case lastAccess, lastAccessSource, idleSeconds, bytes, files, mounted, mounts, reapableAt
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -81,12 +84,14 @@ public struct VolumeVerdict: Sendable, Hashable, Codable {
         try container.encode(files, forKey: .files)
         try container.encode(mounted, forKey: .mounted)
         try container.encode(mounts, forKey: .mounts)
+        try container.encode(reapableAt, forKey: .reapableAt)
     }
 
     /// Turns a reap into a keep for `reason` (limits, last checks).
     public mutating func keep(because reason: Reason) {
         verdict = .keep
         reasons = [reason]
+        reapableAt = nil
     }
 }
 
@@ -186,6 +191,8 @@ public struct Plan: Sendable, Hashable, Codable {
     public var volumes: [VolumeVerdict]
     /// Pod directories (whole) that an orphan cleanup may remove after their volumes.
     public var orphanPodDirectories: [String]
+    /// The disk pressure the plan was made under (policy with a `pressure` section).
+    public var pressure: PressureAssessment?
 
     public init(
         generatedAt: Date, kubeletRoot: String, manifests: ManifestSummary, alerts: [PlanAlert],

@@ -17,13 +17,18 @@ public enum PlanTable {
         }
         for error in manifests.errors { lines.append("  error: \(error)") }
         for alert in plan.alerts { lines.append("ALERT \(alert.code.rawValue): \(alert.message)") }
+        if let pressure = plan.pressure {
+            let fs = pressure.filesystem
+            lines.append("disk: \(ByteCount.format(fs.availableBytes)) free of \(ByteCount.format(fs.totalBytes)) (\(String(format: "%.1f", fs.availablePercent))%), threshold \(ByteCount.format(pressure.thresholdBytes)): \(pressure.active ? "IN PRESSURE" : "no pressure")")
+        }
         lines.append("")
 
-        let header = ["VERDICT", "IDLE", "SIZE", "POD", "PLUGIN", "VOLUME", "REASONS"]
+        let header = ["VERDICT", "IDLE", "REAP IN", "SIZE", "POD", "PLUGIN", "VOLUME", "REASONS"]
         let rows = plan.volumes.sorted(by: order).map { verdict -> [String] in
             [
                 verdict.verdict.rawValue,
                 verdict.lastAccess == nil ? "-" : DurationText.format(TimeInterval(verdict.idleSeconds)),
+                reapIn(verdict, now: plan.generatedAt),
                 ByteCount.format(verdict.bytes),
                 podLabel(verdict),
                 verdict.plugin.unescaped,
@@ -48,6 +53,13 @@ public enum PlanTable {
     public static func summaryLine(_ plan: Plan) -> String {
         let total = plan.summary.reap + plan.summary.keep
         return "\(total) volumes in \(plan.kubeletRoot): \(plan.summary.reap) to reap (\(ByteCount.format(plan.summary.bytes))), \(plan.summary.keep) to keep"
+    }
+
+    /// `now` for a reap, the time left for a volume kept only by time, else `-`.
+    static func reapIn(_ verdict: VolumeVerdict, now: Date) -> String {
+        if verdict.verdict == .reap { return "now" }
+        guard let at = verdict.reapableAt else { return "-" }
+        return DurationText.format(max(0, at.timeIntervalSince(now)))
     }
 
     static func podLabel(_ verdict: VolumeVerdict) -> String {

@@ -55,12 +55,32 @@ public struct Policy: Sendable, Hashable {
         public init() {}
     }
 
+    /// Disk pressure mode (issue 11): on when the policy has a `pressure` section.
+    public struct Pressure: Sendable, Hashable {
+        /// Free space below which pressure begins; nil: the kubelet's
+        /// eviction threshold plus `margin` (15% without a kubelet config).
+        public var available: SpaceAmount?
+        /// Free inodes likewise; nil: the kubelet's `nodefs.inodesFree` plus `margin`.
+        public var inodesAvailable: SpaceAmount?
+        /// Percentage points added to the kubelet's thresholds, so that we act first.
+        public var margin: Double = 5
+        /// Pressure ends at the threshold plus this.
+        public var hysteresis: SpaceAmount = .percent(5)
+        /// `idle.after` for terminated pods' and orphans' volumes while in pressure.
+        public var idleAfter: TimeInterval = 5 * 60
+        /// The per-cycle cap in pressure (never below `limits.maxReapsPerCycle`).
+        public var maxReapsPerCycle = 200
+        public init() {}
+    }
+
     public var idle = Idle()
     public var annotation = Annotation()
     public var pods = Pods()
     public var orphans = Orphans()
     public var volumes = Volumes()
     public var limits = Limits()
+    /// nil: no pressure mode.
+    public var pressure: Pressure?
 
     public init() {}
 

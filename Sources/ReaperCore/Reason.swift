@@ -6,6 +6,7 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
     case orphan = "orphan"
     case idle = "idle"
     case willUnmount = "will-unmount"
+    case diskPressure = "disk-pressure"
 
     // The pod still needs it.
     case podRunning = "pod-running"
@@ -56,7 +57,7 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
     /// Whether this reason, by itself, means keep.
     public var keeps: Bool {
         switch self {
-        case .podTerminated, .orphan, .idle, .willUnmount: return false
+        case .podTerminated, .orphan, .idle, .willUnmount, .diskPressure: return false
         default: return true
         }
     }
@@ -67,6 +68,7 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
         case .podTerminated: return "the pod finished (Succeeded or Failed) and will not run again"
         case .orphan: return "no manifest lists the pod, and the manifests are complete and fresh"
         case .idle: return "no access for longer than idle.after"
+        case .diskPressure: return "the disk is under pressure: a terminated pod's or orphan's volume idle for pressure.idleAfter goes, biggest first, until free space is back above the threshold"
         case .willUnmount: return "a mount inside is of a type in volumes.unmount and will be unmounted first"
         case .podRunning: return "the pod is Running"
         case .podPending: return "the pod is Pending"

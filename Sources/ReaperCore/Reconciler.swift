@@ -12,11 +12,15 @@ public struct ReconcileInput: Sendable {
     public var orphanObservations: [String: OrphanObservation]
     /// The pod cgroups' view: live pods are kept whatever the manifests say.
     public var liveness: PodLiveness
+    /// The kubelet filesystem as measured for this pass (pressure mode only).
+    public var pressure: PressureAssessment?
 
     public init(
         inventory: NodeInventory, manifests: PodSnapshot, access: [String: AccessRecord], policy: Policy, now: Date,
-        orphanObservations: [String: OrphanObservation] = [:], liveness: PodLiveness = PodLiveness()
+        orphanObservations: [String: OrphanObservation] = [:], liveness: PodLiveness = PodLiveness(),
+        pressure: PressureAssessment? = nil
     ) {
+        self.pressure = pressure
         self.inventory = inventory
         self.manifests = manifests
         self.access = access
@@ -51,8 +55,12 @@ public enum Reconciler {
             .filter { input.policy.orphans.removePodDir && snapshot.keepReasons(for: $0).isEmpty }
             .filter { input.liveness.keepReasons(for: $0.uid).isEmpty }
             .map(\.path)
+        let pressure = input.pressure.flatMap { $0.active ? input.policy.pressure : nil }
+        if let pressure, let assessment = input.pressure {
+            applyPressure(&verdicts, assessment: assessment, settings: pressure)
+        }
         applyOrphanFraction(&verdicts, orphanPodDirectories: &orphanPodDirectories, alerts: &alerts, input: input)
-        applyMaxReaps(&verdicts, limit: input.policy.limits.maxReapsPerCycle)
+        applyMaxReaps(&verdicts, limit: max(input.policy.limits.maxReapsPerCycle, pressure?.maxReapsPerCycle ?? 0))
 
         // A pod directory goes only once every volume in it goes.
         let keptPrefixes = Set(verdicts.filter { $0.verdict == .keep && $0.orphan }.map { podDirectory(of: $0.path) })
@@ -63,10 +71,12 @@ public enum Reconciler {
             complete: input.manifests.isComplete, synced: input.manifests.synced, resourceVersion: input.manifests.resourceVersion,
             errors: input.manifests.errors.map(\.description), files: input.manifests.files.count, pods: input.manifests.pods.count
         )
-        return Plan(
+        var plan = Plan(
             generatedAt: input.now, kubeletRoot: input.inventory.kubeletRoot, manifests: manifests, alerts: alerts,
             volumes: verdicts.sorted { $0.path < $1.path }, orphanPodDirectories: orphanPodDirectories.sorted()
         )
+        plan.pressure = input.policy.pressure == nil ? nil : input.pressure
+        return plan
     }
 
     /// Judges one volume again on fresh data, right before it is deleted
@@ -154,7 +164,7 @@ public enum Reconciler {
 
         let representative = pods.first
         let keepReasons = Array(Set(keep)).sorted()
-        return VolumeVerdict(
+        var verdict = VolumeVerdict(
             path: volume.path, podUID: directory.uid, namespace: representative?.namespace, pod: representative?.name,
             podPhase: representative?.phase, orphan: isOrphan, plugin: volume.plugin, name: volume.name,
             verdict: keepReasons.isEmpty ? .reap : .keep,
@@ -162,6 +172,10 @@ public enum Reconciler {
             lastAccess: access?.date, lastAccessSource: access?.source, idleSeconds: idleSeconds,
             bytes: scan.bytes, files: scan.files, mounted: scan.isMounted, mounts: scan.mounts
         )
+        verdict.reapableAt = reapableAt(
+            keepReasons: keepReasons, lastAccess: access?.date, pods: pods, observedSince: input.access[volume.path]?.observedSince, policy: policy
+        )
+        return verdict
     }
 
     /// Why one manifest document keeps its pod's volumes (empty: it does not).
@@ -251,7 +265,7 @@ public enum Reconciler {
     static func applyMaxReaps(_ verdicts: inout [VolumeVerdict], limit: Int) {
         let reapIndices = verdicts.indices
             .filter { verdicts[$0].verdict == .reap }
-            .sorted { (verdicts[$0].idleSeconds, verdicts[$1].path) > (verdicts[$1].idleSeconds, verdicts[$0].path) }
+            .sorted { reapOrder(verdicts[$0], verdicts[$1]) }
         for index in reapIndices.dropFirst(max(0, limit)) {
             verdicts[index].keep(because: .limitMaxReaps)
         }

@@ -31,6 +31,8 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     public var podSource: PodSourceStatus?
     /// What the last cycle walked and reused (issue 10); null before the first.
     public var scans: ScanStatus?
+    /// Disk pressure mode (issue 11); absent without a `pressure` policy section.
+    public var pressure: PressureStatus?
 
     public init(
         healthy: Bool, state: String, watches: Int, volumes: Int, lastReconcile: Date?,
@@ -48,7 +50,7 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun, podSource, scans
+        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun, podSource, scans, pressure
     }
 
     // Explicit so that nil fields are written as null, like the plan's.
@@ -64,6 +66,7 @@ public struct AgentHealth: Codable, Sendable, Hashable {
         try container.encode(dryRun, forKey: .dryRun)
         try container.encode(podSource, forKey: .podSource)
         try container.encode(scans, forKey: .scans)
+        try container.encodeIfPresent(pressure, forKey: .pressure)
     }
 }
 

@@ -64,6 +64,22 @@ public enum AgentMetrics {
     /// Counter: LISTs (kubelet: polls) answered.
     public static let podSourceLists = "volume_reaper_pod_source_lists_total"
 
+    /// Gauge: 1 while the kubelet filesystem is in disk pressure (pressure mode).
+    public static let pressure = "volume_reaper_disk_pressure"
+    /// Gauge: 1 while in pressure with nothing left to reap.
+    public static let pressureNothingToReap = "volume_reaper_disk_pressure_nothing_to_reap"
+    /// Gauge: free bytes and inodes of the kubelet filesystem.
+    public static let freeBytes = "volume_reaper_filesystem_free_bytes"
+    public static let freeInodes = "volume_reaper_filesystem_free_inodes"
+    /// Gauge: free bytes below which pressure begins.
+    public static let pressureThresholdBytes = "volume_reaper_disk_pressure_threshold_bytes"
+    /// Gauge: total seconds spent in pressure since the daemon started.
+    public static let pressureSeconds = "volume_reaper_disk_pressure_seconds"
+    /// Gauge, label `within` = `1h`, `6h`: bytes reclaimable now plus what
+    /// becomes reclaimable within the hour or six if untouched (the forecast;
+    /// `reclaimableBytes` is now).
+    public static let reclaimableWithinBytes = "volume_reaper_reclaimable_within_bytes"
+
     /// Buckets of `reconcileDuration`.
     public static let reconcileDurationBuckets: [Duration] = [
         .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
@@ -279,6 +295,32 @@ public struct AgentMetricsRecorder: Sendable {
                 labels: source + [("problem", problem)]
             ).increment(by: new)
         }
+    }
+
+    /// Bytes reclaimable now and within 1h and 6h (the forecast).
+    public func recordReclaimable(_ plan: Plan) {
+        let descriptor = MetricNameDescriptor(
+            metricName: AgentMetrics.reclaimableWithinBytes, unitName: "",
+            helpText: "Bytes reclaimable within 1h/6h if nothing touches them again (volume_reaper_reclaimable_bytes: now)."
+        )
+        for (label, seconds) in [("1h", 3600.0), ("6h", 6 * 3600.0)] {
+            registry.makeGauge(descriptor: descriptor, labels: [("within", label)])
+                .set(Int64(clamping: Forecast.reclaimable(in: plan, within: seconds)))
+        }
+    }
+
+    /// Pressure mode's state; nil (no pressure section) records nothing.
+    public func recordPressure(_ status: PressureStatus?) {
+        guard let status else { return }
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
+        }
+        gauge(AgentMetrics.pressure, "1 while the kubelet filesystem is in disk pressure.").set(Int64(status.active ? 1 : 0))
+        gauge(AgentMetrics.pressureNothingToReap, "1 while in disk pressure with nothing left to reap.").set(Int64(status.nothingToReap ? 1 : 0))
+        gauge(AgentMetrics.freeBytes, "Free bytes of the kubelet filesystem.").set(Int64(clamping: status.filesystem.availableBytes))
+        gauge(AgentMetrics.freeInodes, "Free inodes of the kubelet filesystem.").set(Int64(clamping: status.filesystem.availableInodes))
+        gauge(AgentMetrics.pressureThresholdBytes, "Free bytes below which disk pressure begins.").set(Int64(clamping: status.thresholdBytes))
+        gauge(AgentMetrics.pressureSeconds, "Seconds spent in disk pressure since the daemon started.").set(status.secondsInPressure)
     }
 
     /// One HTTP response of the socket API.

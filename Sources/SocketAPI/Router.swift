@@ -9,6 +9,7 @@ enum Route: Sendable, Hashable {
     case volumes
     case podVolumes(String)
     case plan
+    case forecast
     case reconcile
     case metrics
 
@@ -26,6 +27,7 @@ enum Route: Sendable, Hashable {
         case "/healthz": self = .health
         case "/v1/volumes": self = .volumes
         case "/v1/plan": self = .plan
+        case "/v1/forecast": self = .forecast
         case "/v1/reconcile": self = .reconcile
         case "/metrics": self = .metrics
         default:
@@ -94,6 +96,17 @@ struct RequestHandler: Sendable {
         case .plan:
             guard let plan = await provider.currentPlan() else { return Self.noPlan }
             return Self.planDocument(plan)
+
+        case .forecast:
+            let withinText = target.queryItems?.first(where: { $0.name == "within" })?.value ?? "6h"
+            guard let within = DurationText.parse(withinText), within >= 3600, within <= 7 * 86400 else {
+                return .error(
+                    .badRequest, code: "bad-request",
+                    message: "within '\(UserText.excerpt(withinText))' is not a duration from 1h to 7d (e.g. 6h)"
+                )
+            }
+            guard let plan = await provider.currentPlan() else { return Self.noPlan }
+            return .json(Forecast.build(from: plan, within: within))
 
         case .reconcile:
             guard let peer = request.peer else {

@@ -257,3 +257,15 @@ public enum Syscall {
         _ = try retryingEINTR("inotify_rm_watch") { Glibc.inotify_rm_watch(fd.rawValue, watch) }
     }
 }
+
+// MARK: Filesystem space
+
+extension Syscall {
+    /// `statvfs(3)`: free space as an unprivileged user sees it (`f_bavail`,
+    /// `f_favail`), the numbers the kubelet's eviction manager judges by.
+    public static func statvfs(_ path: String) throws(SystemCallError) -> (totalBytes: UInt64, availableBytes: UInt64, totalInodes: UInt64, availableInodes: UInt64) {
+        var result = vr_space_t()
+        _ = try retryingEINTR("statvfs", path: path) { vr_statvfs(path, &result) }
+        return (result.total_bytes, result.available_bytes, result.total_inodes, result.available_inodes)
+    }
+}

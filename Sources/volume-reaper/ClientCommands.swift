@@ -85,3 +85,34 @@ struct ReconcileCommand: ParsableCommand {
         print(PlanTable.summaryLine(plan))
     }
 }
+
+/// `volume-reaper forecast [--within 6h] [--json]`: what becomes reclaimable, hour by hour.
+struct ForecastCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forecast", abstract: "Chart the bytes that become reclaimable over the next hours if nothing touches them (asks the running daemon)."
+    )
+
+    @Option(help: "How far ahead, from 1h to 7d (default 6h).")
+    var within: String = "6h"
+
+    @Flag(name: .long, help: "Print JSON (the same as GET /v1/forecast).")
+    var json = false
+
+    @OptionGroup var socket: SocketOptions
+
+    func run() throws {
+        let query = within.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? within
+        let response = try socket.request("GET", "/v1/forecast?within=\(query)")
+        try socket.requireOK(response)
+        if json {
+            FileHandle.standardOutput.write(response.body)
+            FileHandle.standardOutput.write(Data("\n".utf8))
+            return
+        }
+        do {
+            print(try Plan.decoder().decode(Forecast.self, from: response.body).render(), terminator: "")
+        } catch {
+            throw CommandFailure("unexpected answer from \(socket.socket): \(error)")
+        }
+    }
+}

@@ -13,6 +13,9 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Kubelet root directory (default /var/lib/kubelet).")
     var kubeletRoot: String?
 
+    @Option(help: "The kubelet's config file, for its eviction thresholds (default /var/lib/kubelet/config.yaml).")
+    var kubeletConfig: String?
+
     @Option(help: "Pod manifests: a file or a directory of *.json, *.yaml (default /var/lib/volume-reaper/manifests).")
     var manifests: String?
 
@@ -45,6 +48,7 @@ struct NodeOptions: ParsableArguments {
             }
         }
         if let kubeletRoot { configuration.kubeletRoot = kubeletRoot }
+        if let kubeletConfig { configuration.kubeletConfig = kubeletConfig }
         if let manifests { configuration.manifests = manifests }
         if let podSource {
             guard let kind = PodSourceKind(rawValue: podSource) else {

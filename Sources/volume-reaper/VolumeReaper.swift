@@ -23,8 +23,8 @@ struct VolumeReaper: AsyncParsableCommand {
             """,
         version: VolumeReaperVersion.current,
         subcommands: [
-            OneShotCommand.self, RunCommand.self, IdleCommand.self, StatusCommand.self, ReconcileCommand.self, PolicyCommand.self,
-            CheckCommand.self,
+            OneShotCommand.self, RunCommand.self, IdleCommand.self, ForecastCommand.self, StatusCommand.self, ReconcileCommand.self,
+            PolicyCommand.self, CheckCommand.self,
         ],
         defaultSubcommand: OneShotCommand.self
     )

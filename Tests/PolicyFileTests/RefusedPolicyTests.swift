@@ -110,6 +110,7 @@ extension RefusedCase {
         RefusedCase(name: "reaps quoted", yaml: "limits: {maxReapsPerCycle: \"10\"}\n", code: .notAnInteger, field: "limits.maxReapsPerCycle", value: "10", mentions: ["without quotes"]),
         RefusedCase(name: "fraction above 1", yaml: "limits:\n  maxOrphanFraction: 1.5\n", code: .fractionOutOfRange, field: "limits.maxOrphanFraction", value: "1.5", mentions: ["0 to 1"]),
         RefusedCase(name: "fraction below 0", yaml: "limits: {maxOrphanFraction: -0.1}\n", code: .fractionOutOfRange, field: "limits.maxOrphanFraction", value: "-0.1"),
+        RefusedCase(name: "pressure amount neither percentage nor size", yaml: "pressure:\n  available: 150%\n", code: .invalidAmount, field: "pressure.available", value: "150%", mentions: ["0% to 100%"]),
         RefusedCase(name: "fraction as a percentage", yaml: "limits: {maxOrphanFraction: 50%}\n", code: .fractionOutOfRange, field: "limits.maxOrphanFraction", value: "50%", mentions: ["is 0.5"]),
         RefusedCase(name: "fraction NaN", yaml: "limits: {maxOrphanFraction: .nan}\n", code: .fractionOutOfRange, field: "limits.maxOrphanFraction", value: ".nan"),
         RefusedCase(name: "fraction as a word", yaml: "limits: {maxOrphanFraction: half}\n", code: .wrongType, field: "limits.maxOrphanFraction", value: "half"),

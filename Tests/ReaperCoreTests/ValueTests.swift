@@ -124,7 +124,7 @@ struct PodDirectoryKindTests {
 
 @Suite("Reason")
 struct ReasonTests {
-    static let letGo: Set<Reason> = [.podTerminated, .orphan, .idle, .willUnmount]
+    static let letGo: Set<Reason> = [.podTerminated, .orphan, .idle, .willUnmount, .diskPressure]
 
     @Test("codes are unique kebab-case")
     func codes() {
@@ -135,7 +135,7 @@ struct ReasonTests {
         }
     }
 
-    @Test("only the four let-go reasons do not keep; every reason has a sentence")
+    @Test("only the let-go reasons do not keep; every reason has a sentence")
     func keeps() {
         for reason in Reason.allCases {
             #expect(reason.keeps == !Self.letGo.contains(reason), "\(reason.rawValue)")

@@ -62,6 +62,24 @@ struct RouteTests {
         }
     }
 
+    @Test("GET /v1/forecast: hour buckets as JSON; a bad within is 400 with one line")
+    func forecast() async throws {
+        try await withServer { _, socket in
+            let response = try await curl(socket, "/v1/forecast?within=3h")
+            #expect(response.status == 200)
+            let forecast = try response.json(Forecast.self)
+            #expect(forecast == Forecast.build(from: Fixture.plan, within: 3 * 3600))
+            #expect(forecast.buckets.count == 3)
+            #expect(try await curl(socket, "/v1/forecast").json(Forecast.self).buckets.count == 6)
+            for bad in ["soon", "10m", "30d", "-1h"] {
+                let refused = try await curl(socket, "/v1/forecast?within=\(bad)")
+                #expect(refused.status == 400, "\(bad)")
+                #expect(refused.errorCode == "bad-request")
+                #expect(refused.errorMessage?.contains(bad) == true && refused.errorMessage?.contains("\n") == false)
+            }
+        }
+    }
+
     @Test("No plan yet: volume and plan routes answer 503")
     func noPlan() async throws {
         try await withServer(provider: FakeProvider(plan: nil)) { _, socket in

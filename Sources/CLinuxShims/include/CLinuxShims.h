@@ -31,6 +31,15 @@ typedef struct {
 
 ssize_t vr_getdents64(int fd, void *buffer, size_t length);
 int vr_flock(int fd, int operation);
+
+/// statvfs(3), flattened: Swift sees the struct and the function of that name as one.
+typedef struct {
+    uint64_t total_bytes;
+    uint64_t available_bytes;
+    uint64_t total_inodes;
+    uint64_t available_inodes;
+} vr_space_t;
+int vr_statvfs(const char *path, vr_space_t *out);
 int vr_statx(int dirfd, const char *path, int flags, vr_statx_t *out);
 /// `openat2(2)` (no glibc wrapper) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
 /// | RESOLVE_NO_MAGICLINKS: `path` cannot lead out of `dirfd`.
