@@ -22,12 +22,14 @@ import ServiceLifecycle
 /// `refreshedAt` advances only on a LIST (the moment it was sent) or a
 /// BOOKMARK (its arrival less `PodSourceSettings.defaultBookmarkMargin`), never on a
 /// single event.
-public final class APIServerPodSource: PodSource, Service {
+public final class APIServerPodSource: ViewBackedPodSource, Service {
     public var kind: PodSourceKind { .apiserver }
     let settings: PodSourceSettings
     let connection: ClusterConnection
     let view: PodView
     let logger: Logger
+    /// One element per change of the view; the daemon reconciles on it.
+    public var changes: AsyncStream<Void> { view.changes }
 
     public init(settings: PodSourceSettings, logger: Logger) {
         self.settings = settings
@@ -39,10 +41,6 @@ public final class APIServerPodSource: PodSource, Service {
         )
     }
 
-    public func currentSnapshot() -> PodSnapshot { view.snapshot() }
-    public func status() -> PodSourceStatus { view.status() }
-    /// One element per change of the view; the daemon reconciles on it.
-    public var changes: AsyncStream<Void> { view.changes }
 
     /// One LIST, for `--plan` and `--once`; a failure leaves an unsynced,
     /// empty view (every orphan kept) with the problem as its error.
@@ -102,10 +100,11 @@ public final class APIServerPodSource: PodSource, Service {
 
     private func list() async throws(PodSourceProblem) {
         let target = try connection.target()
-        let url = "\(target.endpoint.credentials.server)/api/v1/pods?fieldSelector=spec.nodeName%3D\(queryValue(target.nodeName))"
+        let path = "/api/v1/pods?fieldSelector=spec.nodeName%3D\(queryValue(target.nodeName))"
+        let url = target.endpoint.url(path)
         view.setEndpoint(ClusterEndpoint.shown(url) + "?fieldSelector=spec.nodeName=" + target.nodeName)
         let sentAt = Date()
-        let response = try await target.endpoint.get(url, deadline: .now() + .seconds(Int64(settings.requestTimeout.rounded(.up))))
+        let response = try await target.endpoint.get(path, deadline: .now() + .seconds(Int64(settings.requestTimeout.rounded(.up))))
         let body = try await target.endpoint.body(
             of: response, url: url, stallTimeout: settings.stallTimeout,
             deadline: .now + Duration(seconds: settings.requestTimeout)
@@ -128,10 +127,10 @@ public final class APIServerPodSource: PodSource, Service {
         let target = try connection.target()
         guard let version = view.resourceVersion else { throw PodSourceProblem(.expired, "no resourceVersion to watch from") }
         let seconds = max(1, Int(timeout.components.seconds))
-        let url = "\(target.endpoint.credentials.server)/api/v1/pods?fieldSelector=spec.nodeName%3D\(queryValue(target.nodeName))"
+        let path = "/api/v1/pods?fieldSelector=spec.nodeName%3D\(queryValue(target.nodeName))"
             + "&watch=true&resourceVersion=\(queryValue(version))&allowWatchBookmarks=true&timeoutSeconds=\(seconds)"
-        let shown = ClusterEndpoint.shown(url)
-        let response = try await target.endpoint.get(url, deadline: .now() + .seconds(Int64(settings.requestTimeout.rounded(.up))))
+        let shown = ClusterEndpoint.shown(target.endpoint.url(path))
+        let response = try await target.endpoint.get(path, deadline: .now() + .seconds(Int64(settings.requestTimeout.rounded(.up))))
         view.watchStarted()
         let view = view
         let maxLine = settings.maxDocumentBytes

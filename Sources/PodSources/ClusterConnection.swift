@@ -32,18 +32,12 @@ final class ClusterConnection: Sendable {
         self.settings = settings
         self.logger = logger
         self.retarget = retarget
-        client = Self.makeClient()
-    }
-
-    /// HTTP/1.1, no redirects (a credential must never follow one to another
-    /// host), bounded connect time; reads are bounded per request.
-    static func makeClient() -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(10))
-        configuration.httpVersion = .http1Only
-        configuration.decompression = .disabled
-        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        // The read timeout is a last resort behind `stallTimeout` (StallGuard
+        // ends a silent watch or answer first, as `stalled`).
+        client = ClusterHTTP.makeClient(
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            readTimeout: .seconds(Int64((settings.stallTimeout + settings.requestTimeout).rounded(.up))), logger: logger
+        )
     }
 
     func target() throws(PodSourceProblem) -> Target {

@@ -14,18 +14,17 @@ struct ClusterEndpoint: Sendable {
     /// The largest body read; more is `tooLarge`.
     let maxBodyBytes: Int
 
-    /// Sends a GET and returns the response once its head arrived with 200.
-    /// `deadline` bounds the wait for the head only; the caller bounds the body.
-    func get(_ url: String, deadline: NIODeadline) async throws(PodSourceProblem) -> HTTPClientResponse {
-        var request = HTTPClientRequest(url: url)
-        request.method = .GET
-        request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "volume-reaper")
+    /// The full URL of `path` (with its query) on this server, for messages.
+    func url(_ path: String) -> String { credentials.server + path }
+
+    /// Sends a GET for `path` (with its query) and returns the response once
+    /// its head arrived with 200. `deadline` bounds the wait for the head
+    /// only; the caller bounds the body.
+    func get(_ path: String, deadline: NIODeadline) async throws(PodSourceProblem) -> HTTPClientResponse {
+        let url = url(path)
+        let request: HTTPClientRequest
         do {
-            request.tlsConfiguration = try await credentials.tlsConfiguration()
-            if let authorization = try await credentials.authorization() {
-                request.headers.add(name: "Authorization", value: authorization)
-            }
+            request = try await ClusterHTTP.request(path, credentials: credentials)
         } catch {
             throw PodSourceProblem(.credentials, UserText.excerpt(error.description, limit: 512))
         }

@@ -11,12 +11,14 @@ import ServiceLifecycle
 /// config hash), asked every `pollInterval`. `refreshedAt` is the moment the
 /// last good answer's request was sent; a failed poll keeps the pods but
 /// marks the view unsynced until the next good answer.
-public final class KubeletPodSource: PodSource, Service {
+public final class KubeletPodSource: ViewBackedPodSource, Service {
     public var kind: PodSourceKind { .kubelet }
     let settings: PodSourceSettings
     let connection: ClusterConnection
     let view: PodView
     let logger: Logger
+    /// One element per change of the view; the daemon reconciles on it.
+    public var changes: AsyncStream<Void> { view.changes }
 
     public init(settings: PodSourceSettings, logger: Logger) {
         self.settings = settings
@@ -29,9 +31,6 @@ public final class KubeletPodSource: PodSource, Service {
         view = PodView(kind: .kubelet, endpoint: settings.kubeletURL.map { "\($0)/pods" } ?? "https://<node>:10250/pods", logger: logger)
     }
 
-    public func currentSnapshot() -> PodSnapshot { view.snapshot() }
-    public func status() -> PodSourceStatus { view.status() }
-    public var changes: AsyncStream<Void> { view.changes }
 
     /// One poll, for `--plan` and `--once`.
     public func pollOnce() async {
@@ -59,10 +58,10 @@ public final class KubeletPodSource: PodSource, Service {
     private func poll() async -> Bool {
         do throws(PodSourceProblem) {
             let target = try connection.target()
-            let url = "\(target.endpoint.credentials.server)/pods"
+            let url = target.endpoint.url("/pods")
             view.setEndpoint(ClusterEndpoint.shown(url))
             let sentAt = Date()
-            let response = try await target.endpoint.get(url, deadline: .now() + .seconds(Int64(settings.requestTimeout.rounded(.up))))
+            let response = try await target.endpoint.get("/pods", deadline: .now() + .seconds(Int64(settings.requestTimeout.rounded(.up))))
             let body = try await target.endpoint.body(
                 of: response, url: url, stallTimeout: settings.stallTimeout, deadline: .now + Duration(seconds: settings.requestTimeout)
             )

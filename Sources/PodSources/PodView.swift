@@ -195,3 +195,13 @@ final class PodView: Sendable {
         if changed { changeContinuation.yield() }
     }
 }
+
+/// A network source: its answers come from the `PodView` its loop keeps.
+protocol ViewBackedPodSource: PodSource {
+    var view: PodView { get }
+}
+
+extension ViewBackedPodSource {
+    public func currentSnapshot() -> PodSnapshot { view.snapshot() }
+    public func status() -> PodSourceStatus { view.status() }
+}
