@@ -141,6 +141,14 @@ struct PodSourceDaemonTests {
                     await running.stop()
                     throw ExampleNodeError(message: "not healthy within 30s; log:\n\(log)")
                 }
+                // The first cycle may run before the first LIST answers
+                // (everything kept, manifests-empty); the tests start from a
+                // plan made with the server's pods.
+                guard await waitUntil(timeout: 30, { (try? running.plan())?.manifests.synced == true }) else {
+                    let log = daemon.log
+                    await running.stop()
+                    throw ExampleNodeError(message: "no plan from a synced pod view within 30s; log:\n\(log)")
+                }
             }
             return running
         } catch {
