@@ -207,15 +207,8 @@ extension AgentConfiguration {
     /// The `podSource` section: a mapping of the keys in `podSourceKeys`.
     static func parsePodSource(_ node: Node, file: String) throws(ConfigurationError) -> PodSourceSettings {
         var settings = PodSourceSettings()
-        guard let mapping = node.mapping else {
-            throw ConfigurationError(file: file, field: "podSource", message: "must be a mapping (kind: files, apiserver or kubelet, and its settings)")
-        }
-        for (keyNode, value) in mapping {
-            guard let key = keyNode.string else {
-                throw ConfigurationError(file: file, field: "podSource", message: "keys must be strings")
-            }
-            let field = "podSource." + UserText.excerpt(key, limit: 64)
-            let setting = ConfigSetting(value, file: file, field: field)
+        for (key, setting) in try sectionSettings(node, file: file, section: "podSource", expected: "kind: files, apiserver or kubelet, and its settings") {
+            let field = setting.field
             let shown = setting.shown
             func url() throws(ConfigurationError) -> String {
                 let text = try setting.string()
@@ -260,20 +253,30 @@ extension AgentConfiguration {
         return settings
     }
 
-    /// The `metrics` section: `listen` (`[HOST]:PORT`) and `textfile` (an absolute path).
-    static func parseMetrics(_ node: Node, file: String, into configuration: inout AgentConfiguration) throws(ConfigurationError) {
+    /// The settings of a section (`podSource`, `metrics`): a mapping with
+    /// string keys, each value named `<section>.<key>` in messages.
+    static func sectionSettings(
+        _ node: Node, file: String, section: String, expected: String
+    ) throws(ConfigurationError) -> [(key: String, setting: ConfigSetting)] {
         guard let mapping = node.mapping else {
-            throw ConfigurationError(file: file, field: "metrics", message: "must be a mapping (listen, textfile)")
+            throw ConfigurationError(file: file, field: section, message: "must be a mapping (\(expected))")
         }
+        var settings: [(key: String, setting: ConfigSetting)] = []
         for (keyNode, value) in mapping {
             guard let key = keyNode.string else {
-                throw ConfigurationError(file: file, field: "metrics", message: "keys must be strings")
+                throw ConfigurationError(file: file, field: section, message: "keys must be strings")
             }
-            let field = "metrics." + UserText.excerpt(key, limit: 64)
-            guard let text = value.scalar?.string, !text.isEmpty else {
-                throw ConfigurationError(file: file, field: field, message: "must be a non-empty string")
-            }
-            let shown = UserText.excerpt(text, quoting: true)
+            settings.append((key, ConfigSetting(value, file: file, field: section + "." + UserText.excerpt(key, limit: 64))))
+        }
+        return settings
+    }
+
+    /// The `metrics` section: `listen` (`[HOST]:PORT`) and `textfile` (an absolute path).
+    static func parseMetrics(_ node: Node, file: String, into configuration: inout AgentConfiguration) throws(ConfigurationError) {
+        for (key, setting) in try sectionSettings(node, file: file, section: "metrics", expected: "listen, textfile") {
+            let field = setting.field
+            let text = try setting.string()
+            let shown = setting.shown
             switch key {
             case "listen":
                 guard let address = TCPListenAddress(text) else {
