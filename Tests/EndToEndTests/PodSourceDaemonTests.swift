@@ -333,15 +333,3 @@ struct KubeletSourcePlanTests {
         pki.remove()
     }
 }
-
-/// `eventually` for async tests: polls every 100 ms with `Task.sleep`, so a
-/// waiting test does not hold one of the few cooperative threads the test
-/// server's and the other tests' tasks need.
-func waitUntil(timeout: TimeInterval, _ condition: () throws -> Bool) async -> Bool {
-    let end = Date().addingTimeInterval(timeout)
-    while Date() < end {
-        if (try? condition()) == true { return true }
-        try? await Task.sleep(for: .milliseconds(100))
-    }
-    return (try? condition()) == true
-}

@@ -84,16 +84,6 @@ protocol ServiceRunnable: Sendable {
 extension APIServerPodSource: ServiceRunnable {}
 extension KubeletPodSource: ServiceRunnable {}
 
-/// Polls `condition` every 20 ms until it holds or `timeout` passes.
-func until(_ timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async rethrows -> Bool {
-    let end = ContinuousClock.now + timeout
-    while ContinuousClock.now < end {
-        if try condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try condition()
-}
-
 @Suite("APIServerPodSource against the test server")
 struct APIServerSourceTests {
     func phase(_ source: some PodSource, _ uid: String) -> String? {
@@ -130,7 +120,7 @@ struct APIServerSourceTests {
             settings.bookmarkMargin = 0.2
             let source = APIServerPodSource(settings: settings, logger: TestCluster.logger)
             try await TestCluster.running(source) {
-                #expect(await until { cluster.server.openWatchCount == 1 })
+                #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.openWatchCount == 1 })
                 let listed = try #require(source.currentSnapshot().refreshedAt)
                 let watch = try #require(cluster.server.requests.first { $0.kind == .watch })
                 #expect(watch.query["allowWatchBookmarks"] == "true")
@@ -139,15 +129,15 @@ struct APIServerSourceTests {
                 #expect((60...120).contains(timeout))
 
                 try cluster.server.setPhase(uid: TestCluster.metricsServer, "Succeeded", terminateContainers: false)
-                #expect(await until { phase(source, TestCluster.metricsServer) == "Succeeded" })
+                #expect(await waitUntil(every: .milliseconds(20)) { phase(source, TestCluster.metricsServer) == "Succeeded" })
                 #expect(source.currentSnapshot().refreshedAt == listed, "an event must not advance refreshedAt")
                 try cluster.server.deletePod(uid: TestCluster.failJob)
-                #expect(await until { phase(source, TestCluster.failJob) == nil })
+                #expect(await waitUntil(every: .milliseconds(20)) { phase(source, TestCluster.failJob) == nil })
 
                 try await Task.sleep(for: .milliseconds(300))  // past the margin
                 let bookmarkSent = Date()
                 cluster.server.sendBookmark()
-                #expect(await until { source.currentSnapshot().refreshedAt != listed })
+                #expect(await waitUntil(every: .milliseconds(20)) { source.currentSnapshot().refreshedAt != listed })
                 let vouched = try #require(source.currentSnapshot().refreshedAt)
                 #expect(vouched <= Date().addingTimeInterval(-settings.bookmarkMargin))
                 #expect(vouched >= bookmarkSent.addingTimeInterval(-settings.bookmarkMargin))
@@ -164,7 +154,7 @@ struct APIServerSourceTests {
         try await TestCluster.with { cluster in
             let source = APIServerPodSource(settings: cluster.settings, logger: TestCluster.logger)
             try await TestCluster.running(source) {
-                #expect(await until { cluster.server.openWatchCount == 1 })
+                #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.openWatchCount == 1 })
                 let pods = source.currentSnapshot().pods
                 // The relist will fail until released: the unsynced view can be seen.
                 cluster.server.setFailure(500, for: [.list])
@@ -174,14 +164,14 @@ struct APIServerSourceTests {
                 case "stall": cluster.server.stall()
                 default: cluster.server.injectGarbageLine()
                 }
-                #expect(await until { !source.currentSnapshot().synced }, "\(failure): never unsynced")
+                #expect(await waitUntil(every: .milliseconds(20)) { !source.currentSnapshot().synced }, "\(failure): never unsynced")
                 let unsynced = source.currentSnapshot()
                 #expect(unsynced.pods == pods, "\(failure): the view changed")
                 #expect(!unsynced.isComplete)
                 if failure == "stall" { cluster.server.releaseStall() }
                 let lists = cluster.server.listCount
                 cluster.server.setFailure(nil, for: [.list])
-                #expect(await until { source.currentSnapshot().synced && cluster.server.listCount > lists }, "\(failure): no relist")
+                #expect(await waitUntil(every: .milliseconds(20)) { source.currentSnapshot().synced && cluster.server.listCount > lists }, "\(failure): no relist")
                 #expect(source.currentSnapshot().pods.map(\.uid) == pods.map(\.uid))
                 let status = source.status()
                 #expect(status.state == .synced)
@@ -198,12 +188,12 @@ struct APIServerSourceTests {
             settings.stallTimeout = 60
             let source = APIServerPodSource(settings: settings, logger: TestCluster.logger)
             try await TestCluster.running(source) {
-                #expect(await until { cluster.server.openWatchCount == 1 })
+                #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.openWatchCount == 1 })
                 try cluster.server.setPhase(uid: TestCluster.metricsServer, "Succeeded", terminateContainers: false)
-                #expect(await until { phase(source, TestCluster.metricsServer) == "Succeeded" })
+                #expect(await waitUntil(every: .milliseconds(20)) { phase(source, TestCluster.metricsServer) == "Succeeded" })
                 let version = source.currentSnapshot().resourceVersion
                 cluster.server.dropWatches(.endOfStream)
-                #expect(await until { cluster.server.watchCount == 2 })
+                #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.watchCount == 2 })
                 let second = cluster.server.requests.filter { $0.kind == .watch }.last
                 #expect(second?.query["resourceVersion"] == version)
                 #expect(cluster.server.listCount == 1)
@@ -217,7 +207,7 @@ struct APIServerSourceTests {
         try await TestCluster.with(clientCertificates: .notRequested, acceptedTokens: ["right"], auth: { _ in [.token("wrong")] }) { cluster in
             let source = APIServerPodSource(settings: cluster.settings, logger: TestCluster.logger)
             try await TestCluster.running(source) {
-                #expect(await until { source.status().failures["unauthorized", default: 0] >= 3 })
+                #expect(await waitUntil(every: .milliseconds(20)) { source.status().failures["unauthorized", default: 0] >= 3 })
                 let status = source.status()
                 #expect(status.state == .failing && status.problemKind == "unauthorized")
                 #expect(status.problem?.contains("HTTP 401") == true, "\(status.problem ?? "")")
@@ -235,13 +225,13 @@ struct APIServerSourceTests {
         try await TestCluster.with(clientCertificates: .notRequested, acceptedTokens: ["first"], auth: { _ in [.tokenFile(tokenFile)] }) { cluster in
             let source = APIServerPodSource(settings: cluster.settings, logger: TestCluster.logger)
             try await TestCluster.running(source) {
-                #expect(await until { cluster.server.openWatchCount == 1 && source.currentSnapshot().synced })
+                #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.openWatchCount == 1 && source.currentSnapshot().synced })
                 // Rotate: the server takes only the new token from now on.
                 try "second\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
                 cluster.server.setAcceptedTokens(["second"])
                 cluster.server.dropWatches(.midLine)
-                #expect(await until { cluster.server.requests.contains { $0.bearerToken == "second" && $0.status == 200 } })
-                #expect(await until { source.currentSnapshot().synced })
+                #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.requests.contains { $0.bearerToken == "second" && $0.status == 200 } })
+                #expect(await waitUntil(every: .milliseconds(20)) { source.currentSnapshot().synced })
             }
         }
     }
@@ -251,7 +241,7 @@ struct APIServerSourceTests {
         try await TestCluster.with { cluster in
             let source = APIServerPodSource(settings: cluster.settings, logger: TestCluster.logger)
             try await TestCluster.running(source) {
-                #expect(await until { cluster.server.openWatchCount == 1 })
+                #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.openWatchCount == 1 })
                 let rotated = try cluster.pki.issueClientCertificate(name: "rotated", commonName: "system:node:\(CapturedPods.nodeName)-rotated")
                 // Replace the files in place, as the kubelet's rotation does (rename over).
                 try FileManager.default.removeItem(atPath: cluster.pki.client.certificate)
@@ -259,8 +249,8 @@ struct APIServerSourceTests {
                 try FileManager.default.removeItem(atPath: cluster.pki.client.key)
                 try FileManager.default.copyItem(atPath: rotated.key, toPath: cluster.pki.client.key)
                 cluster.server.dropWatches(.midLine)
-                #expect(await until { cluster.server.requests.contains { $0.clientCommonName == "system:node:\(CapturedPods.nodeName)-rotated" } })
-                #expect(await until { source.currentSnapshot().synced })
+                #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.requests.contains { $0.clientCommonName == "system:node:\(CapturedPods.nodeName)-rotated" } })
+                #expect(await waitUntil(every: .milliseconds(20)) { source.currentSnapshot().synced })
             }
         }
     }

@@ -231,6 +231,20 @@ public func eventually(timeout: TimeInterval = 10, _ condition: () throws -> Boo
     return false
 }
 
+/// `eventually` for async tests: polls every `interval` with `Task.sleep`, so
+/// a waiting test does not hold one of the few cooperative threads that the
+/// test servers' and the other tests' tasks need.
+public func waitUntil(
+    timeout: TimeInterval = 30, every interval: Duration = .milliseconds(100), _ condition: () throws -> Bool
+) async -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+        if (try? condition()) == true { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return (try? condition()) == true
+}
+
 /// `curl --unix-socket` against the daemon under test: status code and body.
 public func curl(_ socket: String, _ path: String, method: String = "GET", asUser: UInt32? = nil) throws -> (status: Int, body: String) {
     var arguments = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "30", "--unix-socket", socket, "-X", method, "http://localhost" + path]
