@@ -67,12 +67,23 @@ int vr_flock(int fd, int operation) {
     return flock(fd, operation);
 }
 
+static void vr_space_from(const struct statvfs *result, vr_space_t *out) {
+    out->total_bytes = (uint64_t)result->f_blocks * result->f_frsize;
+    out->available_bytes = (uint64_t)result->f_bavail * result->f_frsize;
+    out->total_inodes = (uint64_t)result->f_files;
+    out->available_inodes = (uint64_t)result->f_favail;
+}
+
+int vr_fstatvfs(int fd, vr_space_t *out) {
+    struct statvfs result;
+    if (fstatvfs(fd, &result) != 0) return -1;
+    vr_space_from(&result, out);
+    return 0;
+}
+
 int vr_statvfs(const char *path, vr_space_t *out) {
     struct statvfs result;
     if (statvfs(path, &result) != 0) return -1;
-    out->total_bytes = (uint64_t)result.f_blocks * result.f_frsize;
-    out->available_bytes = (uint64_t)result.f_bavail * result.f_frsize;
-    out->total_inodes = (uint64_t)result.f_files;
-    out->available_inodes = (uint64_t)result.f_favail;
+    vr_space_from(&result, out);
     return 0;
 }

@@ -129,6 +129,7 @@ public struct VolumeScanner: Sendable {
         result.newestAccess = tracker.newestAccess.map(Self.date)
         result.bytes = tracker.bytes
         result.files = tracker.entries
+        result.device = walks.first?.rootStatus?.deviceName
         result.holdsOnlyBookkeeping = Self.holdsOnlyBookkeeping(
             plugin: plugin, root: root, csiMountDirectoryEntries: csiMountDirectoryEntries
         )

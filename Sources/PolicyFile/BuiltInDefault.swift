@@ -108,5 +108,32 @@ limits:
   # or truncated manifest snapshot must not empty a node.
   maxOrphanFraction: 0.5
 
+# Disk pressure mode: off unless this section is present. When a filesystem
+# holding pod volumes (the kubelet root's, or a disk the pods directory or an
+# emptyDir lives on) runs short, terminated pods' and orphans' volumes idle for
+# pressure.idleAfter go before idle.after, the biggest first, until free space
+# is back above the threshold, so the kubelet need not evict running pods.
+# Running, pending, excluded and protected pods are never touched, and every
+# other rule above still holds. Uncomment to enable:
+#
+# pressure:
+#   # Free space below which pressure begins: a percentage or a size (10Gi).
+#   # Unset: the kubelet's evictionHard/evictionSoft nodefs.available (from
+#   # the kubelet config file) plus `margin` points; 15% without that file.
+#   available: 15%
+#   # Free inodes likewise; unset: the kubelet's nodefs.inodesFree + margin.
+#   inodesAvailable: 10%
+#   # Points added to the kubelet's thresholds, so that we act first.
+#   margin: 5
+#   # Pressure ends at the threshold plus this.
+#   hysteresis: 5%
+#   # idle.after for terminated pods' and orphans' volumes while in pressure.
+#   idleAfter: 5m
+#   # The per-cycle cap while in pressure (never below limits.maxReapsPerCycle).
+#   maxReapsPerCycle: 200
+#   # Free space is measured this often between cycles: a crossing starts a
+#   # cycle at once.
+#   checkInterval: 10s
+
 """#
 }

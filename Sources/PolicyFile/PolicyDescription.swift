@@ -16,7 +16,7 @@ public enum PolicyDescription {
 
     static func pressure(_ pressure: Policy.Pressure) -> String {
         let threshold = pressure.available.map { "below \($0.description) free" } ?? "below the kubelet's eviction threshold + \(PolicyReader.formatFraction(pressure.margin)) points"
-        return "pressure mode \(threshold): terminated and orphan volumes idle \(duration(pressure.idleAfter)) go, biggest first, up to \(pressure.maxReapsPerCycle)/cycle"
+        return "pressure mode \(threshold): terminated and orphan volumes idle \(duration(pressure.idleAfter)) go, biggest first, up to \(pressure.maxReapsPerCycle)/cycle; free space measured every \(duration(pressure.checkInterval))"
     }
 
     static func idle(_ idle: Policy.Idle) -> String {

@@ -222,6 +222,11 @@ struct PolicyReader {
                     throw error(.zeroDuration, field: field, entry.value, "must be longer than 0: a volume idle for no time at all is not idle")
                 }
             case "maxReapsPerCycle": pressure.maxReapsPerCycle = try count(entry.value, field)
+            case "checkInterval":
+                pressure.checkInterval = try duration(entry.value, field)
+                if pressure.checkInterval < 1 {
+                    throw error(.zeroDuration, field: field, entry.value, "must be at least 1s: free space is measured this often between cycles")
+                }
             default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "pressure")
             }
         }

@@ -31,9 +31,11 @@ public struct ReapOutcome: Sendable {
     public var stats: RemovalStats
     /// Mount points unmounted first (`volumes.unmount`).
     public var unmounted: [String]
-    /// Disk-pressure reaps: free bytes of the kubelet filesystem right before and after.
+    /// Disk-pressure reaps: free bytes of the volume's filesystem right before and after.
     public var freeBytesBefore: UInt64?
     public var freeBytesAfter: UInt64?
+    /// The filesystem a disk-pressure reap freed space on (its mount point).
+    public var filesystem: String?
 
     public init(verdict: VolumeVerdict, action: Action, reasons: [Reason], detail: String?, stats: RemovalStats, unmounted: [String]) {
         self.verdict = verdict
@@ -100,10 +102,11 @@ public struct VolumeReaper: Sendable {
     public var beforeUnmount: (@Sendable (String) -> Void)?
     /// Defence in depth: the node's cgroups, asked per pod right before deletion.
     public var podCgroups = PodCgroups()
-    /// Free bytes and inodes of the kubelet filesystem now (pressure mode):
-    /// measured around each disk-pressure reap, which stop once free space
-    /// is back at the plan's threshold.
-    public var measureFree: (@Sendable () -> (bytes: UInt64, inodes: UInt64)?)?
+    /// The filesystem a volume (given by path) lives on, measured now
+    /// (pressure mode): around each disk-pressure reap, which stops once that
+    /// filesystem is back at the plan's threshold for it. nil from it: not
+    /// measurable, so the pressure reap is kept (fail closed).
+    public var measureFree: (@Sendable (String) -> FilesystemUsage?)?
 
     public init(kubeletRoot: String, policy: Policy, mountInfoPath: String = "/proc/self/mountinfo") {
         self.kubeletRoot = kubeletRoot.count > 1 && kubeletRoot.hasSuffix("/") ? String(kubeletRoot.dropLast()) : kubeletRoot
@@ -138,19 +141,32 @@ public struct VolumeReaper: Sendable {
                 continue
             }
             let pressureReap = verdict.reasons.contains(.diskPressure)
-            let before = pressureReap ? measureFree?() : nil
-            if pressureReap, let pressure = plan.pressure, let before, before.bytes >= pressure.thresholdBytes,
-               before.inodes >= pressure.thresholdInodes ?? 0 {
-                var kept = verdict
-                kept.keep(because: .recentAccess)
-                outcomes.append(ReapOutcome(verdict: kept, action: .keptAtLastCheck, reasons: [.recentAccess], detail: "free space is back above the pressure threshold", stats: RemovalStats(), unmounted: []))
-                continue
+            var before: FilesystemUsage?
+            if pressureReap, let measureFree {
+                func keep(_ reasons: [Reason], _ detail: String) {
+                    var kept = verdict
+                    for reason in reasons { kept.keep(because: reason) }
+                    outcomes.append(ReapOutcome(verdict: kept, action: .keptAtLastCheck, reasons: reasons, detail: detail, stats: RemovalStats(), unmounted: []))
+                }
+                // Its own filesystem, as the plan judged it (by device); one
+                // the plan did not measure is not in pressure.
+                guard let measured = measureFree(verdict.path),
+                      let pressure = plan.pressureFilesystems.first(where: { $0.filesystem.device == measured.device }) else {
+                    keep([.inconclusive], "the volume's filesystem cannot be measured as the plan measured it")
+                    continue
+                }
+                if measured.availableBytes >= pressure.thresholdBytes, measured.availableInodes >= pressure.thresholdInodes ?? 0 {
+                    keep([.recentAccess], "free space on \(pressure.filesystem.path) is back above the pressure threshold")
+                    continue
+                }
+                before = measured
             }
             var outcome = reapOne(verdict, currentPodView: currentPodView, access: records, logger: logger, clock: clock)
             if outcome.action == .reaped { reapedPaths.insert(verdict.path) }
             if let before {
-                outcome.freeBytesBefore = before.bytes
-                outcome.freeBytesAfter = measureFree?()?.bytes
+                outcome.freeBytesBefore = before.availableBytes
+                outcome.freeBytesAfter = measureFree?(verdict.path)?.availableBytes
+                outcome.filesystem = before.path
             }
             outcomes.append(outcome)
         }

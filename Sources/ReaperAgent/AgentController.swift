@@ -17,6 +17,8 @@ public enum ReconcileTrigger: Sendable {
     /// The pods changed: a manifest file, or the network source's view.
     case manifestsChanged
     case reload
+    /// Free space crossed into pressure, or is still short after pressure reaps.
+    case diskPressure
     case request(CheckedContinuation<Plan, any Error>)
 }
 
@@ -116,6 +118,22 @@ public final class AgentController: AgentAPIProvider, Sendable {
 
     /// How long a pods-changed cycle waits so that the last cycle's end lies
     /// at least four of its durations back (at most 5 s); nil: start now.
+    /// How long until free space is measured again between cycles: the
+    /// policy's `pressure.checkInterval`, or `idle` without pressure mode (a
+    /// reload may turn it on).
+    func pressureCheckWait(idle: Duration) -> Duration {
+        policy.pressure.map { .milliseconds(Int64($0.checkInterval * 1000)) } ?? idle
+    }
+
+    /// Between cycles: whether free space calls for a cycle now (see
+    /// `DiskPressureGauge.wantsCycle`). Further pressure cycles only when
+    /// they can free something: not in observe mode.
+    func pressureWantsCycle() -> Bool {
+        let (policy, plan, dryRun) = state.withLock { ($0.policy, $0.plan, $0.dryRun) }
+        let reapedUnderPressure = !dryRun && (plan?.pressureFilesystems.contains { $0.pressureReaps > 0 } ?? false)
+        return pressureGauge.wantsCycle(lastPlanReapedUnderPressure: reapedUnderPressure, policy: policy)
+    }
+
     func podChangeCooldown(now: Date = Date()) -> Duration? {
         state.withLock { state in
             guard let ended = state.lastReconcile, let seconds = state.lastCycleSeconds else { return nil }
@@ -318,11 +336,10 @@ public final class AgentController: AgentAPIProvider, Sendable {
                 if !result.report.reaped.isEmpty { state.lastReap = finished }
                 return state.lastReap
             }
-            if let pressure = result.snapshot.plan.pressure, pressure.active, pressure.bytesNeeded > 0 || pressure.inodesNeeded > 0,
-               !result.snapshot.plan.volumes.contains(where: { $0.reasons.contains(.diskPressure) }) {
+            for pressure in result.snapshot.plan.pressureFilesystems where pressure.nothingToReap {
                 logger.warning("disk pressure with nothing to reap: no terminated pod's or orphan's volume qualifies", metadata: [
-                    "free_bytes": "\(pressure.filesystem.availableBytes)", "threshold_bytes": "\(pressure.thresholdBytes)",
-                    "free_inodes": "\(pressure.filesystem.availableInodes)",
+                    "filesystem": "\(pressure.filesystem.path)", "free_bytes": "\(pressure.filesystem.availableBytes)",
+                    "threshold_bytes": "\(pressure.thresholdBytes)", "free_inodes": "\(pressure.filesystem.availableInodes)",
                 ])
             }
             logger.info("reconciled", metadata: [
@@ -368,12 +385,13 @@ public final class AgentController: AgentAPIProvider, Sendable {
     func pressureStatus(plan: Plan, now: Date) -> PressureStatus? {
         guard let assessment = plan.pressure else { return nil }
         let seconds = pressureGauge.status(now: now).secondsInPressure
-        let pressureReaps = plan.volumes.filter { $0.reasons.contains(.diskPressure) && $0.verdict == .reap }
+        let filesystems = plan.pressureFilesystems
         return PressureStatus(
-            active: assessment.active, nothingToReap: assessment.active && assessment.bytesNeeded + assessment.inodesNeeded > 0 && pressureReaps.isEmpty,
+            active: filesystems.contains(where: \.active), nothingToReap: filesystems.contains(where: \.nothingToReap),
             filesystem: assessment.filesystem, thresholdBytes: assessment.thresholdBytes, thresholdInodes: assessment.thresholdInodes,
             reclaimableNow: Forecast.reclaimable(in: plan, within: 0), reclaimableWithin1h: Forecast.reclaimable(in: plan, within: 3600),
-            reclaimableWithin6h: Forecast.reclaimable(in: plan, within: 6 * 3600), secondsInPressure: seconds
+            reclaimableWithin6h: Forecast.reclaimable(in: plan, within: 6 * 3600), secondsInPressure: seconds,
+            elsewhere: plan.pressureElsewhere
         )
     }
 
@@ -386,7 +404,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
             pods = ", pods from \(source.kind.rawValue) \(source.state.rawValue)"
             if let problemKind = source.problemKind { pods += " (\(problemKind))" }
         }
-        let pressure = plan.pressure?.active == true ? ", DISK PRESSURE" : ""
+        let pressure = plan.pressureFilesystems.contains(where: \.active) ? ", DISK PRESSURE" : ""
         return "\(plan.volumes.count) volumes, \(watches) watches, \(plan.summary.reap) idle, last reap \(reap)\(pods)\(pressure)\(mode)"
     }
 

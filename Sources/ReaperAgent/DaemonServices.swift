@@ -30,7 +30,8 @@ struct AccessFlushService: Service {
 }
 
 /// Reconciles every `reconcileInterval`, when the pods change (a manifest
-/// file, or the API server's or kubelet's view), on SIGHUP and on API request. Sends READY=1 once every watch is set, the socket
+/// file, or the API server's or kubelet's view), when free space crosses into
+/// disk pressure, on SIGHUP and on API request. Sends READY=1 once every watch is set, the socket
 /// listens and the first cycle ran; WATCHDOG=1 from its loop.
 struct ReconcileService: Service {
     let controller: AgentController
@@ -64,6 +65,15 @@ struct ReconcileService: Service {
                 }
                 return false
             }
+            // Free space between cycles: a crossing into pressure starts a
+            // cycle at once rather than at the next interval.
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: controller.pressureCheckWait(idle: interval)) } catch { return false }
+                    if controller.pressureWantsCycle() { controller.trigger(.diskPressure) }
+                }
+                return false
+            }
             let podChanges = podChanges
             group.addTask {
                 for await _ in podChanges {
@@ -93,6 +103,8 @@ struct ReconcileService: Service {
                         switch trigger {
                         case .timer:
                             _ = try? await controller.reconcile(trigger: "timer")
+                        case .diskPressure:
+                            _ = try? await controller.reconcile(trigger: "disk-pressure")
                         case .manifestsChanged:
                             // Pod changes come in bursts (a rollout, a
                             // watch replaying after a relist): at most one

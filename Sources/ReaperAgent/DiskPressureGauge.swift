@@ -1,92 +1,38 @@
-import BoundedYAML
 import Foundation
-import Synchronization
 import Logging
+import NodeDiscovery
 import ReaperCore
+import Synchronization
 import SystemCalls
-import Yams
+import SystemdIntegration
 
-/// The kubelet's eviction thresholds for the node filesystem, from its config
-/// file (`evictionHard` / `evictionSoft`: `nodefs.available`, `nodefs.inodesFree`).
-public struct KubeletEvictionThresholds: Sendable, Hashable {
-    public var available: SpaceAmount?
-    public var inodesFree: SpaceAmount?
-
-    public init(available: SpaceAmount? = nil, inodesFree: SpaceAmount? = nil) {
-        self.available = available
-        self.inodesFree = inodesFree
-    }
-
-    /// nil when the file is missing; throws a one-line error naming the file
-    /// and field when it is unreadable or a value is not an amount.
-    public static func load(path: String) throws -> KubeletEvictionThresholds? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        guard let data = FileManager.default.contents(atPath: path), data.count <= 4 << 20 else {
-            throw ConfigurationProblem("\(path): cannot read the kubelet config (or larger than 4 MiB)")
-        }
-        return try parse(String(decoding: data, as: UTF8.self), file: path)
-    }
-
-    public static func parse(_ text: String, file: String) throws -> KubeletEvictionThresholds {
-        let documents: [Node]
-        do {
-            documents = try BoundedYAML.documents(text, limits: .settings)
-        } catch {
-            throw ConfigurationProblem("\(file): \(error)")
-        }
-        var thresholds = KubeletEvictionThresholds()
-        // Soft thresholds are reached first when both are set: the larger amount wins.
-        for section in ["evictionHard", "evictionSoft"] {
-            guard let mapping = documents.first?.mapping?[section]?.mapping else { continue }
-            for (key, field) in [("nodefs.available", \KubeletEvictionThresholds.available), ("nodefs.inodesFree", \.inodesFree)] {
-                guard let text = mapping[key]?.string else { continue }
-                guard let amount = SpaceAmount.parse(text) else {
-                    throw ConfigurationProblem("\(file): \(section).\(key): not a percentage or a quantity (got \"\(UserText.excerpt(text, quoting: true))\")")
-                }
-                thresholds[keyPath: field] = larger(thresholds[keyPath: field], amount)
-            }
-        }
-        return thresholds
-    }
-
-    /// Of two amounts, the one that asks for more free space; percentages
-    /// beat sizes when they cannot be compared without the filesystem.
-    static func larger(_ lhs: SpaceAmount?, _ rhs: SpaceAmount) -> SpaceAmount {
-        switch (lhs, rhs) {
-        case (nil, _): return rhs
-        case (.percent(let a)?, .percent(let b)): return .percent(max(a, b))
-        case (.absolute(let a)?, .absolute(let b)): return .absolute(max(a, b))
-        case (.percent?, .absolute): return lhs!
-        case (.absolute?, .percent): return rhs
-        }
-    }
-}
-
-/// A one-line configuration error.
-public struct ConfigurationProblem: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
-/// Watches the kubelet root's filesystem for pressure mode: measures it with
-/// statvfs, resolves the threshold (policy, else the kubelet's eviction
-/// thresholds plus the margin, else 15%), and keeps the hysteresis state and
-/// the time spent in pressure between cycles.
+/// Watches the filesystems that hold pod volumes for pressure mode: the
+/// kubelet root's, and any other one a volume directory lives on (the `pods/`
+/// directory or a pod directory on its own disk). Measures each with
+/// `fstatvfs` through a descriptor opened beneath the kubelet root, resolves
+/// the threshold (policy, else the kubelet's eviction thresholds plus the
+/// margin, else 15%), and keeps each filesystem's hysteresis state and the
+/// time spent in pressure between cycles.
 public final class DiskPressureGauge: Sendable {
     struct State {
-        var active = false
+        /// In pressure, by filesystem (`FilesystemUsage.key`).
+        var active: [String: Bool] = [:]
         var since: Date?
         var totalSeconds: Double = 0
-        var last: PressureAssessment?
+        var last: DiskPressure?
+        /// Where the other filesystems were measured (a volume path below the root).
+        var elsewhereProbes: [String: String] = [:]
     }
 
     let kubeletRoot: String
     let kubeletConfig: String
+    let mountInfoPath: String
     private let state = Mutex(State())
 
-    public init(kubeletRoot: String, kubeletConfig: String) {
+    public init(kubeletRoot: String, kubeletConfig: String, mountInfoPath: String = "/proc/self/mountinfo") {
         self.kubeletRoot = kubeletRoot
         self.kubeletConfig = kubeletConfig
+        self.mountInfoPath = mountInfoPath
     }
 
     /// The threshold for `settings`: the policy's amounts when set, else the
@@ -104,61 +50,170 @@ public final class DiskPressureGauge: Sendable {
         return PressureThreshold(available: bytes, inodesAvailable: inodes, hysteresis: settings.hysteresis, source: source)
     }
 
-    /// Measures now and updates the state; nil without a pressure section.
-    /// A failed measurement is no pressure: pressure only widens deletion,
-    /// so what cannot be measured must not widen it.
-    public func assess(policy: Policy, now: Date, logger: Logger) -> PressureAssessment? {
+    /// Measures every filesystem that holds volumes in `inventory` and
+    /// updates the state; nil without a pressure section. A filesystem that
+    /// cannot be measured is no pressure: pressure only widens deletion, so
+    /// what cannot be measured must not widen it.
+    public func assess(policy: Policy, inventory: NodeInventory, now: Date, logger: Logger) -> DiskPressure? {
         guard let settings = policy.pressure else { return nil }
-        let measured: (totalBytes: UInt64, availableBytes: UInt64, totalInodes: UInt64, availableInodes: UInt64)
-        let kubelet: KubeletEvictionThresholds?
+        let root: FilesystemUsage
         do {
-            measured = try Syscall.statvfs(kubeletRoot)
+            root = try measureRoot()
         } catch {
             logger.error("cannot measure the kubelet filesystem; no pressure mode this cycle", metadata: ["error": "\(error)"])
             return nil
         }
+        let probes = Self.elsewhereProbes(inventory, rootDevice: root.device)
+        var elsewhere: [FilesystemUsage] = []
+        if !probes.isEmpty {
+            let table = try? MountTable.read(path: mountInfoPath)
+            for (device, volumePath) in probes.sorted(by: { $0.key < $1.key }) {
+                do {
+                    elsewhere.append(try measure(volumePath: volumePath, expecting: device, table: table))
+                } catch {
+                    logger.warning("cannot measure a volume filesystem; no pressure mode for its volumes this cycle", metadata: [
+                        "device": "\(device)", "volume_path": "\(volumePath)", "error": "\(error)",
+                    ])
+                }
+            }
+        }
+        let kubelet: KubeletEvictionThresholds?
         do {
             kubelet = settings.available == nil ? try KubeletEvictionThresholds.load(path: kubeletConfig) : nil
         } catch {
             logger.error("kubelet config unreadable; pressure threshold defaults to 15%", metadata: ["error": "\(error)"])
             kubelet = nil
         }
-        let usage = FilesystemUsage(
-            path: kubeletRoot, totalBytes: measured.totalBytes, availableBytes: measured.availableBytes,
-            totalInodes: measured.totalInodes, availableInodes: measured.availableInodes
-        )
-        let threshold = Self.threshold(for: settings, kubelet: kubelet, totalBytes: usage.totalBytes, totalInodes: usage.totalInodes)
         return state.withLock { state in
-            let assessment = PressureAssessment.assess(usage, threshold: threshold, wasActive: state.active)
-            if assessment.active, !state.active {
+            func judge(_ usage: FilesystemUsage) -> PressureAssessment {
+                let threshold = Self.threshold(for: settings, kubelet: kubelet, totalBytes: usage.totalBytes, totalInodes: usage.totalInodes)
+                let wasActive = state.active[usage.key] ?? false
+                let assessment = PressureAssessment.assess(usage, threshold: threshold, wasActive: wasActive)
+                if assessment.active != wasActive {
+                    log(change: assessment, threshold: threshold, logger: logger)
+                }
+                state.active[usage.key] = assessment.active
+                return assessment
+            }
+            let pressure = DiskPressure(kubeletRoot: judge(root), elsewhere: elsewhere.map(judge))
+            let measured = Set(pressure.all.map(\.filesystem.key))
+            state.active = state.active.filter { measured.contains($0.key) }
+            if pressure.active, state.since == nil {
                 state.since = now
-                logger.warning("disk pressure: entering pressure mode", metadata: [
-                    "kubelet_root": "\(kubeletRoot)", "free_bytes": "\(usage.availableBytes)", "threshold_bytes": "\(assessment.thresholdBytes)",
-                    "free_inodes": "\(usage.availableInodes)", "threshold_source": "\(threshold.source)",
-                ])
-            } else if !assessment.active, state.active, let since = state.since {
+            } else if !pressure.active, let since = state.since {
                 state.totalSeconds += now.timeIntervalSince(since)
                 state.since = nil
-                logger.notice("disk pressure over: leaving pressure mode", metadata: [
-                    "kubelet_root": "\(kubeletRoot)", "free_bytes": "\(usage.availableBytes)", "threshold_bytes": "\(assessment.thresholdBytes)",
-                ])
             }
-            state.active = assessment.active
-            state.last = assessment
-            return assessment
+            state.last = pressure
+            state.elsewhereProbes = probes
+            return pressure
         }
     }
 
-    /// Free bytes and inodes now, for the journal's before/after fields.
-    public func measureFree() -> (bytes: UInt64, inodes: UInt64)? {
-        guard let measured = try? Syscall.statvfs(kubeletRoot) else { return nil }
-        return (measured.availableBytes, measured.availableInodes)
+    private func log(change assessment: PressureAssessment, threshold: PressureThreshold, logger: Logger) {
+        let usage = assessment.filesystem
+        var metadata: Logger.Metadata = [
+            "filesystem": "\(usage.path)", "device": "\(usage.device ?? "-")", "free_bytes": "\(usage.availableBytes)",
+            "threshold_bytes": "\(assessment.thresholdBytes)", "free_inodes": "\(usage.availableInodes)",
+            "threshold_source": "\(threshold.source)",
+        ]
+        if assessment.active {
+            logger.warning("disk pressure: entering pressure mode", metadata: metadata.merging(MessageID.diskPressureBegan.metadata) { $1 })
+        } else {
+            metadata["kubelet_root"] = "\(kubeletRoot)"
+            logger.notice("disk pressure over: leaving pressure mode", metadata: metadata.merging(MessageID.diskPressureEnded.metadata) { $1 })
+        }
+    }
+
+    /// One volume path per filesystem other than the kubelet root's that
+    /// holds volume directories, by device. A volume that is itself a mount
+    /// (a memory-backed emptyDir) is left out: its own filesystem is never
+    /// reaped through, so its space is not ours to free.
+    static func elsewhereProbes(_ inventory: NodeInventory, rootDevice: String?) -> [String: String] {
+        guard let rootDevice else { return [:] }
+        var probes: [String: String] = [:]
+        for directory in inventory.pods {
+            for volume in directory.volumes {
+                guard let device = volume.scan.device, device != rootDevice, probes[device] == nil,
+                      !volume.scan.mounts.contains(where: { $0.mountPoint == volume.path }) else { continue }
+                probes[device] = volume.path
+            }
+        }
+        return probes
+    }
+
+    /// The kubelet root's filesystem (the root itself may be a symlink the operator chose).
+    func measureRoot() throws(SystemCallError) -> FilesystemUsage {
+        let fd = try Syscall.openAt(nil, kubeletRoot, flags: O_RDONLY | O_DIRECTORY)
+        defer { Syscall.close(fd) }
+        let status = try Syscall.statx(fd, path: kubeletRoot)
+        let space = try Syscall.fstatvfs(fd, path: kubeletRoot)
+        return FilesystemUsage(
+            path: kubeletRoot, totalBytes: space.totalBytes, availableBytes: space.availableBytes,
+            totalInodes: space.totalInodes, availableInodes: space.availableInodes, device: status.deviceName
+        )
+    }
+
+    /// The filesystem of a volume below the kubelet root, opened beneath it
+    /// (no symlink, no `..`), which must still be on `device`. Named by the
+    /// mount point mountinfo gives its mount, else by the volume path.
+    func measure(volumePath: String, expecting device: String?, table: MountTable?) throws -> FilesystemUsage {
+        guard volumePath.hasPrefix(kubeletRoot + "/") else { throw ConfigurationProblem("\(volumePath): not below \(kubeletRoot)") }
+        let root = try Syscall.openAt(nil, kubeletRoot, flags: O_RDONLY | O_DIRECTORY)
+        defer { Syscall.close(root) }
+        let fd = try Syscall.openBeneath(root, String(volumePath.dropFirst(kubeletRoot.count + 1)))
+        defer { Syscall.close(fd) }
+        let status = try Syscall.statx(fd, path: volumePath)
+        if let device, status.deviceName != device {
+            throw ConfigurationProblem("\(volumePath): now on device \(status.deviceName), not \(device)")
+        }
+        let space = try Syscall.fstatvfs(fd, path: volumePath)
+        let mountPoint = table.flatMap { table in table.mountIDs.firstIndex(of: status.mountID).map { table.mounts[$0].mountPoint } }
+        return FilesystemUsage(
+            path: mountPoint ?? volumePath, totalBytes: space.totalBytes, availableBytes: space.availableBytes,
+            totalInodes: space.totalInodes, availableInodes: space.availableInodes, device: status.deviceName
+        )
+    }
+
+    /// The free space of the filesystem `volumePath` is on, now, for the last
+    /// check and the journal's before/after fields; nil when it cannot be measured.
+    public func measureFree(volumePath: String) -> FilesystemUsage? {
+        try? measure(volumePath: volumePath, expecting: nil, table: nil)
+    }
+
+    /// Between cycles: measures the filesystems the last cycle measured and
+    /// says whether a cycle should run now: one has crossed into pressure, or
+    /// one in pressure is still short of space after the last cycle reaped
+    /// under pressure (its cap or a last check may have left more to do).
+    /// A hint only: the cycle measures again before anything is judged.
+    public func wantsCycle(lastPlanReapedUnderPressure: Bool, policy: Policy) -> Bool {
+        guard let settings = policy.pressure else { return false }
+        let (last, probes) = state.withLock { ($0.last, $0.elsewhereProbes) }
+        guard let last else { return false }
+        let kubelet = settings.available == nil ? (try? KubeletEvictionThresholds.load(path: kubeletConfig)) ?? nil : nil
+        var current: [(FilesystemUsage, wasActive: Bool)] = []
+        if let root = try? measureRoot() { current.append((root, last.kubeletRoot.active)) }
+        for previous in last.elsewhere {
+            guard let device = previous.filesystem.device, let probe = probes[device],
+                  let usage = try? measure(volumePath: probe, expecting: device, table: nil) else { continue }
+            current.append((usage, previous.active))
+        }
+        return current.contains { usage, wasActive in
+            let threshold = Self.threshold(for: settings, kubelet: kubelet, totalBytes: usage.totalBytes, totalInodes: usage.totalInodes)
+            let now = PressureAssessment.assess(usage, threshold: threshold, wasActive: wasActive)
+            return (now.active && !wasActive) || (now.active && now.bytesNeeded + now.inodesNeeded > 0 && lastPlanReapedUnderPressure)
+        }
     }
 
     /// The last assessment and the seconds spent in pressure so far.
-    public func status(now: Date) -> (assessment: PressureAssessment?, secondsInPressure: Double) {
+    public func status(now: Date) -> (pressure: DiskPressure?, secondsInPressure: Double) {
         state.withLock { state in
             (state.last, state.totalSeconds + (state.since.map { now.timeIntervalSince($0) } ?? 0))
         }
     }
+}
+
+extension FilesystemUsage {
+    /// Which filesystem: its device, or its path where the device is unknown.
+    var key: String { device ?? path }
 }

@@ -22,7 +22,7 @@ public struct PlanBuilder: Sendable {
     public var pods: any PodSource
     /// The pod liveness check; one per process, so a missing tree is reported once.
     public var podCgroups: PodCgroups
-    /// Measures the kubelet filesystem for pressure mode (the daemon keeps
+    /// Measures the volumes' filesystems for pressure mode (the daemon keeps
     /// one for its hysteresis; one-shot runs get a fresh one).
     public var pressureGauge: DiskPressureGauge?
 
@@ -39,7 +39,7 @@ public struct PlanBuilder: Sendable {
             path: configuration.manifests, settleTime: manifestSettleTime, maxFileBytes: configuration.maxManifestBytes
         )
         self.podCgroups = podCgroups ?? PodCgroups(root: configuration.cgroupRoot)
-        pressureGauge = DiskPressureGauge(kubeletRoot: configuration.kubeletRoot, kubeletConfig: configuration.kubeletConfig)
+        pressureGauge = DiskPressureGauge(kubeletRoot: configuration.kubeletRoot, kubeletConfig: configuration.kubeletConfig, mountInfoPath: mountInfoPath)
     }
 
     /// The pods as of now.
@@ -75,7 +75,7 @@ public struct PlanBuilder: Sendable {
         let now = clock()
         let input = ReconcileInput(
             inventory: inventory, manifests: manifests, access: try access(paths), policy: policy, now: now,
-            orphanObservations: sightings, liveness: liveness, pressure: pressureGauge?.assess(policy: policy, now: now, logger: logger)
+            orphanObservations: sightings, liveness: liveness, pressure: pressureGauge?.assess(policy: policy, inventory: inventory, now: now, logger: logger)
         )
         let plan = Reconciler.plan(input)
         if let observations {

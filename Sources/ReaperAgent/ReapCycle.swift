@@ -45,8 +45,10 @@ public struct ReapCycle: Sendable {
         let paths = snapshot.plan.volumes.map(\.path)
         var reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
         reaper.podCgroups = builder.podCgroups
-        if snapshot.plan.pressure?.active == true, let gauge = builder.pressureGauge {
-            reaper.measureFree = { gauge.measureFree() }
+        if snapshot.plan.pressureFilesystems.contains(where: \.active), let gauge = builder.pressureGauge {
+            // The plugin directory: on the volume's filesystem (a volume that
+            // is a mount is never a pressure reap), and still there after.
+            reaper.measureFree = { path in gauge.measureFree(volumePath: (path as NSString).deletingLastPathComponent) }
         }
         let report = reaper.execute(
             plan: snapshot.plan, currentPodView: { dryRun ? snapshot.manifests : builder.pods.currentSnapshot() },

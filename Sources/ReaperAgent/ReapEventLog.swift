@@ -75,6 +75,7 @@ public struct ReapEventLog: Sendable {
         if let detail = outcome.detail { metadata["detail"] = .string(detail) }
         if let before = outcome.freeBytesBefore { metadata["free_bytes_before"] = .stringConvertible(before) }
         if let after = outcome.freeBytesAfter { metadata["free_bytes_after"] = .stringConvertible(after) }
+        if let filesystem = outcome.filesystem { metadata["filesystem"] = .string(filesystem) }
         if !outcome.unmounted.isEmpty { metadata["unmounted"] = .string(outcome.unmounted.joined(separator: ",")) }
         switch outcome.action {
         case .reaped:

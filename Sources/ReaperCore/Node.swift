@@ -111,12 +111,16 @@ public struct VolumeScan: Sendable, Hashable {
     /// The tree holds nothing a non-recursive removal may not remove: nothing
     /// at all, or for CSI only an empty `mount/` and `vol_data.json`.
     public var holdsOnlyBookkeeping: Bool
+    /// The root's filesystem as `major:minor`; nil when the root was not read.
+    /// Pressure mode measures each volume's own filesystem by it.
+    public var device: String?
 
     public init(
         newestModification: Date? = nil, newestChange: Date? = nil, newestAccess: Date? = nil,
         bytes: UInt64 = 0, files: Int = 0, mounts: [MountInfo] = [], lockedPaths: [String] = [],
-        unreadable: [String] = [], vanishedDuringScan: Bool = false, holdsOnlyBookkeeping: Bool = true
+        unreadable: [String] = [], vanishedDuringScan: Bool = false, holdsOnlyBookkeeping: Bool = true, device: String? = nil
     ) {
+        self.device = device
         self.newestModification = newestModification
         self.newestChange = newestChange
         self.newestAccess = newestAccess

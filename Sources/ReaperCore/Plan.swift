@@ -191,8 +191,15 @@ public struct Plan: Sendable, Hashable, Codable {
     public var volumes: [VolumeVerdict]
     /// Pod directories (whole) that an orphan cleanup may remove after their volumes.
     public var orphanPodDirectories: [String]
-    /// The disk pressure the plan was made under (policy with a `pressure` section).
+    /// The disk pressure the plan was made under (policy with a `pressure`
+    /// section): the kubelet root's filesystem.
     public var pressure: PressureAssessment?
+    /// The other filesystems holding volume directories, each judged on its
+    /// own; nil when every volume is on the kubelet root's.
+    public var pressureElsewhere: [PressureAssessment]?
+
+    /// Every filesystem measured, the kubelet root's first.
+    public var pressureFilesystems: [PressureAssessment] { (pressure.map { [$0] } ?? []) + (pressureElsewhere ?? []) }
 
     public init(
         generatedAt: Date, kubeletRoot: String, manifests: ManifestSummary, alerts: [PlanAlert],

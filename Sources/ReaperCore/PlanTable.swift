@@ -17,9 +17,10 @@ public enum PlanTable {
         }
         for error in manifests.errors { lines.append("  error: \(error)") }
         for alert in plan.alerts { lines.append("ALERT \(alert.code.rawValue): \(alert.message)") }
-        if let pressure = plan.pressure {
+        for (index, pressure) in plan.pressureFilesystems.enumerated() {
             let fs = pressure.filesystem
-            lines.append("disk: \(ByteCount.format(fs.availableBytes)) free of \(ByteCount.format(fs.totalBytes)) (\(String(format: "%.1f", fs.availablePercent))%), threshold \(ByteCount.format(pressure.thresholdBytes)): \(pressure.active ? "IN PRESSURE" : "no pressure")")
+            let name = index == 0 ? "disk" : "disk \(fs.path)"
+            lines.append("\(name): \(ByteCount.format(fs.availableBytes)) free of \(ByteCount.format(fs.totalBytes)) (\(String(format: "%.1f", fs.availablePercent))%), threshold \(ByteCount.format(pressure.thresholdBytes)): \(pressure.active ? "IN PRESSURE" : "no pressure")")
         }
         lines.append("")
 

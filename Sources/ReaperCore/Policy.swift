@@ -70,6 +70,9 @@ public struct Policy: Sendable, Hashable {
         public var idleAfter: TimeInterval = 5 * 60
         /// The per-cycle cap in pressure (never below `limits.maxReapsPerCycle`).
         public var maxReapsPerCycle = 200
+        /// How often the daemon measures free space between cycles, so that a
+        /// crossing starts a cycle at once instead of at the next interval.
+        public var checkInterval: TimeInterval = 10
         public init() {}
     }
 

@@ -55,9 +55,12 @@ public struct FilesystemUsage: Sendable, Hashable, Codable {
     public var availableBytes: UInt64
     public var totalInodes: UInt64
     public var availableInodes: UInt64
+    /// The filesystem as `major:minor`: which volumes it holds (see `VolumeScan.device`).
+    public var device: String?
 
-    public init(path: String, totalBytes: UInt64, availableBytes: UInt64, totalInodes: UInt64, availableInodes: UInt64) {
+    public init(path: String, totalBytes: UInt64, availableBytes: UInt64, totalInodes: UInt64, availableInodes: UInt64, device: String? = nil) {
         self.path = path
+        self.device = device
         self.totalBytes = totalBytes
         self.availableBytes = availableBytes
         self.totalInodes = totalInodes
@@ -65,6 +68,33 @@ public struct FilesystemUsage: Sendable, Hashable, Codable {
     }
 
     public var availablePercent: Double { totalBytes == 0 ? 100 : Double(availableBytes) * 100 / Double(totalBytes) }
+}
+
+/// The filesystems one cycle judges pressure on: the kubelet root's, and each
+/// other filesystem that holds volume directories (an emptyDir that lives
+/// elsewhere: `pods/` or a pod directory on its own disk). Each is judged on
+/// its own: a volume's deletion is counted only against its own filesystem.
+public struct DiskPressure: Sendable, Hashable {
+    public var kubeletRoot: PressureAssessment
+    public var elsewhere: [PressureAssessment]
+
+    public init(kubeletRoot: PressureAssessment, elsewhere: [PressureAssessment] = []) {
+        self.kubeletRoot = kubeletRoot
+        self.elsewhere = elsewhere
+    }
+
+    public var all: [PressureAssessment] { [kubeletRoot] + elsewhere }
+    public var active: Bool { all.contains(where: \.active) }
+
+    /// The assessment of the filesystem a volume on `device` lives on: the
+    /// other filesystem of that device, else the kubelet root's when the
+    /// volume is on it (or either device is unknown). nil: on a filesystem
+    /// that was not measured, which pressure never touches.
+    public func assessment(forVolumeOn device: String?) -> PressureAssessment? {
+        if let device, let other = elsewhere.first(where: { $0.filesystem.device == device }) { return other }
+        guard let device, let rootDevice = kubeletRoot.filesystem.device else { return kubeletRoot }
+        return device == rootDevice ? kubeletRoot : nil
+    }
 }
 
 /// When pressure begins and ends, in free space and free inodes.
@@ -96,6 +126,12 @@ public struct PressureAssessment: Sendable, Hashable, Codable {
     /// What must be freed to be back at the threshold (0: nothing).
     public var bytesNeeded: UInt64
     public var inodesNeeded: UInt64
+    /// Volumes on this filesystem the plan reaps because of pressure (before
+    /// the per-cycle cap). In pressure, short of space and 0: nothing to reap.
+    public var pressureReaps: Int = 0
+
+    /// In pressure, short of space, and no volume on it qualifies: the operator must act.
+    public var nothingToReap: Bool { active && bytesNeeded + inodesNeeded > 0 && pressureReaps == 0 }
 
     public init(active: Bool, filesystem: FilesystemUsage, thresholdBytes: UInt64, thresholdInodes: UInt64?, bytesNeeded: UInt64, inodesNeeded: UInt64) {
         self.active = active

@@ -31,29 +31,53 @@ extension Reconciler {
     /// In pressure, terminated pods' and orphans' volumes kept only for
     /// recent access, idle for at least `pressure.idleAfter`, go too: the
     /// biggest first, until what the plan frees covers what is needed to be
-    /// back at the threshold, and no further. Nothing else changes: any other
+    /// back at the threshold, and no further. Each filesystem in pressure
+    /// counts only the volumes on it; a volume on a filesystem that was not
+    /// measured is never a pressure reap. Nothing else changes: any other
     /// keep reason (a live or excluded pod, a mount, a lock, an unconfirmed
     /// orphan...) still keeps.
-    static func applyPressure(_ verdicts: inout [VolumeVerdict], assessment: PressureAssessment, settings: Policy.Pressure) {
-        let reaps = verdicts.filter { $0.verdict == .reap }
-        var bytesNeeded = Int64(clamping: assessment.bytesNeeded) - Int64(clamping: reaps.reduce(UInt64(0)) { $0 + $1.bytes })
-        var inodesNeeded = Int64(clamping: assessment.inodesNeeded) - Int64(reaps.reduce(0) { $0 + $1.files })
-        let candidates = verdicts.indices
-            .filter { index in
-                let verdict = verdicts[index]
-                return verdict.verdict == .keep && verdict.reasons == [.recentAccess] && verdict.lastAccess != nil
-                    && TimeInterval(verdict.idleSeconds) >= settings.idleAfter
+    static func applyPressure(_ verdicts: inout [VolumeVerdict], pressure: inout DiskPressure, devices: [String: String], settings: Policy.Pressure) {
+        let measured = pressure
+        for (position, assessment) in measured.all.enumerated() where assessment.active {
+            let onFilesystem = { (verdict: VolumeVerdict) in
+                measured.assessment(forVolumeOn: devices[verdict.path])?.filesystem == assessment.filesystem
             }
-            .sorted { (verdicts[$0].bytes, verdicts[$1].path) > (verdicts[$1].bytes, verdicts[$0].path) }
-        for index in candidates {
-            guard bytesNeeded > 0 || inodesNeeded > 0 else { break }
-            // Kept only for recent access: the pod is terminated, or a confirmed orphan.
-            verdicts[index].verdict = .reap
-            verdicts[index].reasons = [verdicts[index].orphan ? .orphan : .podTerminated, .diskPressure].sorted()
-            verdicts[index].reapableAt = nil
-            bytesNeeded -= Int64(clamping: verdicts[index].bytes)
-            inodesNeeded -= Int64(verdicts[index].files)
+            var pressureReaps = 0
+            defer {
+                if position == 0 { pressure.kubeletRoot.pressureReaps = pressureReaps } else { pressure.elsewhere[position - 1].pressureReaps = pressureReaps }
+            }
+            let reaps = verdicts.filter { $0.verdict == .reap && onFilesystem($0) }
+            var bytesNeeded = Int64(clamping: assessment.bytesNeeded) - Int64(clamping: reaps.reduce(UInt64(0)) { $0 + $1.bytes })
+            var inodesNeeded = Int64(clamping: assessment.inodesNeeded) - Int64(reaps.reduce(0) { $0 + $1.files })
+            let candidates = verdicts.indices
+                .filter { index in
+                    let verdict = verdicts[index]
+                    return verdict.verdict == .keep && verdict.reasons == [.recentAccess] && verdict.lastAccess != nil
+                        && TimeInterval(verdict.idleSeconds) >= settings.idleAfter && onFilesystem(verdict)
+                }
+                .sorted { (verdicts[$0].bytes, verdicts[$1].path) > (verdicts[$1].bytes, verdicts[$0].path) }
+            for index in candidates {
+                guard bytesNeeded > 0 || inodesNeeded > 0 else { break }
+                // Kept only for recent access: the pod is terminated, or a confirmed orphan.
+                verdicts[index].verdict = .reap
+                verdicts[index].reasons = [verdicts[index].orphan ? .orphan : .podTerminated, .diskPressure].sorted()
+                verdicts[index].reapableAt = nil
+                pressureReaps += 1
+                bytesNeeded -= Int64(clamping: verdicts[index].bytes)
+                inodesNeeded -= Int64(verdicts[index].files)
+            }
         }
+    }
+
+    /// Each volume's filesystem (`major:minor`), where its walk read it.
+    static func volumeDevices(_ inventory: NodeInventory) -> [String: String] {
+        var devices: [String: String] = [:]
+        for directory in inventory.pods {
+            for volume in directory.volumes {
+                if let device = volume.scan.device { devices[volume.path] = device }
+            }
+        }
+        return devices
     }
 
     /// The order reaps go in and limits cut: by the idle rule the most idle

@@ -12,13 +12,13 @@ public struct ReconcileInput: Sendable {
     public var orphanObservations: [String: OrphanObservation]
     /// The pod cgroups' view: live pods are kept whatever the manifests say.
     public var liveness: PodLiveness
-    /// The kubelet filesystem as measured for this pass (pressure mode only).
-    public var pressure: PressureAssessment?
+    /// The filesystems as measured for this pass (pressure mode only).
+    public var pressure: DiskPressure?
 
     public init(
         inventory: NodeInventory, manifests: PodSnapshot, access: [String: AccessRecord], policy: Policy, now: Date,
         orphanObservations: [String: OrphanObservation] = [:], liveness: PodLiveness = PodLiveness(),
-        pressure: PressureAssessment? = nil
+        pressure: DiskPressure? = nil
     ) {
         self.pressure = pressure
         self.inventory = inventory
@@ -55,9 +55,11 @@ public enum Reconciler {
             .filter { input.policy.orphans.removePodDir && snapshot.keepReasons(for: $0).isEmpty }
             .filter { input.liveness.keepReasons(for: $0.uid).isEmpty }
             .map(\.path)
-        let pressure = input.pressure.flatMap { $0.active ? input.policy.pressure : nil }
-        if let pressure, let assessment = input.pressure {
-            applyPressure(&verdicts, assessment: assessment, settings: pressure)
+        var measured = input.policy.pressure == nil ? nil : input.pressure
+        let pressure = measured.flatMap { $0.active ? input.policy.pressure : nil }
+        if let pressure, var assessed = measured {
+            applyPressure(&verdicts, pressure: &assessed, devices: volumeDevices(input.inventory), settings: pressure)
+            measured = assessed
         }
         applyOrphanFraction(&verdicts, orphanPodDirectories: &orphanPodDirectories, alerts: &alerts, input: input)
         applyMaxReaps(&verdicts, limit: max(input.policy.limits.maxReapsPerCycle, pressure?.maxReapsPerCycle ?? 0))
@@ -75,7 +77,10 @@ public enum Reconciler {
             generatedAt: input.now, kubeletRoot: input.inventory.kubeletRoot, manifests: manifests, alerts: alerts,
             volumes: verdicts.sorted { $0.path < $1.path }, orphanPodDirectories: orphanPodDirectories.sorted()
         )
-        plan.pressure = input.policy.pressure == nil ? nil : input.pressure
+        if let measured {
+            plan.pressure = measured.kubeletRoot
+            plan.pressureElsewhere = measured.elsewhere.isEmpty ? nil : measured.elsewhere
+        }
         return plan
     }
 

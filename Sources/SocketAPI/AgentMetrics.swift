@@ -64,8 +64,13 @@ public enum AgentMetrics {
     /// Counter: LISTs (kubelet: polls) answered.
     public static let podSourceLists = "volume_reaper_pod_source_lists_total"
 
-    /// Gauge: 1 while the kubelet filesystem is in disk pressure (pressure mode).
+    /// Gauge: 1 while a filesystem holding volumes is in disk pressure (pressure mode).
     public static let pressure = "volume_reaper_disk_pressure"
+    /// Gauge, label `filesystem` (its mount point): free bytes of each
+    /// filesystem other than the kubelet root's that holds volume directories.
+    public static let otherFilesystemFreeBytes = "volume_reaper_other_filesystem_free_bytes"
+    /// Gauge, label `filesystem`: 1 while that filesystem is in disk pressure.
+    public static let otherFilesystemPressure = "volume_reaper_other_filesystem_disk_pressure"
     /// Gauge: 1 while in pressure with nothing left to reap.
     public static let pressureNothingToReap = "volume_reaper_disk_pressure_nothing_to_reap"
     /// Gauge: free bytes and inodes of the kubelet filesystem.
@@ -115,6 +120,8 @@ public struct AgentMetricsRecorder: Sendable {
     private let lastReconcileFailed: Gauge
     /// The `reason` labels of `keptBytes` set by the last plan, to zero those that went.
     private let keptReasons = Synchronized(Set<Reason>())
+    /// The `filesystem` labels of the other filesystems' series, to drop those that went.
+    private let otherFilesystems = Synchronized(Set<String>())
     /// The watcher totals last seen, to advance the counters by the difference.
     private let watcherTotals = Synchronized((events: UInt64(0), overflows: UInt64(0)))
     /// The pod source's totals last seen, likewise.
@@ -315,12 +322,31 @@ public struct AgentMetricsRecorder: Sendable {
         func gauge(_ name: String, _ help: String) -> Gauge {
             registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
         }
-        gauge(AgentMetrics.pressure, "1 while the kubelet filesystem is in disk pressure.").set(Int64(status.active ? 1 : 0))
+        gauge(AgentMetrics.pressure, "1 while a filesystem holding volumes is in disk pressure.").set(Int64(status.active ? 1 : 0))
         gauge(AgentMetrics.pressureNothingToReap, "1 while in disk pressure with nothing left to reap.").set(Int64(status.nothingToReap ? 1 : 0))
         gauge(AgentMetrics.freeBytes, "Free bytes of the kubelet filesystem.").set(Int64(clamping: status.filesystem.availableBytes))
         gauge(AgentMetrics.freeInodes, "Free inodes of the kubelet filesystem.").set(Int64(clamping: status.filesystem.availableInodes))
         gauge(AgentMetrics.pressureThresholdBytes, "Free bytes below which disk pressure begins.").set(Int64(clamping: status.thresholdBytes))
         gauge(AgentMetrics.pressureSeconds, "Seconds spent in disk pressure since the daemon started.").set(status.secondsInPressure)
+
+        func labelled(_ name: String, _ help: String, _ filesystem: String) -> Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: [("filesystem", filesystem)])
+        }
+        let freeHelp = "Free bytes of a filesystem other than the kubelet root's that holds volume directories."
+        let pressureHelp = "1 while that filesystem is in disk pressure."
+        let others = status.elsewhere ?? []
+        let gone = otherFilesystems.withLock { labels in
+            defer { labels = Set(others.map(\.filesystem.path)) }
+            return labels.subtracting(others.map(\.filesystem.path))
+        }
+        for filesystem in gone {
+            registry.unregisterGauge(labelled(AgentMetrics.otherFilesystemFreeBytes, freeHelp, filesystem))
+            registry.unregisterGauge(labelled(AgentMetrics.otherFilesystemPressure, pressureHelp, filesystem))
+        }
+        for other in others {
+            labelled(AgentMetrics.otherFilesystemFreeBytes, freeHelp, other.filesystem.path).set(Int64(clamping: other.filesystem.availableBytes))
+            labelled(AgentMetrics.otherFilesystemPressure, pressureHelp, other.filesystem.path).set(Int64(other.active ? 1 : 0))
+        }
     }
 
     /// One HTTP response of the socket API.

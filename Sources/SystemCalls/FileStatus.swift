@@ -67,6 +67,8 @@ public struct FileStatus: Sendable, Hashable {
     }
 
     public var isDirectory: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFDIR) }
+    /// The device as mountinfo and `lsblk` write it: `major:minor`.
+    public var deviceName: String { "\(device >> 32):\(device & 0xffff_ffff)" }
     public var isSymlink: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFLNK) }
     public var isRegular: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFREG) }
     /// Bytes on disk (512-byte blocks), what deleting frees.

@@ -268,4 +268,11 @@ extension Syscall {
         _ = try retryingEINTR("statvfs", path: path) { vr_statvfs(path, &result) }
         return (result.total_bytes, result.available_bytes, result.total_inodes, result.available_inodes)
     }
+
+    /// `fstatvfs(3)`: the filesystem of what `fd` names, wherever a path to it leads now.
+    public static func fstatvfs(_ fd: FileDescriptor, path: String) throws(SystemCallError) -> (totalBytes: UInt64, availableBytes: UInt64, totalInodes: UInt64, availableInodes: UInt64) {
+        var result = vr_space_t()
+        _ = try retryingEINTR("fstatvfs", path: path) { vr_fstatvfs(fd.rawValue, &result) }
+        return (result.total_bytes, result.available_bytes, result.total_inodes, result.available_inodes)
+    }
 }

@@ -27,6 +27,10 @@ public enum MessageID: String, Sendable, Hashable, CaseIterable, CustomStringCon
     case daemonStopped = "b48b38e15dc846a5a461aa72424295df"
     /// An orphan's pod directory (what was left once its volumes were gone) was removed.
     case podDirectoryReaped = "53e58b467c374cc2b621a77744db5e48"
+    /// A filesystem holding volumes fell below the pressure threshold: pressure mode began.
+    case diskPressureBegan = "c63f9cac57f04e6aa3dc1e2d9817b3a9"
+    /// A filesystem was back above the threshold plus the hysteresis: pressure mode ended.
+    case diskPressureEnded = "8351cbfd5a4e46078e327fe3a92f8111"
 
     /// The metadata key that ``JournaldLogHandler`` sends as `MESSAGE_ID`.
     public static let metadataKey = "message_id"

@@ -19,6 +19,7 @@ struct PressurePolicyTests {
               hysteresis: 2Gi
               idleAfter: 2m
               maxReapsPerCycle: 500
+              checkInterval: 30s
             """, file: "p.yaml")
         let pressure = try #require(policy.pressure)
         #expect(pressure.available == .absolute(10 << 30))
@@ -27,6 +28,8 @@ struct PressurePolicyTests {
         #expect(pressure.hysteresis == .absolute(2 << 30))
         #expect(pressure.idleAfter == 120)
         #expect(pressure.maxReapsPerCycle == 500)
+        #expect(pressure.checkInterval == 30)
+        #expect(defaults.checkInterval == 10)
     }
 
     @Test("bad values are refused naming the field", arguments: [
@@ -38,6 +41,8 @@ struct PressurePolicyTests {
         ("pressure: {idleAfter: 5}", "pressure.idleAfter"),
         ("pressure: {maxReapsPerCycle: -1}", "pressure.maxReapsPerCycle"),
         ("pressure: {idle: 5m}", "pressure.idle"),
+        ("pressure: {checkInterval: 0s}", "pressure.checkInterval"),
+        ("pressure: {checkInterval: 500ms}", "pressure.checkInterval"),
         ("pressure: 15%", "pressure"),
     ])
     func refused(yaml: String, field: String) {

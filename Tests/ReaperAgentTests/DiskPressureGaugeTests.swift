@@ -60,16 +60,20 @@ struct DiskPressureGaugeTests {
         defer { directory.remove() }
         let gauge = DiskPressureGauge(kubeletRoot: directory.path, kubeletConfig: directory.appending("none.yaml"))
         let logger = Logger(label: "test")
-        #expect(gauge.assess(policy: Policy(), now: Date(), logger: logger) == nil)
+        let inventory = NodeInventory(kubeletRoot: directory.path, pods: [], errors: [])
+        #expect(gauge.assess(policy: Policy(), inventory: inventory, now: Date(), logger: logger) == nil)
         var policy = Policy()
         policy.pressure = Policy.Pressure()
         policy.pressure?.available = .percent(100)
-        let assessment = try #require(gauge.assess(policy: policy, now: Date(), logger: logger))
+        let pressure = try #require(gauge.assess(policy: policy, inventory: inventory, now: Date(), logger: logger))
+        #expect(pressure.elsewhere.isEmpty)
+        let assessment = pressure.kubeletRoot
+        #expect(assessment.filesystem.device?.contains(":") == true)
         #expect(assessment.filesystem.totalBytes > 0)
         #expect(assessment.active, "100% free is never reached on a used filesystem")
         policy.pressure?.available = .percent(0)
         policy.pressure?.inodesAvailable = .percent(0)
         policy.pressure?.hysteresis = .percent(0)
-        #expect(gauge.assess(policy: policy, now: Date(), logger: logger)?.active == false)
+        #expect(gauge.assess(policy: policy, inventory: inventory, now: Date(), logger: logger)?.active == false)
     }
 }

@@ -83,9 +83,9 @@ struct PressureForecastTests {
         node.pods.append(Fixture.pod(running, name: "web", phase: "Running", finishedAt: nil))
         node.addVolume(uid: running, scan: Fixture.scan(idle: 7200, bytes: 50 << 20))
         var input = node.input
-        input.pressure = Self.pressure(node: node, availablePercent: 5)
+        input.pressure = DiskPressure(kubeletRoot: Self.pressure(node: node, availablePercent: 5))
         #expect(input.pressure?.active == true)
-        #expect(input.pressure?.bytesNeeded == 10 << 20)
+        #expect(input.pressure?.kubeletRoot.bytesNeeded == 10 << 20)
         let plan = Reconciler.plan(input)
         let byUID = Dictionary(uniqueKeysWithValues: plan.volumes.map { ($0.podUID, $0) })
         expect(try #require(byUID[Fixture.uid(2)]), .reap, [.podTerminated, .diskPressure])
@@ -95,6 +95,9 @@ struct PressureForecastTests {
         expect(try #require(byUID[Fixture.uid(4)]), .keep, [.recentAccess])
         expectKept(try #require(byUID[running]), because: .podRunning)
         #expect(plan.pressure?.active == true)
+        #expect(plan.pressure?.pressureReaps == 2)
+        #expect(plan.pressure?.nothingToReap == false)
+        #expect(plan.pressureElsewhere == nil)
 
         // Without a pressure section the measurement changes nothing.
         node.policy.pressure = nil
@@ -111,7 +114,7 @@ struct PressureForecastTests {
         node.policy.limits.maxReapsPerCycle = 0
         node.policy.pressure?.maxReapsPerCycle = 1
         var input = node.input
-        input.pressure = Self.pressure(node: node, availablePercent: 1)
+        input.pressure = DiskPressure(kubeletRoot: Self.pressure(node: node, availablePercent: 1))
         let plan = Reconciler.plan(input)
         let byUID = Dictionary(uniqueKeysWithValues: plan.volumes.map { ($0.podUID, $0) })
         expectKept(try #require(byUID[Fixture.uid(1)]), because: .protected)
@@ -120,6 +123,62 @@ struct PressureForecastTests {
         node.policy.pressure?.maxReapsPerCycle = 0
         input.policy = node.policy
         expect(try #require(Reconciler.plan(input).volumes.first { $0.podUID == Fixture.uid(3) }), .keep, [.limitMaxReaps])
+    }
+
+    @Test("an emptyDir filesystem elsewhere in pressure: only volumes on it go; the kubelet root's and an unmeasured one's stay")
+    func pressureElsewhere() throws {
+        // Volumes 1-2 on the kubelet root's filesystem (8:1), 3-4 on a pods disk (8:16), 5 on an unmeasured one (8:32).
+        var node = Self.node(idles: [600, 600, 600, 600, 600], bytes: [8 << 20, 8 << 20, 4 << 20, 2 << 20, 8 << 20])
+        let devices = ["8:1", "8:1", "8:16", "8:16", "8:32"]
+        for index in node.directories.indices {
+            for volume in node.directories[index].volumes.indices {
+                node.directories[index].volumes[volume].scan.device = devices[index]
+            }
+        }
+        node.policy.pressure = Policy.Pressure()
+        func usage(_ path: String, device: String, availablePercent: Double) -> PressureAssessment {
+            PressureAssessment.assess(
+                FilesystemUsage(path: path, totalBytes: 100 << 20, availableBytes: UInt64(availablePercent) << 20, totalInodes: 100_000, availableInodes: 90_000, device: device),
+                threshold: PressureThreshold(available: .percent(15), inodesAvailable: .percent(10), hysteresis: .percent(5), source: "test"),
+                wasActive: false
+            )
+        }
+        var input = node.input
+        // The pods disk is 3 MiB short: the 4 MiB volume covers it, the 2 MiB one stays.
+        input.pressure = DiskPressure(
+            kubeletRoot: usage(Fixture.kubeletRoot, device: "8:1", availablePercent: 50),
+            elsewhere: [usage(Fixture.kubeletRoot + "/pods", device: "8:16", availablePercent: 12)]
+        )
+        #expect(input.pressure?.active == true)
+        let plan = Reconciler.plan(input)
+        let byUID = Dictionary(uniqueKeysWithValues: plan.volumes.map { ($0.podUID, $0) })
+        expect(try #require(byUID[Fixture.uid(3)]), .reap, [.podTerminated, .diskPressure])
+        expect(try #require(byUID[Fixture.uid(4)]), .keep, [.recentAccess])
+        for uid in [1, 2, 5] { expect(try #require(byUID[Fixture.uid(uid)]), .keep, [.recentAccess]) }
+        #expect(plan.pressure?.active == false)
+        #expect(plan.pressureElsewhere?.map(\.pressureReaps) == [1])
+        #expect(plan.pressureFilesystems.map(\.filesystem.device) == ["8:1", "8:16"])
+        #expect(PlanTable.render(plan, now: Fixture.now).contains("disk \(Fixture.kubeletRoot)/pods: 12.0 MiB free of 100.0 MiB (12.0%), threshold 15.0 MiB: IN PRESSURE"))
+
+        // The kubelet root's filesystem in pressure instead: its volumes go, the pods disk's stay.
+        input.pressure = DiskPressure(
+            kubeletRoot: usage(Fixture.kubeletRoot, device: "8:1", availablePercent: 10),
+            elsewhere: [usage(Fixture.kubeletRoot + "/pods", device: "8:16", availablePercent: 50)]
+        )
+        let rootPlan = Reconciler.plan(input)
+        #expect(Set(rootPlan.reaps.map(\.podUID)) == [Fixture.uid(1)], "5 MiB short: one 8 MiB volume of the root's filesystem")
+        #expect(rootPlan.pressure?.pressureReaps == 1)
+
+        // Only the unmeasured filesystem's volume could go: nothing to reap.
+        input.pressure = DiskPressure(
+            kubeletRoot: usage(Fixture.kubeletRoot, device: "8:1", availablePercent: 50),
+            elsewhere: [usage(Fixture.kubeletRoot + "/pods", device: "8:16", availablePercent: 12)]
+        )
+        node.directories.removeSubrange(2..<4)
+        input.inventory = node.input.inventory
+        let stuck = Reconciler.plan(input)
+        #expect(stuck.reaps.isEmpty)
+        #expect(stuck.pressureElsewhere?.first?.nothingToReap == true)
     }
 
     @Test("hysteresis: enter below the threshold, leave at threshold plus hysteresis; amounts parse")

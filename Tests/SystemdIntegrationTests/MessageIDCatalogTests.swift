@@ -68,7 +68,7 @@ struct MessageIDCatalogTests {
     func idsAreWellFormed() {
         let ids = MessageID.allCases.map(\.rawValue)
         #expect(Set(ids).count == ids.count)
-        #expect(ids.count == 9)
+        #expect(ids.count == 11)
         for id in ids {
             let digits = Array(id)
             #expect(digits.count == 32)

@@ -40,6 +40,8 @@ typedef struct {
     uint64_t available_inodes;
 } vr_space_t;
 int vr_statvfs(const char *path, vr_space_t *out);
+/// fstatvfs(3), on any descriptor (an O_PATH one included).
+int vr_fstatvfs(int fd, vr_space_t *out);
 int vr_statx(int dirfd, const char *path, int flags, vr_statx_t *out);
 /// `openat2(2)` (no glibc wrapper) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
 /// | RESOLVE_NO_MAGICLINKS: `path` cannot lead out of `dirfd`.
