@@ -141,7 +141,7 @@ public struct VolumeReaper: Sendable {
                 continue
             }
             let pressureReap = verdict.reasons.contains(.diskPressure)
-            var before: FilesystemUsage?
+            var before: (measured: FilesystemUsage, judged: PressureAssessment)?
             if pressureReap, let measureFree {
                 func keep(_ reasons: [Reason], _ detail: String) {
                     var kept = verdict
@@ -159,14 +159,14 @@ public struct VolumeReaper: Sendable {
                     keep([.recentAccess], "free space on \(pressure.filesystem.path) is back above the pressure threshold")
                     continue
                 }
-                before = measured
+                before = (measured, pressure)
             }
             var outcome = reapOne(verdict, currentPodView: currentPodView, access: records, logger: logger, clock: clock)
             if outcome.action == .reaped { reapedPaths.insert(verdict.path) }
             if let before {
-                outcome.freeBytesBefore = before.availableBytes
+                outcome.freeBytesBefore = before.measured.availableBytes
                 outcome.freeBytesAfter = measureFree?(verdict.path)?.availableBytes
-                outcome.filesystem = before.path
+                outcome.filesystem = before.judged.filesystem.path
             }
             outcomes.append(outcome)
         }
