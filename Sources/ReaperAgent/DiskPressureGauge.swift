@@ -158,14 +158,14 @@ public final class DiskPressureGauge: Sendable {
     /// (no symlink, no `..`), which must still be on `device`. Named by the
     /// mount point mountinfo gives its mount, else by the volume path.
     func measure(volumePath: String, expecting device: String?, table: MountTable?) throws -> FilesystemUsage {
-        guard volumePath.hasPrefix(kubeletRoot + "/") else { throw ConfigurationProblem("\(volumePath): not below \(kubeletRoot)") }
+        guard volumePath.hasPrefix(kubeletRoot + "/") else { throw MeasurementProblem("\(volumePath): not below \(kubeletRoot)") }
         let root = try Syscall.openAt(nil, kubeletRoot, flags: O_RDONLY | O_DIRECTORY)
         defer { Syscall.close(root) }
         let fd = try Syscall.openBeneath(root, String(volumePath.dropFirst(kubeletRoot.count + 1)))
         defer { Syscall.close(fd) }
         let status = try Syscall.statx(fd, path: volumePath)
         if let device, status.deviceName != device {
-            throw ConfigurationProblem("\(volumePath): now on device \(status.deviceName), not \(device)")
+            throw MeasurementProblem("\(volumePath): now on device \(status.deviceName), not \(device)")
         }
         let space = try Syscall.fstatvfs(fd, path: volumePath)
         let mountPoint = table.flatMap { table in table.mountIDs.firstIndex(of: status.mountID).map { table.mounts[$0].mountPoint } }
@@ -211,6 +211,13 @@ public final class DiskPressureGauge: Sendable {
             (state.last, state.totalSeconds + (state.since.map { now.timeIntervalSince($0) } ?? 0))
         }
     }
+}
+
+/// A filesystem that cannot be measured as asked: the path is not below the
+/// kubelet root, or what it names moved to another device since the walk.
+struct MeasurementProblem: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 extension FilesystemUsage {
