@@ -116,8 +116,6 @@ public final class AgentController: AgentAPIProvider, Sendable {
         state.withLock { $0.podChangeQueued = false }
     }
 
-    /// How long a pods-changed cycle waits so that the last cycle's end lies
-    /// at least four of its durations back (at most 5 s); nil: start now.
     /// How long until free space is measured again between cycles: the
     /// policy's `pressure.checkInterval`, or `idle` without pressure mode (a
     /// reload may turn it on).
@@ -134,6 +132,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
         return pressureGauge.wantsCycle(lastPlanReapedUnderPressure: reapedUnderPressure, policy: policy)
     }
 
+    /// How long a pods-changed cycle waits so that the last cycle's end lies
+    /// at least four of its durations back (at most 5 s); nil: start now.
     func podChangeCooldown(now: Date = Date()) -> Duration? {
         state.withLock { state in
             guard let ended = state.lastReconcile, let seconds = state.lastCycleSeconds else { return nil }
