@@ -6,28 +6,6 @@ import Musl
 import Synchronization
 import SystemCalls
 
-/// What identifies one version of a file: a rewrite in place changes the
-/// size or times, an atomic rename or symlink swap (kubelet-client-current.pem,
-/// the service account's `..data`) changes the inode.
-struct FileIdentity: Sendable, Hashable {
-    var device: UInt64
-    var inode: UInt64
-    var size: UInt64
-    var modified: KernelTime
-    var changed: KernelTime
-
-    /// The identity of what `path` leads to now (symlinks followed).
-    static func of(_ path: String) throws(SystemCallError) -> FileIdentity {
-        let fd = try Syscall.openAt(nil, path, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY)
-        defer { Syscall.close(fd) }
-        let status = try Syscall.statx(fd, path: path)
-        return FileIdentity(
-            device: status.device, inode: status.inode, size: status.size,
-            modified: status.modified, changed: status.changed
-        )
-    }
-}
-
 /// Credential files (certificates, keys, tokens), read again only when their
 /// identity changed on disk: one `open` + `statx` per use, so rotation is
 /// picked up at the next request without re-parsing on every one.

@@ -24,10 +24,21 @@ public final class DiskPressureGauge: Sendable {
         var elsewhereProbes: [String: String] = [:]
     }
 
+    /// The kubelet config as last parsed, and the file it was parsed from.
+    struct ParsedKubeletConfig {
+        var file: FileIdentity
+        var result: Result<KubeletEvictionThresholds?, ConfigurationProblem>
+        /// The file was last modified a second or more before it was read:
+        /// a later write would show a later modification time. (Times tick
+        /// coarsely: two same-size writes in one tick look the same.)
+        var settled: Bool
+    }
+
     let kubeletRoot: String
     let kubeletConfig: String
     let mountInfoPath: String
     private let state = Mutex(State())
+    private let parsedKubeletConfig = Mutex<ParsedKubeletConfig?>(nil)
 
     public init(kubeletRoot: String, kubeletConfig: String, mountInfoPath: String = "/proc/self/mountinfo") {
         self.kubeletRoot = kubeletRoot
@@ -79,7 +90,7 @@ public final class DiskPressureGauge: Sendable {
         }
         let kubelet: KubeletEvictionThresholds?
         do {
-            kubelet = settings.available == nil ? try KubeletEvictionThresholds.load(path: kubeletConfig) : nil
+            kubelet = settings.available == nil ? try kubeletThresholds() : nil
         } catch {
             logger.error("kubelet config unreadable; pressure threshold defaults to 15%", metadata: ["error": "\(error)"])
             kubelet = nil
@@ -175,6 +186,30 @@ public final class DiskPressureGauge: Sendable {
         )
     }
 
+    /// The kubelet's eviction thresholds (nil: no config file), parsed again
+    /// only when the file changed: the check between cycles asks every
+    /// `pressure.checkInterval`.
+    func kubeletThresholds() throws(ConfigurationProblem) -> KubeletEvictionThresholds? {
+        // Opened, so a symlinked config is judged by what it points to.
+        let identity = try? FileIdentity.of(kubeletConfig)
+        if let identity, let parsed = parsedKubeletConfig.withLock({ $0 }), parsed.settled, parsed.file == identity {
+            return try parsed.result.get()
+        }
+        let result: Result<KubeletEvictionThresholds?, ConfigurationProblem>
+        do {
+            result = .success(try KubeletEvictionThresholds.load(path: kubeletConfig))
+        } catch let problem as ConfigurationProblem {
+            result = .failure(problem)
+        } catch {
+            result = .failure(ConfigurationProblem("\(kubeletConfig): \(error)"))
+        }
+        if let identity {
+            let settled = Double(identity.modified.seconds) + 1 <= Date().timeIntervalSince1970
+            parsedKubeletConfig.withLock { $0 = ParsedKubeletConfig(file: identity, result: result, settled: settled) }
+        }
+        return try result.get()
+    }
+
     /// The free space of the filesystem `volumePath` is on, now, for the last
     /// check and the journal's before/after fields; nil when it cannot be measured.
     public func measureFree(volumePath: String) -> FilesystemUsage? {
@@ -190,7 +225,7 @@ public final class DiskPressureGauge: Sendable {
         guard let settings = policy.pressure else { return false }
         let (last, probes) = state.withLock { ($0.last, $0.elsewhereProbes) }
         guard let last else { return false }
-        let kubelet = settings.available == nil ? (try? KubeletEvictionThresholds.load(path: kubeletConfig)) ?? nil : nil
+        let kubelet = settings.available == nil ? (try? kubeletThresholds()) ?? nil : nil
         var current: [(FilesystemUsage, wasActive: Bool)] = []
         if let root = try? measureRoot() { current.append((root, last.kubeletRoot.active)) }
         for previous in last.elsewhere {

@@ -76,4 +76,27 @@ struct DiskPressureGaugeTests {
         policy.pressure?.hysteresis = .percent(0)
         #expect(gauge.assess(policy: policy, inventory: inventory, now: Date(), logger: logger)?.active == false)
     }
+
+    @Test("the kubelet config is parsed again when it changes, even to the same size, and a broken one falls back to 15%")
+    func kubeletConfigFollowsTheFile() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let config = directory.appending("kubelet-config.yaml")
+        let gauge = DiskPressureGauge(kubeletRoot: directory.path, kubeletConfig: config)
+        let inventory = NodeInventory(kubeletRoot: directory.path, pods: [], errors: [])
+        var policy = Policy()
+        policy.pressure = Policy.Pressure()
+        func threshold() throws -> Double {
+            let root = try #require(gauge.assess(policy: policy, inventory: inventory, now: Date(), logger: Logger(label: "test"))).kubeletRoot
+            return (Double(root.thresholdBytes) * 100 / Double(root.filesystem.totalBytes) * 10).rounded() / 10
+        }
+        #expect(try threshold() == 15, "no file: 15%")
+        try "evictionHard:\n  nodefs.available: \"9%\"\n".write(toFile: config, atomically: false, encoding: .utf8)
+        #expect(try threshold() == 14)
+        #expect(try threshold() == 14, "unchanged")
+        try "evictionHard:\n  nodefs.available: \"7%\"\n".write(toFile: config, atomically: false, encoding: .utf8)
+        #expect(try threshold() == 12, "same size, new content")
+        try "evictionHard:\n  nodefs.available: \"lots\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try threshold() == 15, "unreadable: the 15% default")
+    }
 }
