@@ -38,14 +38,13 @@ extension Reconciler {
     /// orphan...) still keeps.
     static func applyPressure(_ verdicts: inout [VolumeVerdict], pressure: inout DiskPressure, devices: [String: String], settings: Policy.Pressure) {
         let measured = pressure
-        for (position, assessment) in measured.all.enumerated() where assessment.active {
+        var assessed = measured.all
+        for position in assessed.indices where assessed[position].active {
+            let assessment = assessed[position]
             let onFilesystem = { (verdict: VolumeVerdict) in
                 measured.assessment(forVolumeOn: devices[verdict.path])?.filesystem == assessment.filesystem
             }
             var pressureReaps = 0
-            defer {
-                if position == 0 { pressure.kubeletRoot.pressureReaps = pressureReaps } else { pressure.elsewhere[position - 1].pressureReaps = pressureReaps }
-            }
             let reaps = verdicts.filter { $0.verdict == .reap && onFilesystem($0) }
             var bytesNeeded = Int64(clamping: assessment.bytesNeeded) - Int64(clamping: reaps.reduce(UInt64(0)) { $0 + $1.bytes })
             var inodesNeeded = Int64(clamping: assessment.inodesNeeded) - Int64(reaps.reduce(0) { $0 + $1.files })
@@ -66,7 +65,9 @@ extension Reconciler {
                 bytesNeeded -= Int64(clamping: verdicts[index].bytes)
                 inodesNeeded -= Int64(verdicts[index].files)
             }
+            assessed[position].pressureReaps = pressureReaps
         }
+        pressure = DiskPressure(kubeletRoot: assessed[0], elsewhere: Array(assessed.dropFirst()))
     }
 
     /// Each volume's filesystem (`major:minor`), where its walk read it.
