@@ -31,9 +31,18 @@ public final class FilesPodSource: PodSource {
            ManifestReader.fingerprint(path: path) == fingerprint {
             return known
         }
-        let snapshot = ManifestReader.read(path: path, settle: settleTime, maxFileBytes: maxFileBytes)
-        last.withLock { $0 = snapshot }
-        return snapshot
+        var snapshot = ManifestReader.read(path: path, settle: settleTime, maxFileBytes: maxFileBytes)
+        return last.withLock { known in
+            // What this write dropped of the last one's pods, held for as
+            // long as the files stay this write (`pod-view-shrank`).
+            if let known {
+                snapshot.droppedWithoutDelete = known.fingerprint != nil && known.fingerprint == snapshot.fingerprint
+                    ? known.droppedWithoutDelete
+                    : Set(known.pods.map(\.uid)).subtracting(snapshot.pods.map(\.uid))
+            }
+            known = snapshot
+            return snapshot
+        }
     }
 
     public func status() -> PodSourceStatus {

@@ -19,6 +19,10 @@ final class PodView: Sendable {
         var loggedProblem: PodSourceProblem?
         var cachedSnapshot: PodSnapshot?
         var endpoint: String
+        /// UIDs the last whole answer dropped that the view before it listed
+        /// (no DELETE event took them), and the fingerprint of that answer:
+        /// held until the view's fingerprint moves on.
+        var dropped: (uids: Set<String>, fingerprint: String?) = ([], nil)
     }
 
     let kind: PodSourceKind
@@ -77,14 +81,27 @@ final class PodView: Sendable {
     private static func makeSnapshot(_ state: State, kind: PodSourceKind, endpoint: String) -> PodSnapshot {
         let pods = state.pods.values.sorted { ($0.namespace, $0.name, $0.uid) < ($1.namespace, $1.name, $1.uid) }
         let errors = state.status.problem.map { [ManifestError(file: endpoint, message: $0)] } ?? []
-        // Each vouching (a LIST, a BOOKMARK, a poll) is another write for
-        // orphan confirmation: two of them `confirmAfter` apart must agree.
-        let fingerprint = state.refreshedAt.map { "\(kind.rawValue):\(state.resourceVersion ?? "-"):\($0.timeIntervalSince1970)" }
+        let fingerprint = contentFingerprint(state, kind: kind)
         return PodSnapshot(
             source: kind, path: endpoint, files: state.listed ? [endpoint] : [], refreshedAt: state.refreshedAt,
             errors: state.synced ? [] : errors, pods: pods, fingerprint: state.synced ? fingerprint : nil,
-            synced: state.synced, resourceVersion: state.resourceVersion
+            synced: state.synced, resourceVersion: state.resourceVersion,
+            // The kubelet's /pods is its pod manager's cache: after a restart
+            // without the API server it lists only static pods (design §4.1).
+            vouchesForAbsence: kind != .kubelet,
+            droppedWithoutDelete: state.dropped.fingerprint == fingerprint ? state.dropped.uids : []
         )
+    }
+
+    /// Which content of the view this is, for orphan confirmation: two
+    /// sightings must come from two different contents, never from two polls
+    /// of the same one. The API server's resourceVersion names a consistent
+    /// state of the cluster (a LIST, an event and a BOOKMARK move it); a
+    /// source without one is named by the set of UIDs it lists.
+    private static func contentFingerprint(_ state: State, kind: PodSourceKind) -> String? {
+        guard state.listed else { return nil }
+        if let version = state.resourceVersion, !version.isEmpty { return "\(kind.rawValue):rv:\(version)" }
+        return "\(kind.rawValue):uids:" + StableDigest.hex(of: state.pods.keys.sorted())
     }
 
     // MARK: Writers (the source's loop)
@@ -95,12 +112,18 @@ final class PodView: Sendable {
         update { state in
             let listed = Dictionary(pods.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
             let changed = listed != state.pods || !state.synced
+            let before = Self.contentFingerprint(state, kind: kind)
+            let previous = Set(state.pods.keys)
             state.pods = listed
             state.resourceVersion = resourceVersion
             state.refreshedAt = takenAt
             state.listed = true
             state.status.lists += 1
             markSynced(&state)
+            let after = Self.contentFingerprint(state, kind: kind)
+            if after != before {
+                state.dropped = (previous.subtracting(listed.keys), after)
+            }
             return changed
         }
     }

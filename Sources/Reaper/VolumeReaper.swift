@@ -299,7 +299,8 @@ public struct VolumeReaper: Sendable {
         let podSide: Set<Reason> = [.podRunning, .podPending, .podPhaseUnknown, .phaseExcluded, .ownerExcluded, .ownerDaemonSet,
                                     .ownerNode, .namespaceExcluded, .protected, .annotationRecent, .annotationInvalid, .annotationMissing,
                                     .manifestsEmpty, .manifestsIncomplete, .manifestsStale, .manifestsOlderThanPod, .orphansDisabled, .staticPod,
-                                    .manifestsTimeInvalid, .orphanUnconfirmed]
+                                    .manifestsTimeInvalid, .orphanUnconfirmed, .podSourceUnsynced,
+                                    .podSourceCannotVouch, .podViewShrank, .livenessUnknown]
         var result: [Reason] = []
         for reason in reasons {
             if reason == .recentAccess || reason == .changedDuringScan {

@@ -92,6 +92,7 @@ struct OrphanSnapshotJudgement {
         }
         // An unsynced network source carries its failure as an error; one
         // reason says both.
+        if !manifests.vouchesForAbsence { reasons.append(.podSourceCannotVouch) }
         if !manifests.synced {
             reasons.append(.podSourceUnsynced)
         } else if !manifests.errors.isEmpty || manifests.files.isEmpty {

@@ -111,11 +111,23 @@ public struct PodSnapshot: Sendable, Hashable {
     public var synced: Bool
     /// The API server's `resourceVersion` the view is at.
     public var resourceVersion: String?
+    /// Whether the source can vouch that a pod it does not list is gone. The
+    /// API server's consistent LIST can; the kubelet's `/pods` is a cache
+    /// that lists only static pods after a restart without the API server,
+    /// so it never does on its own (`pod-source-cannot-vouch`).
+    public var vouchesForAbsence: Bool
+    /// Pod UIDs the previous view listed and this one dropped without a
+    /// DELETE event, held until a later, different snapshot agrees
+    /// (`pod-view-shrank`; the reconciler bounds how many may go at once).
+    public var droppedWithoutDelete: Set<String>
 
     public init(
         source: PodSourceKind = .files, path: String, files: [String], refreshedAt: Date?, errors: [ManifestError], pods: [Pod],
-        fingerprint: String? = nil, synced: Bool = true, resourceVersion: String? = nil
+        fingerprint: String? = nil, synced: Bool = true, resourceVersion: String? = nil, vouchesForAbsence: Bool = true,
+        droppedWithoutDelete: Set<String> = []
     ) {
+        self.vouchesForAbsence = vouchesForAbsence
+        self.droppedWithoutDelete = droppedWithoutDelete
         self.source = source
         self.path = path
         self.files = files

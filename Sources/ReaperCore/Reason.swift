@@ -44,6 +44,9 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
     case manifestsOlderThanPod = "manifests-older-than-pod"
     case manifestsTimeInvalid = "manifests-time-invalid"
     case podSourceUnsynced = "pod-source-unsynced"
+    case podSourceCannotVouch = "pod-source-cannot-vouch"
+    case podViewShrank = "pod-view-shrank"
+    case livenessUnknown = "liveness-unknown"
     case orphanUnconfirmed = "orphan-unconfirmed"
 
     // Limits of design §5.8.
@@ -98,6 +101,9 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
         case .manifestsStale: return "the manifests are older than orphans.manifestsMaxAge"
         case .manifestsOlderThanPod: return "the pod directory appeared after the manifests were refreshed"
         case .podSourceUnsynced: return "the pod source lost the server (a failed watch or poll) and has not listed again: it vouches for no orphan"
+        case .podSourceCannotVouch: return "the pod source is a cache that can be partial (the kubelet's /pods lists only static pods after a restart without the API server): it never vouches that a pod is gone"
+        case .podViewShrank: return "the pod view lost more pods at once than limits.maxPodsLost or limits.maxOrphanFraction allow, without DELETE events: every orphan is held until a later, different snapshot agrees"
+        case .livenessUnknown: return "no kubelet pod cgroup tree was found on this node: whether the pod still runs cannot be checked, so an orphan is kept"
         case .manifestsTimeInvalid: return "the manifests' refresh time (mtime) is in the future: their age is unknown"
         case .orphanUnconfirmed: return "not yet missing from two different manifest writes orphans.confirmAfter apart"
         case .limitMaxReaps: return "limits.maxReapsPerCycle reached; the most idle go first"

@@ -53,7 +53,7 @@ public enum Reconciler {
         var alerts: [PlanAlert] = []
         var orphanPodDirectories = orphanDirectories
             .filter { input.policy.orphans.removePodDir && snapshot.keepReasons(for: $0).isEmpty }
-            .filter { input.liveness.keepReasons(for: $0.uid).isEmpty }
+            .filter { input.liveness.keepReasons(for: $0.uid, orphan: true).isEmpty }
             .map(\.path)
         var measured = input.policy.pressure == nil ? nil : input.pressure
         let pressure = measured.flatMap { $0.active ? input.policy.pressure : nil }
@@ -139,7 +139,8 @@ public enum Reconciler {
         if !recursive, !scan.holdsOnlyBookkeeping { keep.append(.notEmpty) }
 
         // The node: a pod whose cgroup holds processes runs, whatever the manifests say.
-        keep.append(contentsOf: input.liveness.keepReasons(for: directory.uid))
+        let isOrphanCandidate = pods.isEmpty && directory.kind == .uid
+        keep.append(contentsOf: input.liveness.keepReasons(for: directory.uid, orphan: isOrphanCandidate))
 
         // The pod.
         let terminated = !pods.isEmpty && pods.allSatisfy { $0.isTerminated }
