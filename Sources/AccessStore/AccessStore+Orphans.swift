@@ -7,10 +7,14 @@ extension AccessStore {
     public func orphanObservations() throws -> [String: OrphanObservation] {
         try read("read orphan observations") { db in
             var observations: [String: OrphanObservation] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT podUID, firstMissingAt, snapshotFingerprint FROM orphanObservation") {
+            let sql = "SELECT podUID, firstMissingAt, snapshotFingerprint, bootID, bootSeconds FROM orphanObservation"
+            for row in try Row.fetchAll(db, sql: sql) {
                 let uid: String = row["podUID"]
+                let bootID: String? = row["bootID"]
+                let bootSeconds: Double? = row["bootSeconds"]
                 observations[uid] = OrphanObservation(
                     podUID: uid, firstMissingAt: Date(timeIntervalSince1970: row["firstMissingAt"]),
+                    firstMissingBoot: bootID.flatMap { id in bootSeconds.map { BootInstant(bootID: id, seconds: $0) } },
                     snapshotFingerprint: row["snapshotFingerprint"]
                 )
             }
@@ -30,10 +34,14 @@ extension AccessStore {
             for observation in update.missing {
                 try db.execute(
                     sql: """
-                        INSERT INTO orphanObservation (podUID, firstMissingAt, snapshotFingerprint) VALUES (?, ?, ?)
+                        INSERT INTO orphanObservation (podUID, firstMissingAt, snapshotFingerprint, bootID, bootSeconds)
+                        VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT (podUID) DO NOTHING
                         """,
-                    arguments: [observation.podUID, observation.firstMissingAt.storeSeconds, observation.snapshotFingerprint]
+                    arguments: [
+                        observation.podUID, observation.firstMissingAt.storeSeconds, observation.snapshotFingerprint,
+                        observation.firstMissingBoot?.bootID, observation.firstMissingBoot?.seconds,
+                    ]
                 )
             }
         }

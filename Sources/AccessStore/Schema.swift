@@ -55,6 +55,15 @@ enum Schema {
                 );
                 """)
         }
+        // Confirmation measures on the boot clock (a wall-clock step must not
+        // shorten it): each sighting keeps its boot and seconds since it.
+        // Older sightings have none and start again.
+        migrator.registerMigration("v3-orphan-boot-clock") { db in
+            try db.execute(sql: """
+                ALTER TABLE orphanObservation ADD COLUMN bootID TEXT;
+                ALTER TABLE orphanObservation ADD COLUMN bootSeconds REAL;
+                """)
+        }
         return migrator
     }()
 

@@ -87,6 +87,13 @@ public struct VolumeScanCache: Sendable {
         return CycleCounts(walked: cycle.walkedCount, reused: cycle.reusedCount, fullWalk: cycle.fullWalk)
     }
 
+    /// Walks the last check contradicted (it found the volume in use where
+    /// the kept walk saw it idle: a change inotify cannot see, such as a
+    /// hard link made from outside the tree): the next cycle walks them.
+    public mutating func forget(_ paths: some Sequence<String>) {
+        for path in paths { entries[path] = nil }
+    }
+
     /// Discovery failed part way: the dirty marks of this cycle were taken
     /// but not all acted on, so nothing kept may be trusted.
     public mutating func invalidate() {

@@ -103,10 +103,14 @@ limits:
   # At most this many volumes reaped per cycle, most idle first; the rest wait
   # for the next cycle. Bounds the damage of any mistake.
   maxReapsPerCycle: 100
-  # If more than this fraction of all pod directories would be reaped as
-  # orphans in one cycle, no orphan is reaped and an alert is logged: a broken
-  # or truncated manifest snapshot must not empty a node.
+  # If more than this fraction of all pod directories are missing from the pod
+  # view in one cycle, whatever else keeps them, no orphan is reaped and an
+  # alert is logged: a broken or truncated snapshot must not empty a node.
   maxOrphanFraction: 0.5
+  # If the pod view drops more than this many pods whose directories exist in
+  # one step, without DELETE events (or more than maxOrphanFraction of them),
+  # every orphan is held until a later, different snapshot agrees.
+  maxPodsLost: 20
 
 # Disk pressure mode: off unless this section is present. When a filesystem
 # holding pod volumes (the kubelet root's, or a disk the pods directory or an

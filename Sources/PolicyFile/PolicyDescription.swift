@@ -55,7 +55,7 @@ public enum PolicyDescription {
     }
 
     static func limits(_ limits: Policy.Limits) -> String {
-        "max \(limits.maxReapsPerCycle) reaps/cycle, orphan fraction \(PolicyReader.formatFraction(limits.maxOrphanFraction))"
+        "max \(limits.maxReapsPerCycle) reaps/cycle, orphan fraction \(PolicyReader.formatFraction(limits.maxOrphanFraction)), \(limits.maxPodsLost) pods lost at once"
     }
 
     /// `empty-dir` for `kubernetes.io/empty-dir`; other vendors in full.

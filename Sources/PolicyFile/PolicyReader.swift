@@ -197,6 +197,7 @@ struct PolicyReader {
             switch entry.key {
             case "maxReapsPerCycle": limits.maxReapsPerCycle = try count(entry.value, field)
             case "maxOrphanFraction": limits.maxOrphanFraction = try fraction(entry.value, field)
+            case "maxPodsLost": limits.maxPodsLost = try count(entry.value, field)
             default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "limits")
             }
         }

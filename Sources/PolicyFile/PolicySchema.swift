@@ -6,8 +6,8 @@ enum PolicySchema {
         ("pods", ["phases", "excludeOwnerKinds", "excludeNamespaces", "protectAnnotation"]),
         ("orphans", ["reap", "manifestsMaxAge", "confirmAfter", "removePodDir"]),
         ("volumes", ["recursive", "exclude", "unmount"]),
-        ("limits", ["maxReapsPerCycle", "maxOrphanFraction"]),
-        ("pressure", ["available", "inodesAvailable", "margin", "hysteresis", "idleAfter", "maxReapsPerCycle"]),
+        ("limits", ["maxReapsPerCycle", "maxOrphanFraction", "maxPodsLost"]),
+        ("pressure", ["available", "inodesAvailable", "margin", "hysteresis", "idleAfter", "maxReapsPerCycle", "checkInterval"]),
     ]
 
     static var sectionNames: [String] { sections.map(\.name) }

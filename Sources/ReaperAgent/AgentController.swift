@@ -306,6 +306,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
                     throw error
                 }
                 let scans = scanCache.finish(cycle)
+                scanCache.forget(result.report.outcomes.filter { $0.action == .keptAtLastCheck }.map(\.verdict.path))
                 for outcome in result.report.reaped {
                     try? store.markReaped(path: outcome.verdict.path, at: Date(), bytesFreed: outcome.stats.bytesFreed)
                 }
@@ -328,8 +329,13 @@ public final class AgentController: AgentAPIProvider, Sendable {
             )
             metrics.recordReconcileFailure(false)
             await writeTextfile()
+            var served = result.snapshot.plan
+            served.keepAfterLastCheck(Dictionary(
+                result.report.outcomes.filter { $0.action == .keptAtLastCheck }.map { ($0.verdict.path, $0.reasons) },
+                uniquingKeysWith: { first, _ in first }
+            ))
             let lastReap: Date? = state.withLock { state in
-                state.plan = result.snapshot.plan
+                state.plan = served
                 state.lastReconcile = finished
                 state.lastReconcileError = nil
                 state.lastCycleSeconds = cycleSeconds
@@ -348,8 +354,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
                 "walked": "\(scans.walked)", "reused": "\(scans.reused)", "full_walk": "\(scans.fullWalk)",
                 "dry_run": "\(dryRun)",
             ])
-            try? notifier.status(statusLine(plan: result.snapshot.plan, watches: watcherStatus.watches, lastReap: lastReap))
-            return result.snapshot.plan
+            try? notifier.status(statusLine(plan: served, watches: watcherStatus.watches, lastReap: lastReap))
+            return served
         } catch {
             state.withLock { $0.lastReconcileError = "\(error)" }
             logger.error("reconcile failed; nothing was deleted in this cycle", metadata: ["trigger": "\(trigger)", "error": "\(error)"])

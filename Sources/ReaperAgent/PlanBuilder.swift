@@ -4,6 +4,7 @@ import NodeDiscovery
 import PodManifests
 import PodSources
 import ReaperCore
+import SystemCalls
 
 /// The node as one pass sees it: the inputs of the reconciler and its plan.
 public struct NodeSnapshot: Sendable {
@@ -42,6 +43,12 @@ public struct PlanBuilder: Sendable {
         pressureGauge = DiskPressureGauge(kubeletRoot: configuration.kubeletRoot, kubeletConfig: configuration.kubeletConfig, mountInfoPath: mountInfoPath)
     }
 
+    /// Now on the boot clock, for orphan confirmation; tests give their own
+    /// (a boot clock cannot be stepped), nil when the boot ID is unreadable.
+    public var bootClock: @Sendable () -> BootInstant? = {
+        BootClock.bootID().map { BootInstant(bootID: $0, seconds: BootClock.seconds()) }
+    }
+
     /// The pods as of now.
     public func readManifests() -> PodSnapshot {
         pods.currentSnapshot()
@@ -75,7 +82,7 @@ public struct PlanBuilder: Sendable {
         let now = clock()
         let input = ReconcileInput(
             inventory: inventory, manifests: manifests, access: try access(paths), policy: policy, now: now,
-            orphanObservations: sightings, liveness: liveness, pressure: pressureGauge?.assess(policy: policy, inventory: inventory, now: now, logger: logger)
+            orphanObservations: sightings, boot: bootClock(), liveness: liveness, pressure: pressureGauge?.assess(policy: policy, inventory: inventory, now: now, logger: logger)
         )
         let plan = Reconciler.plan(input)
         if let observations {

@@ -22,9 +22,10 @@ public struct ReapCycle: Sendable {
     public struct Result: Sendable {
         public var snapshot: NodeSnapshot
         public var report: ReapReport
-        /// The orphan circuit breaker tripped (design §5.8).
+        /// An orphan circuit breaker tripped (design §5.8): too many pod
+        /// directories missing from the view, or a view that lost pods at once.
         public var circuitBreakerTripped: Bool {
-            snapshot.plan.alerts.contains { $0.code == .limitOrphanFraction }
+            snapshot.plan.alerts.contains { $0.code == .limitOrphanFraction || $0.code == .podViewShrank }
         }
     }
 

@@ -67,6 +67,12 @@ final class ScanCacheFeed: Sendable {
         return counts
     }
 
+    /// Volumes the last check kept: walked again in the next cycle.
+    func forget(_ paths: [String]) {
+        guard !paths.isEmpty else { return }
+        cache.withLock { $0.forget(paths) }
+    }
+
     /// The cycle failed: the dirty marks it took may not all have been acted on.
     func invalidate() {
         cache.withLock { $0.invalidate() }

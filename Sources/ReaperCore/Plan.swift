@@ -171,6 +171,11 @@ public struct PlanSummary: Sendable, Hashable, Codable {
 }
 
 /// A condition an operator must hear about (the orphan circuit breaker).
+extension Plan {
+    /// The codes a plan alert can carry (the orphan circuit breakers).
+    public static let alertCodes: [Reason] = [.limitOrphanFraction, .podViewShrank]
+}
+
 public struct PlanAlert: Sendable, Hashable, Codable {
     public var code: Reason
     public var message: String
@@ -222,6 +227,21 @@ public struct Plan: Sendable, Hashable, Codable {
     }
 
     public var reaps: [VolumeVerdict] { volumes.filter { $0.verdict == .reap } }
+
+    /// The last check before deletion kept these volumes (path -> its
+    /// reasons): a plan served after the cycle says so, instead of listing
+    /// them as idle until the next cycle.
+    public mutating func keepAfterLastCheck(_ kept: [String: [Reason]]) {
+        guard !kept.isEmpty else { return }
+        for index in volumes.indices {
+            guard let reasons = kept[volumes[index].path] else { continue }
+            volumes[index].verdict = .keep
+            volumes[index].reasons = reasons.filter(\.keeps).isEmpty ? [.inconclusive] : reasons.filter(\.keeps)
+            volumes[index].reapableAt = nil
+        }
+        orphanPodDirectories.removeAll { directory in kept.keys.contains { $0.hasPrefix(directory + "/") } }
+        recount()
+    }
 
     /// The plan as the JSON contract of design §6 writes it.
     public func jsonData(pretty: Bool = true) throws -> Data {

@@ -52,6 +52,10 @@ public struct Policy: Sendable, Hashable {
     public struct Limits: Sendable, Hashable {
         public var maxReapsPerCycle = 100
         public var maxOrphanFraction = 0.5
+        /// At most this many pods (with directories on disk) may drop out of
+        /// the pod view in one step without DELETE events; more holds every
+        /// orphan until a later snapshot agrees (`pod-view-shrank`).
+        public var maxPodsLost = 20
         public init() {}
     }
 

@@ -10,6 +10,8 @@ public struct ReconcileInput: Sendable {
     public var now: Date
     /// Orphan sightings by pod UID from earlier passes (`orphans.confirmAfter`).
     public var orphanObservations: [String: OrphanObservation]
+    /// `now` on the boot clock; nil: unknown, and no orphan is confirmed.
+    public var boot: BootInstant?
     /// The pod cgroups' view: live pods are kept whatever the manifests say.
     public var liveness: PodLiveness
     /// The filesystems as measured for this pass (pressure mode only).
@@ -17,9 +19,10 @@ public struct ReconcileInput: Sendable {
 
     public init(
         inventory: NodeInventory, manifests: PodSnapshot, access: [String: AccessRecord], policy: Policy, now: Date,
-        orphanObservations: [String: OrphanObservation] = [:], liveness: PodLiveness = PodLiveness(),
+        orphanObservations: [String: OrphanObservation] = [:], boot: BootInstant? = nil, liveness: PodLiveness = PodLiveness(),
         pressure: DiskPressure? = nil
     ) {
+        self.boot = boot
         self.pressure = pressure
         self.inventory = inventory
         self.manifests = manifests
@@ -35,9 +38,7 @@ public struct ReconcileInput: Sendable {
 /// function: `--plan`, `--once`, the daemon and the socket all share it.
 public enum Reconciler {
     public static func plan(_ input: ReconcileInput) -> Plan {
-        let snapshot = OrphanSnapshotJudgement(
-            manifests: input.manifests, policy: input.policy, now: input.now, observations: input.orphanObservations
-        )
+        let snapshot = OrphanSnapshotJudgement(input, observations: input.orphanObservations)
         var verdicts: [VolumeVerdict] = []
         var orphanDirectories: [PodDirectory] = []
 
@@ -50,7 +51,7 @@ public enum Reconciler {
             }
         }
 
-        var alerts: [PlanAlert] = []
+        var alerts: [PlanAlert] = PodViewLoss(input).alert.map { [$0] } ?? []
         var orphanPodDirectories = orphanDirectories
             .filter { input.policy.orphans.removePodDir && snapshot.keepReasons(for: $0).isEmpty }
             .filter { input.liveness.keepReasons(for: $0.uid, orphan: true).isEmpty }
@@ -95,7 +96,7 @@ public enum Reconciler {
             access: access, policy: policy, now: now
         )
         let pods = manifests.pods(matching: directory.uid, kind: directory.kind)
-        let snapshot = OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, observations: nil)
+        let snapshot = OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, boot: nil, observations: nil)
         return judge(volume, in: directory, pods: pods, snapshot: snapshot, input: input)
     }
 
@@ -106,7 +107,7 @@ public enum Reconciler {
     public static func orphanKeepReasons(_ directory: PodDirectory, manifests: PodSnapshot, policy: Policy, now: Date) -> [Reason] {
         if directory.kind != .uid { return [.staticPod] }
         if !manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty { return [.podStateChanged] }
-        return OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, observations: nil).keepReasons(for: directory)
+        return OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, boot: nil, observations: nil).keepReasons(for: directory)
     }
 
     /// `<root>/pods/<uid>` of a volume path `<root>/pods/<uid>/volumes/<plugin>/<name>`.
@@ -245,17 +246,20 @@ public enum Reconciler {
 
     // MARK: Limits (design §5.8)
 
+    /// The breaker counts what the view lost, not only what would go: every
+    /// UID directory the view does not list while it vouches for absence,
+    /// whatever else keeps it (`pod-alive`, `mounted`, unconfirmed).
     static func applyOrphanFraction(
         _ verdicts: inout [VolumeVerdict], orphanPodDirectories: inout [String], alerts: inout [PlanAlert], input: ReconcileInput
     ) {
         let total = input.inventory.pods.count
-        guard total > 0 else { return }
-        var reapedAsOrphan = Set(verdicts.filter { $0.orphan && $0.verdict == .reap }.map { podDirectory(of: $0.path) })
-        // An orphan with no volumes left still loses its directory.
-        for directory in input.inventory.pods where directory.volumes.isEmpty && orphanPodDirectories.contains(directory.path) {
-            reapedAsOrphan.insert(directory.path)
+        guard total > 0, input.policy.orphans.reap else { return }
+        let judgement = OrphanSnapshotJudgement(input, observations: nil)
+        let missing = input.inventory.pods.filter { directory in
+            directory.kind == .uid && input.manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty
+                && judgement.snapshotKeepReasons(for: directory).allSatisfy { $0 == .orphansDisabled || $0 == .podViewShrank }
         }
-        let fraction = Double(reapedAsOrphan.count) / Double(total)
+        let fraction = Double(missing.count) / Double(total)
         guard fraction > input.policy.limits.maxOrphanFraction else { return }
         for index in verdicts.indices where verdicts[index].orphan && verdicts[index].verdict == .reap {
             verdicts[index].keep(because: .limitOrphanFraction)
@@ -264,7 +268,7 @@ public enum Reconciler {
         let percent = Int((fraction * 100).rounded())
         alerts.append(PlanAlert(
             code: .limitOrphanFraction,
-            message: "\(reapedAsOrphan.count) of \(total) pod directories (\(percent)%) would be reaped as orphans, more than limits.maxOrphanFraction \(input.policy.limits.maxOrphanFraction): no orphan is reaped; check the manifests"
+            message: "\(missing.count) of \(total) pod directories (\(percent)%) are missing from the pod view, more than limits.maxOrphanFraction \(input.policy.limits.maxOrphanFraction): no orphan is reaped; check the pod source"
         ))
     }
 

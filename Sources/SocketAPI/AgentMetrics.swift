@@ -201,8 +201,11 @@ public struct AgentMetricsRecorder: Sendable {
         let refreshed = plan.manifests.refreshedAt ?? Date(timeIntervalSince1970: 0)
         podViewAge.set(max(0, plan.generatedAt.timeIntervalSince(refreshed)))
         orphanFractionAlert.set(Int64(plan.alerts.contains { $0.code == .limitOrphanFraction } ? 1 : 0))
-        for alert in plan.alerts where alert.code != .limitOrphanFraction {
-            registry.makeGauge(descriptor: Self.planAlertsName, labels: [("code", alert.code.rawValue)]).set(Int64(1))
+        // Every code an alert can carry, 0 when absent, so an alert that
+        // clears stops firing.
+        for code in Plan.alertCodes where code != .limitOrphanFraction {
+            let on = plan.alerts.contains { $0.code == code }
+            registry.makeGauge(descriptor: Self.planAlertsName, labels: [("code", code.rawValue)]).set(Int64(on ? 1 : 0))
         }
         var kept: [Reason: UInt64] = [:]
         for volume in plan.volumes where volume.verdict == .keep {

@@ -12,7 +12,9 @@ struct OrphanObservationTests {
     let logger = Logger(label: "access-store-tests")
 
     func sighting(_ uid: String, _ seconds: Int, _ write: String) -> OrphanObservation {
-        OrphanObservation(podUID: uid, firstMissingAt: at(seconds), snapshotFingerprint: write)
+        OrphanObservation(
+            podUID: uid, firstMissingAt: at(seconds), firstMissingBoot: BootInstant(bootID: "boot-1", seconds: Double(seconds)), snapshotFingerprint: write
+        )
     }
 
     @Test("sightings survive reopening; the earliest wins; forgotten ones go")

@@ -281,7 +281,7 @@ struct PodSourceDaemonTests {
 /// source judges the same document in a file.
 @Suite("volume-reaper --plan: the kubelet source judges as the files source")
 struct KubeletSourcePlanTests {
-    @Test("same verdicts and reasons for a captured kubelet /pods document", arguments: [CapturedPods.kubeletPods, CapturedPods.kubeletPodsOld])
+    @Test("same verdicts and reasons for a captured kubelet /pods document, but the orphan: kept, the kubelet cannot vouch for absence", arguments: [CapturedPods.kubeletPods, CapturedPods.kubeletPodsOld])
     func sameAsFiles(_ fixture: String) async throws {
         let directory = try TemporaryDirectory("kubelet-source")
         defer { directory.remove() }
@@ -321,8 +321,14 @@ struct KubeletSourcePlanTests {
                     (volume.path, "\(volume.verdict) \(volume.reasons.map(\.rawValue)) orphan=\(volume.orphan) phase=\(volume.podPhase ?? "-") pod=\(volume.pod ?? "-")")
                 })
             }
-            #expect(judged(kubelet) == judged(files))
-            // The captured Failed Job is reaped by both; the orphan too.
+            // Every pod the kubelet lists is judged as from the files; the
+            // orphan is not: the kubelet's /pods never vouches for absence.
+            let orphanVolume = try #require(volumes[PodSourceDaemonTests.orphan]?.first)
+            #expect(judged(kubelet).filter { $0.key != orphanVolume } == judged(files).filter { $0.key != orphanVolume })
+            #expect(files.volumes.first { $0.path == orphanVolume }?.reasons == [.orphan, .idle])
+            let kept = try #require(kubelet.volumes.first { $0.path == orphanVolume })
+            #expect(kept.verdict == .keep && kept.orphan && kept.reasons == [.podSourceCannotVouch], "\(kept.reasons)")
+            // The captured Failed Job is reaped by both.
             #expect(files.summary.reap >= 1, "\(fromFiles.stdout)")
         } catch {
             await server.stop()

@@ -128,7 +128,7 @@ struct PolicyDescriptionTests {
             + "phases Succeeded, Failed, not owned by DaemonSet, Node, not in kube-system, kept if annotated volume-reaper.io/keep; "
             + "orphans reaped when manifests < 10m old (pod dir removed too); "
             + "contents of empty-dir, configmap, secret, projected, downward-api, mounted volumes kept; "
-            + "max 100 reaps/cycle, orphan fraction 0.5")
+            + "max 100 reaps/cycle, orphan fraction 0.5, 20 pods lost at once")
     }
 
     @Test("the shipped policies read as intended")

@@ -64,7 +64,8 @@ struct PodViewTests {
         configuration.kubeletRoot = root
         configuration.manifests = manifests
         configuration.stateDir = node.appending("state")
-        let builder = PlanBuilder(configuration: configuration, policy: .defaults, manifestSettleTime: 0.2)
+        var builder = PlanBuilder(configuration: configuration, policy: .defaults, manifestSettleTime: 0.2)
+        builder.bootClock = { BootInstant(bootID: "boot-1", seconds: 10_000) }
         // The access store is read once for the plan, then before each volume:
         // the third read comes after the first deletion.
         let reads = Counter()
@@ -74,7 +75,10 @@ struct PodViewTests {
             }
             return [:]
         }
-        let sightings = Sightings([late: OrphanObservation(podUID: late, firstMissingAt: Date().addingTimeInterval(-3600), snapshotFingerprint: "an earlier write")])
+        let sightings = Sightings([late: OrphanObservation(
+            podUID: late, firstMissingAt: Date().addingTimeInterval(-3600), firstMissingBoot: BootInstant(bootID: "boot-1", seconds: 6400),
+            snapshotFingerprint: "an earlier write"
+        )])
         let result = try ReapCycle(builder: builder, dryRun: false).run(access: access, observations: sightings, logger: Self.logger)
 
         let lateVolume = "\(root)/pods/\(late)/volumes/kubernetes.io~empty-dir/data"

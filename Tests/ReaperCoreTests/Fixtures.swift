@@ -12,6 +12,15 @@ enum Fixture {
 
     static func ago(_ seconds: TimeInterval) -> Date { now.addingTimeInterval(-seconds) }
 
+    /// `now` on the boot clock, and `seconds` before it in the same boot.
+    static let boot = BootInstant(bootID: "0b0a0000-0000-4000-8000-000000000001", seconds: 500_000)
+    static func bootAgo(_ seconds: TimeInterval) -> BootInstant { BootInstant(bootID: boot.bootID, seconds: boot.seconds - seconds) }
+
+    /// A sighting of `uid` `seconds` ago on both clocks.
+    static func sighting(_ uid: String, ago seconds: TimeInterval, write: String) -> OrphanObservation {
+        OrphanObservation(podUID: uid, firstMissingAt: ago(seconds), firstMissingBoot: bootAgo(seconds), snapshotFingerprint: write)
+    }
+
     static func uid(_ number: Int) -> String { "5e1f0000-0000-4000-8000-" + String(format: "%012d", number) }
 
     static func volumePath(_ uid: String, _ plugin: PluginName, _ name: String) -> String {
@@ -62,6 +71,14 @@ struct NodeFixture {
     var manifestsFingerprint: String? = "write-2"
     /// The pod source follows its server (false: a failed watch, not listed again).
     var manifestsSynced = true
+    /// The source can vouch for absence (false: the kubelet's /pods).
+    var manifestsVouch = true
+    /// UIDs the latest snapshot dropped without DELETE events.
+    var droppedWithoutDelete: Set<String> = []
+    /// Now on the boot clock (nil: unknown).
+    var boot: BootInstant? = Fixture.boot
+    /// The pod cgroups' word.
+    var liveness = PodLiveness()
 
     init() {}
 
@@ -97,9 +114,10 @@ struct NodeFixture {
             inventory: NodeInventory(kubeletRoot: Fixture.kubeletRoot, pods: directories),
             manifests: PodSnapshot(
                 path: Fixture.manifestsPath, files: manifestFiles, refreshedAt: manifestsRefreshedAt,
-                errors: manifestErrors, pods: pods, fingerprint: manifestsFingerprint, synced: manifestsSynced
+                errors: manifestErrors, pods: pods, fingerprint: manifestsFingerprint, synced: manifestsSynced,
+                vouchesForAbsence: manifestsVouch, droppedWithoutDelete: droppedWithoutDelete
             ),
-            access: access, policy: policy, now: Fixture.now, orphanObservations: orphanObservations
+            access: access, policy: policy, now: Fixture.now, orphanObservations: orphanObservations, boot: boot, liveness: liveness
         )
     }
 

@@ -22,7 +22,7 @@ struct OrphanConfirmationTests {
     }
 
     func sighting(ago seconds: TimeInterval, write: String = "write-1") -> OrphanObservation {
-        OrphanObservation(podUID: orphan, firstMissingAt: Fixture.ago(seconds), snapshotFingerprint: write)
+        Fixture.sighting(orphan, ago: seconds, write: write)
     }
 
     @Test("the default confirmAfter is 2m")
@@ -86,7 +86,7 @@ struct OrphanConfirmationTests {
     func recordsSightings() {
         var node = node()
         var update = OrphanConfirmation.update(after: node.input)
-        #expect(update.missing == [OrphanObservation(podUID: orphan, firstMissingAt: Fixture.now, snapshotFingerprint: "write-2")])
+        #expect(update.missing == [Fixture.sighting(orphan, ago: 0, write: "write-2")])
         #expect(update.forget.isEmpty)
         // Already sighted: the earlier sighting stands.
         node.orphanObservations = [orphan: sighting(ago: 30)]
@@ -98,7 +98,7 @@ struct OrphanConfirmationTests {
     func forgets() {
         var node = node()
         let gone = Fixture.uid(77)
-        node.orphanObservations = [orphan: sighting(ago: 30), gone: OrphanObservation(podUID: gone, firstMissingAt: Fixture.ago(30), snapshotFingerprint: "w")]
+        node.orphanObservations = [orphan: sighting(ago: 30), gone: Fixture.sighting(gone, ago: 30, write: "w")]
         node.pods.append(Fixture.pod(orphan, phase: "Running"))
         // Even an incomplete snapshot that lists it: the pod exists.
         node.manifestErrors = [ManifestError(file: "x.yaml", message: "bad")]
@@ -177,7 +177,7 @@ struct UnsyncedPodSourceTests {
         node.addVolume(uid: orphan)
         node.pods.append(Fixture.pod(finished, name: "job-3", namespace: "batch", phase: "Succeeded", finishedAt: Fixture.ago(7200)))
         node.addVolume(uid: finished)
-        node.orphanObservations = [orphan: OrphanObservation(podUID: orphan, firstMissingAt: Fixture.ago(600), snapshotFingerprint: "write-1")]
+        node.orphanObservations = [orphan: Fixture.sighting(orphan, ago: 600, write: "write-1")]
         return node
     }
 
