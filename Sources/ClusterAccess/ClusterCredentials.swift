@@ -122,7 +122,7 @@ public final class ClusterCredentials: Sendable {
     /// against another server, e.g. the kubelet at `https://<host>:10250`.
     /// `certificateAuthorityFile` is the CA that server's certificate must
     /// chain to; nil keeps the cluster's CA (and its verification choice).
-    public func retargeted(server: String, certificateAuthorityFile: String?) throws(ClusterAccessError) -> ClusterCredentials {
+    public func retargeted(server: String, field: String = "podSource.server", certificateAuthorityFile: String?) throws(ClusterAccessError) -> ClusterCredentials {
         var profile = profile
         profile.server = try ServerURL.normalize(server, file: "podSource", field: "server")
         profile.origin = "\(self.origin), retargeted to \(profile.server)"

@@ -25,4 +25,7 @@ public enum NodeName {
         guard let trimmed = text?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty else { return nil }
         return trimmed
     }
+
+    /// (scaffolding for the issue 18 tests; checks nothing yet)
+    public static func validated(_ name: String, source: String) throws(ClusterAccessError) -> String { name }
 }
