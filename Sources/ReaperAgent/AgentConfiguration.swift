@@ -212,11 +212,18 @@ extension AgentConfiguration {
             let shown = setting.shown
             func url() throws(ConfigurationError) -> String {
                 let text = try setting.string()
-                guard let parsed = URL(string: text), parsed.scheme == "https", parsed.host != nil, parsed.query == nil,
-                      parsed.user == nil, parsed.password == nil else {
+                // The pod source's own rules (a port of 1-65535 above all), so
+                // that a URL refused there is refused here, before anything runs.
+                let checked: String
+                do {
+                    checked = try ClusterURL.validated(text, field: field)
+                } catch {
+                    throw ConfigurationError(file: file, field: field, message: error.message)
+                }
+                guard checked.lowercased().hasPrefix("https://") else {
                     throw ConfigurationError(file: file, field: field, message: "must be an https:// URL with a host and no query or user (got \"\(shown)\")")
                 }
-                return text.hasSuffix("/") ? String(text.dropLast()) : text
+                return checked
             }
             switch key {
             case "kind":

@@ -107,4 +107,11 @@ struct SecretsTests {
             #expect(cluster.server.requests.allSatisfy { $0.bearerToken == nil }, "\(name)")
         }
     }
+
+    @Test("a Secret describes itself as redacted, however it is printed")
+    func redactedDescription() {
+        let secret = Secret("Bearer \(Self.marker)")
+        let shown = ["\(secret)", String(describing: secret), String(reflecting: secret), "\([secret])", "\(Optional(secret) as Any)"]
+        #expect(shown.allSatisfy { !$0.contains(Self.marker) }, "\(shown)")
+    }
 }
