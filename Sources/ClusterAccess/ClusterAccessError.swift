@@ -31,8 +31,8 @@ public struct ClusterAccessError: Error, Sendable, Hashable, CustomStringConvert
 /// the values in it were escaped once where they were quoted
 /// (`UserText.excerpt`), so only what is still a control character (from an
 /// error's own description, a path) is escaped here, and backslashes stay.
-public enum OneLine {
-    public static func text(_ text: String, limit: Int) -> String {
+enum OneLine {
+    static func text(_ text: String, limit: Int) -> String {
         var result = ""
         var shown = 0
         var cut: String?

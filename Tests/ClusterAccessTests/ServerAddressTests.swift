@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import ClusterAccess
 import Foundation
 import Testing
@@ -75,5 +76,28 @@ struct ServerAddressTests {
         } else {
             #expect(error?.contains("only https") == true, "\(error ?? "accepted")")
         }
+    }
+}
+
+/// Issue 18, item 11: what the HTTP client says about a request never shows
+/// the request's credentials.
+@Suite("Secrets in HTTP client errors")
+struct HTTPErrorRedactionTests {
+    struct EchoingError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    @Test("AHC's header validation error, which echoes the header, and any error quoting the token, are shown without it")
+    func redacted() {
+        var request = HTTPClientRequest(url: "https://127.0.0.1:6443/api/v1/pods")
+        request.headers.add(name: "Authorization", value: "Bearer s3cr3t-token-value")
+        let echoed = [
+            ClusterHTTP.describe(HTTPClientError.invalidHeaderFieldValues(["Bearer s3cr3t-token-value\r\nX: 1"]), request: request),
+            ClusterHTTP.describe(EchoingError(description: "refused header Authorization: Bearer s3cr3t-token-value"), request: request),
+            ClusterHTTP.describe(EchoingError(description: "token s3cr3t-token-value rejected"), request: request),
+        ]
+        #expect(echoed.allSatisfy { !$0.contains("s3cr3t") }, "\(echoed)")
+        #expect(echoed[0] == HTTPClientError.invalidHeaderFieldValues([]).shortDescription)
+        #expect(echoed[2] == "token <redacted> rejected")
     }
 }

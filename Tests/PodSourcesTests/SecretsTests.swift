@@ -108,6 +108,21 @@ struct SecretsTests {
         }
     }
 
+    @Test("an exec plugin's error reaches the status escaped once (issue 18, item 15b)")
+    func execErrorEscapedOnce() async throws {
+        let scratch = try TemporaryDirectory("exec-escape")
+        defer { scratch.remove() }
+        let script = scratch.appending("plugin.sh")
+        try "#!/bin/sh\nprintf 'first line\\nsecond\\n' >&2\nexit 4\n".write(toFile: scratch.appending("plugin.source"), atomically: false, encoding: .utf8)
+        _ = try ChildProcess.run("/usr/bin/install", ["-m", "755", scratch.appending("plugin.source"), script])
+        try await TestCluster.with(clientCertificates: .notRequested, auth: { _ in [.exec(KubeconfigExec(command: script))] }) { cluster in
+            let source = APIServerPodSource(settings: cluster.settings, logger: TestCluster.logger)
+            await source.listOnce()
+            let problem = source.status().problem ?? ""
+            #expect(problem.hasSuffix(#"exited with status 4: first line\nsecond"#), "\(problem)")
+        }
+    }
+
     @Test("a Secret describes itself as redacted, however it is printed")
     func redactedDescription() {
         let secret = Secret("Bearer \(Self.marker)")
