@@ -41,6 +41,26 @@ struct BackoffTests {
         if mode == "bookmark-close" { #expect(lists == 1, "a watch closed cleanly re-watches, it does not relist") }
     }
 
+    @Test("the kubelet source backs off between failed polls too (410, 500, garbage)", arguments: [410, 500, 200])
+    func kubeletPolls(_ status: Int) async throws {
+        try await TestCluster.with { cluster in
+            var settings = AnswersThatLieTests.kubeletSettings(cluster)
+            settings.maxBackoff = 30
+            settings.pollInterval = 30
+            if status == 200 {
+                cluster.server.setGarbage(.kubeletBody)
+            } else {
+                cluster.server.setFailure(status, for: [.kubeletPods])
+            }
+            let source = KubeletPodSource(settings: settings, logger: TestCluster.logger)
+            try await TestCluster.running(source) {
+                try await Task.sleep(for: .seconds(4))
+            }
+            #expect(cluster.server.kubeletPodsCount <= 4, "\(status): \(cluster.server.kubeletPodsCount) polls in 4 s")
+            #expect(!source.currentSnapshot().synced)
+        }
+    }
+
     @Test("the waits: at least 0.8 s, doubling, jittered between the step and twice it, never above maxBackoff")
     func waits() {
         for _ in 0..<200 {
