@@ -33,7 +33,7 @@ public enum NodeName {
     /// naming `source`. Anything else would select no pod (a view vouching
     /// every pod gone) or, in the kubelet URL, carry a port or a path of its own.
     public static func validated(_ name: String, source: String) throws(ClusterAccessError) -> String {
-        guard isSubdomain(name) else {
+        guard isValid(name) else {
             throw ClusterAccessError(
                 file: UserText.excerpt(source, limit: 120), field: nil,
                 "\"\(UserText.excerpt(name))\" is not a node name (a DNS subdomain: lowercase letters, digits, '-' and '.', at most 253 characters)"
@@ -42,7 +42,8 @@ public enum NodeName {
         return name
     }
 
-    static func isSubdomain(_ name: String) -> Bool {
+    /// Whether `name` is a DNS subdomain, the form of every node name.
+    public static func isValid(_ name: String) -> Bool {
         guard (1...253).contains(name.utf8.count) else { return false }
         return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
             let bytes = Array(label.utf8)

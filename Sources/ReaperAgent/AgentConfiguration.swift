@@ -236,7 +236,7 @@ extension AgentConfiguration {
             case "context": settings.access.context = try setting.string()
             case "nodeName":
                 let text = try setting.string()
-                guard NodeNameText.isValid(text) else {
+                guard NodeName.isValid(text) else {
                     throw ConfigurationError(file: file, field: field, message: "must be a node name: lowercase letters, digits, '-' and '.', at most 253 (got \"\(shown)\")")
                 }
                 settings.nodeName = text
@@ -355,16 +355,6 @@ struct ConfigSetting {
             throw ConfigurationError(file: file, field: field, message: "\(problem) (got \"\(shown)\")")
         }
         return seconds
-    }
-}
-
-/// A Kubernetes node name: a DNS subdomain (RFC 1123), as the API server accepts it.
-enum NodeNameText {
-    static func isValid(_ text: String) -> Bool {
-        guard (1...253).contains(text.utf8.count), let first = text.utf8.first, let last = text.utf8.last else { return false }
-        func alphanumeric(_ byte: UInt8) -> Bool { (0x61...0x7a).contains(byte) || (0x30...0x39).contains(byte) }
-        return alphanumeric(first) && alphanumeric(last)
-            && text.utf8.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
     }
 }
 
