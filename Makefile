@@ -74,7 +74,7 @@ bench: release
 # findings land in Fuzz/findings/<harness>/ (gitignored). CI only replays the
 # corpus (FuzzCorpusTests in `make test`).
 FUZZ_SECONDS ?= 600
-FUZZ_HARNESSES ?= manifest policy config mountinfo http
+FUZZ_HARNESSES ?= manifest policy config mountinfo http url
 FUZZ_FLAGS = -c release --package-path Fuzz/Harnesses -Xswiftc -sanitize=fuzzer,address \
     -Xswiftc -parse-as-library -Xcc -fsanitize=fuzzer-no-link,address
 

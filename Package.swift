@@ -137,7 +137,7 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "ReaperCore", "PodManifests", "PolicyFile", "NodeDiscovery", "ReaperAgent", "SocketAPI", logging,
+                "ReaperCore", "PodManifests", "PolicyFile", "NodeDiscovery", "ReaperAgent", "SocketAPI", "ClusterAccess", logging,
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -5,7 +5,7 @@
 import Foundation
 import PackageDescription
 
-let harnesses = ["manifest", "policy", "config", "mountinfo", "http"]
+let harnesses = ["manifest", "policy", "config", "mountinfo", "http", "url"]
 
 // SwiftPM names a path dependency after its directory: the checkout's name.
 let mainPackage = URL(fileURLWithPath: Context.packageDirectory)

@@ -23,7 +23,7 @@ struct CredentialMaterial: Sendable, Hashable {
 /// Where the bearer token comes from.
 enum TokenSource: Sendable, Hashable {
     case none
-    case fixed(String)
+    case fixed(Secret)
     case file(CredentialMaterial)
     /// The exec plugin's `status.token`, when it gives one.
     case exec

@@ -92,7 +92,8 @@ public final class ClusterCredentials: Sendable {
         return try buildTLSConfiguration(execCredential: execCredential)
     }
 
-    /// The `Authorization` header value for the next request, or nil: the
+    /// The `Authorization` header value for the next request, or nil (the
+    /// one place a token is revealed: every token is held as a `Secret`): the
     /// kubeconfig's `token`, its `tokenFile` (re-read when it changed on
     /// disk; the in-cluster token likewise), or an exec plugin's token
     /// (cached until its `expirationTimestamp`, less a small margin, then run again).
@@ -101,12 +102,12 @@ public final class ClusterCredentials: Sendable {
         case .none:
             return nil
         case .fixed(let token):
-            return "Bearer \(token)"
+            return "Bearer \(token.revealed)"
         case .file(let material):
-            return "Bearer \(try token(from: material))"
+            return "Bearer \(try token(from: material).revealed)"
         case .exec:
             guard let exec else { return nil }
-            return try await exec.credential().token.map { "Bearer \($0)" }
+            return try await exec.credential().token.map { "Bearer \($0.revealed)" }
         }
     }
 
@@ -122,9 +123,10 @@ public final class ClusterCredentials: Sendable {
     /// against another server, e.g. the kubelet at `https://<host>:10250`.
     /// `certificateAuthorityFile` is the CA that server's certificate must
     /// chain to; nil keeps the cluster's CA (and its verification choice).
-    public func retargeted(server: String, certificateAuthorityFile: String?) throws(ClusterAccessError) -> ClusterCredentials {
+    /// `field` names the setting the URL came from, for messages.
+    public func retargeted(server: String, field: String = "podSource.server", certificateAuthorityFile: String?) throws(ClusterAccessError) -> ClusterCredentials {
         var profile = profile
-        profile.server = try ServerURL.normalize(server, file: "podSource", field: "server")
+        profile.server = try ServerURL.normalize(server, file: field, field: nil)
         profile.origin = "\(self.origin), retargeted to \(profile.server)"
         if let certificateAuthorityFile {
             profile.authority = CredentialMaterial(content: .file(certificateAuthorityFile), origin: "podSource", field: "certificateAuthority")
@@ -137,14 +139,16 @@ public final class ClusterCredentials: Sendable {
 
     // MARK: Building
 
-    func token(from material: CredentialMaterial) throws(ClusterAccessError) -> String {
+    /// The token a file holds, the whitespace around it dropped (as
+    /// client-go does); refused when it is not one token of visible ASCII.
+    func token(from material: CredentialMaterial) throws(ClusterAccessError) -> Secret {
         let bytes = try files.read(material)
         let token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else { throw TLSMaterial.Origin(material).error("empty: no token in it") }
-        guard !token.contains(where: { $0.isNewline || $0 == "\0" }) else {
-            throw TLSMaterial.Origin(material).error("holds more than one line; a token file holds the token alone")
+        if token.contains(where: \.isNewline) {
+            throw TLSMaterial.Origin(material).error("holds more than one line; a token file holds the token alone (the token is not shown)")
         }
-        return token
+        return try Secret.bearerToken(token) { TLSMaterial.Origin(material).error($0) }
     }
 
     func buildTLSConfiguration(execCredential: ExecCredential?) throws(ClusterAccessError) -> TLSConfiguration {

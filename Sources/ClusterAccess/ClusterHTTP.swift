@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ReaperCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -28,6 +29,21 @@ public enum ClusterHTTP {
         configuration.httpVersion = .http1Only
         configuration.connectionPool = .init(idleTimeout: .seconds(60))
         return HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration, backgroundActivityLogger: logger)
+    }
+
+    /// A request's failure as one line that shows no credential. AHC's own
+    /// errors are named by their `shortDescription`, which by its contract
+    /// holds no associated value (its header validation would echo the
+    /// header's value, `Bearer <token>`); anything else is described, then
+    /// scrubbed of every credential `request` carried.
+    public static func describe(_ error: any Error, request: HTTPClientRequest?) -> String {
+        if let error = error as? HTTPClientError { return error.shortDescription }
+        var text = String(describing: error)
+        for value in request?.headers["Authorization"] ?? [] {
+            text = Secret(value).redact(in: text)
+            if let space = value.firstIndex(of: " ") { text = Secret(String(value[value.index(after: space)...])).redact(in: text) }
+        }
+        return UserText.excerpt(text, limit: 300)
     }
 
     /// A request to `path` (with its query, e.g. `/api/v1/pods?watch=1`) on

@@ -27,7 +27,9 @@ struct ExecCredentialParser {
         guard let status = object["status"] as? [String: Any] else { throw error("printed an ExecCredential without status") }
 
         var credential = ExecCredential()
-        credential.token = try text(status, "token").flatMap { $0.isEmpty ? nil : $0 }
+        if let token = try text(status, "token"), !token.isEmpty {
+            credential.token = try Secret.bearerToken(token) { self.error("gave status.token that is not a bearer token: \($0)") }
+        }
         let certificate = try text(status, "clientCertificateData"), key = try text(status, "clientKeyData")
         if (certificate == nil) != (key == nil) {
             throw error("gave \(certificate == nil ? "clientKeyData without clientCertificateData" : "clientCertificateData without clientKeyData")")

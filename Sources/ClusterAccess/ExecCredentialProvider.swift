@@ -6,7 +6,7 @@ import Synchronization
 
 /// What an exec plugin answered: a token, a client certificate and key, or both.
 struct ExecCredential: Sendable, Hashable {
-    var token: String?
+    var token: Secret?
     var clientCertificate: [UInt8]?
     var clientKey: [UInt8]?
     /// nil: valid until `invalidate()`.

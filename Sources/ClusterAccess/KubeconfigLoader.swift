@@ -136,7 +136,7 @@ struct KubeconfigLoader {
             throw fields.error("\(field).\(missing)", "missing: client-certificate and client-key go together")
         }
         if let token = try fields.string(user["token"], field: "\(field).token") {
-            profile.token = .fixed(token)
+            profile.token = .fixed(try Secret.bearerToken(token) { fields.error("\(field).token", $0) })
         } else if let tokenFile = try fields.string(user["tokenFile"], field: "\(field).tokenFile") {
             profile.token = .file(CredentialMaterial(content: .file(absolute(tokenFile)), origin: path, field: "\(field).tokenFile"))
         }

@@ -1,3 +1,4 @@
+import ClusterAccess
 import Foundation
 import NodeDiscovery
 import PodManifests
@@ -55,6 +56,14 @@ extension FuzzTargets {
         }
         if let watches = configuration.maxWatches, watches <= 0 {
             throw FuzzFinding("config", "accepted maxWatches \(watches)")
+        }
+        // A kubelet URL the pod source would refuse (a port over 65535 trapped in NIO) must not pass the config.
+        if let url = configuration.podSource.kubeletURL {
+            do throws(ClusterAccessError) {
+                _ = try ClusterURL.validated(url, field: "podSource.kubeletURL")
+            } catch {
+                throw FuzzFinding("config", "accepted podSource.kubeletURL that the pod source refuses: \(MessageContract.excerpt(error.message))")
+            }
         }
     }
 

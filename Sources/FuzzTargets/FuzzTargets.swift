@@ -18,6 +18,7 @@ public enum FuzzTargets {
         "config": config,
         "mountinfo": mountinfo,
         "http": http,
+        "url": url,
     ]
 
     /// The names in a stable order.

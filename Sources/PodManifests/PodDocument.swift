@@ -17,6 +17,20 @@ public struct PodDocument: Sendable {
     public var pods: [Pod]
     /// `metadata.resourceVersion` of the list, or of the pod; where a watch resumes.
     public var resourceVersion: String?
+    /// The document's own `kind`: `Pod`, `PodList` or `List`. A network
+    /// answer that stands for the node's pods must be a `PodList`.
+    public var kind: String
+    /// A list's `metadata.continue`: set, the answer is one page of several
+    /// and the rest must be asked for with it (design §4.1).
+    public var continueToken: String?
+    /// A list's `metadata.remainingItemCount`, when the server tells.
+    public var remainingItemCount: Int?
+
+    init(pods: [Pod], resourceVersion: String?, kind: String) {
+        self.pods = pods
+        self.resourceVersion = resourceVersion
+        self.kind = kind
+    }
 
     /// Decodes `json` (UTF-8). `source` becomes each pod's `source` and the error's `file`.
     public static func decode(json: Data, source: String) throws(ManifestError) -> PodDocument {
@@ -74,13 +88,20 @@ public struct PodDocument: Sendable {
         case .pod:
             let fields = try decodeFields(PodFields.self, json[root], decoder: decoder)
             let pod = try PodRules.pod(fields, file: source, location: &location)
-            return PodDocument(pods: [pod], resourceVersion: fields.metadata.presentValue?.resourceVersion.presentValue?.text)
+            return PodDocument(pods: [pod], resourceVersion: fields.metadata.presentValue?.resourceVersion.presentValue?.text, kind: "Pod")
         case .list(let listKind):
             location.list = listKind
-            var document = PodDocument(pods: [], resourceVersion: nil)
+            var document = PodDocument(pods: [], resourceVersion: nil, kind: listKind)
             if let metadata = outline.member("metadata"), json[metadata.value.lowerBound] == UInt8(ascii: "{") {
                 let list = try decodeFields(ListMetadataFields.self, json[metadata.value], decoder: decoder)
                 document.resourceVersion = try PodRules.text(list.resourceVersion, "metadata.resourceVersion")
+                document.continueToken = try PodRules.text(list.continueToken, "metadata.continue").flatMap { $0.isEmpty ? nil : $0 }
+                if let count = try PodRules.text(list.remainingItemCount, "metadata.remainingItemCount") {
+                    guard let number = Int(count), number >= 0 else {
+                        throw Problem("metadata.remainingItemCount \(MessageText.name(count)) is not a count")
+                    }
+                    document.remainingItemCount = number
+                }
             }
             guard let items = outline.member("items"), json[items.value.lowerBound] != UInt8(ascii: "n") else {
                 return document

@@ -155,15 +155,24 @@ extension TerminatedFields: MappingFields {
     }
 }
 
-/// A list's `metadata`: only where a watch resumes.
+/// A list's `metadata`: where a watch resumes, and whether this is one page
+/// of several (`continue`, `remainingItemCount`).
 struct ListMetadataFields: Decodable {
     var resourceVersion: Field<ScalarText>
+    var continueToken: Field<ScalarText>
+    var remainingItemCount: Field<ScalarText>
 
-    private enum Keys: String, CodingKey { case resourceVersion }
+    private enum Keys: String, CodingKey {
+        case resourceVersion
+        case continueToken = "continue"
+        case remainingItemCount
+    }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
         resourceVersion = try container.decodeIfPresent(Field<ScalarText>.self, forKey: .resourceVersion) ?? .absent
+        continueToken = try container.decodeIfPresent(Field<ScalarText>.self, forKey: .continueToken) ?? .absent
+        remainingItemCount = try container.decodeIfPresent(Field<ScalarText>.self, forKey: .remainingItemCount) ?? .absent
     }
 }
 

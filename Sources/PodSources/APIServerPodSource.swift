@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ClusterAccess
 import Foundation
 import Logging
 import NIOCore
@@ -10,12 +11,15 @@ import ServiceLifecycle
 /// LIST `/api/v1/pods?fieldSelector=spec.nodeName=<node>`, then WATCH from the
 /// list's resourceVersion with bookmarks and a jittered server timeout.
 ///
+/// - A LIST is read page by page while the server sets `metadata.continue`
+///   (at most `maxListPages`); the view is replaced once the last page is in.
 /// - A clean end of a watch re-watches from the last resourceVersion.
-/// - 410 Gone (an `ERROR` event or the status) relists at once.
-/// - Any other failure (cut mid-event, garbage, a stall, 401/403/5xx, no
-///   connection) marks the view unsynced, waits (capped exponential backoff
-///   with jitter) and relists: a node's pod list is small, and a fresh LIST is
-///   the one answer the server vouches for as a whole.
+/// - Any failure, 410 Gone included (an `ERROR` event or the status), marks
+///   the view unsynced, waits (`Backoff`: 0.8 s doubling, jittered) and
+///   relists: a node's pod list is small, and a fresh LIST is the one answer
+///   the server vouches for as a whole. A watch that ends after at most one
+///   event, before its time, waits too: a server that closes every watch at
+///   once must not be asked again at once, by every node.
 /// - A relist at least every `resyncInterval` keeps the view fresh when the
 ///   server sends no bookmarks.
 ///
@@ -63,6 +67,8 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
     // MARK: The loop
 
     private func reflect() async {
+        // Reset only by a watch that proved the server healthy: a LIST that
+        // works before a watch that fails at once must not restart the pacing.
         var backoff = Backoff(cap: settings.maxBackoff)
         relist: while !Task.isCancelled {
             do throws(PodSourceProblem) {
@@ -77,19 +83,21 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
                 let remaining = resyncAt - ContinuousClock.now
                 guard remaining > .milliseconds(500) else { continue relist }
                 let jittered = Duration(seconds: settings.watchTimeout * Double.random(in: 1...2))
-                let timeout = min(jittered, remaining)
+                // Whole seconds, as timeoutSeconds carries them: a watch that ran them all ended on time.
+                let seconds = max(1, Int(min(jittered, remaining).components.seconds))
                 let started = ContinuousClock.now
                 do throws(PodSourceProblem) {
-                    let events = try await watch(timeout: timeout)
-                    // A watch the server ends at once, again and again, must not spin.
-                    if events == 0 && ContinuousClock.now - started < .seconds(1) {
+                    let events = try await watch(seconds: seconds)
+                    // At most one event (a lone BOOKMARK) before its time is
+                    // a failure for pacing, however cleanly it ended.
+                    if events <= 1 && ContinuousClock.now - started < .seconds(seconds) {
                         try? await Task.sleep(for: backoff.next())
                     } else {
                         backoff.reset()
                     }
                 } catch {
                     view.fail(error)
-                    if error.kind != .expired { try? await Task.sleep(for: backoff.next()) }
+                    try? await Task.sleep(for: backoff.next())
                     continue relist
                 }
             }
@@ -98,35 +106,11 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
 
     // MARK: Requests
 
-    private func list() async throws(PodSourceProblem) {
-        let target = try connection.target()
-        let path = "/api/v1/pods?fieldSelector=spec.nodeName%3D\(queryValue(target.nodeName))"
-        let url = target.endpoint.url(path)
-        view.setEndpoint(ClusterEndpoint.shown(url) + "?fieldSelector=spec.nodeName=" + target.nodeName)
-        let sentAt = Date()
-        let response = try await target.endpoint.get(path, deadline: .now() + .seconds(Int64(settings.requestTimeout.rounded(.up))))
-        let body = try await target.endpoint.body(
-            of: response, url: url, stallTimeout: settings.stallTimeout,
-            deadline: .now + Duration(seconds: settings.requestTimeout)
-        )
-        let document: PodDocument
-        do {
-            document = try PodDocument.decode(json: body, source: ClusterEndpoint.shown(url))
-        } catch {
-            throw PodSourceProblem(.badAnswer, "\(ClusterEndpoint.shown(url)): LIST answer: \(error.message)")
-        }
-        guard let version = document.resourceVersion, !version.isEmpty else {
-            throw PodSourceProblem(.badAnswer, "\(ClusterEndpoint.shown(url)): LIST answer has no metadata.resourceVersion to watch from")
-        }
-        view.replace(with: document.pods, resourceVersion: version, takenAt: sentAt)
-    }
-
     /// One watch from the view's resourceVersion; returns the number of
     /// events when it ended cleanly (the server's timeout, or ours).
-    private func watch(timeout: Duration) async throws(PodSourceProblem) -> Int {
+    private func watch(seconds: Int) async throws(PodSourceProblem) -> Int {
         let target = try connection.target()
         guard let version = view.resourceVersion else { throw PodSourceProblem(.expired, "no resourceVersion to watch from") }
-        let seconds = max(1, Int(timeout.components.seconds))
         let path = "/api/v1/pods?fieldSelector=spec.nodeName%3D\(queryValue(target.nodeName))"
             + "&watch=true&resourceVersion=\(queryValue(version))&allowWatchBookmarks=true&timeoutSeconds=\(seconds)"
         let shown = ClusterEndpoint.shown(target.endpoint.url(path))
@@ -158,7 +142,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
             } catch let problem as PodSourceProblem {
                 throw problem
             } catch {
-                throw PodSourceProblem(.unreachable, "\(shown): watch cut: \(UserText.excerpt(String(describing: error), limit: 300))")
+                throw PodSourceProblem(.unreachable, "\(shown): watch cut: \(ClusterHTTP.describe(error, request: nil))")
             }
             if splitter.hasPartialLine {
                 throw PodSourceProblem(.unreachable, "\(shown): watch cut in the middle of an event")
@@ -177,6 +161,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
         switch event.type {
         case "ADDED", "MODIFIED", "DELETED":
             guard let pod = event.pod else { throw PodSourceProblem(.badAnswer, "\(shown): \(event.type) event without a pod") }
+            try AnswerRules.checkUID(pod, uids: .uuid, at: "\(shown): \(event.type) event")
             view.apply(event: event.type, pod: pod, resourceVersion: event.resourceVersion)
         case "BOOKMARK":
             view.bookmark(resourceVersion: event.resourceVersion, receivedAt: Date())

@@ -48,11 +48,19 @@ final class ClusterConnection: Sendable {
         } catch {
             throw PodSourceProblem(.credentials, error.description)
         }
-        guard let node = NodeName.resolve(
+        guard let resolved = NodeName.resolve(
             configured: settings.nodeName, environment: settings.access.environment,
             kubeconfigUserName: credentials.kubeconfigUserName, hostname: { ProcessInfo.processInfo.hostName }
         ) else {
             throw PodSourceProblem(.credentials, "podSource.nodeName: no node name (set podSource.nodeName or NODE_NAME)")
+        }
+        // A name that is no node name would select no pod (a view that
+        // vouches every pod gone) or make a kubelet URL with another port.
+        let node: (name: String, source: String)
+        do {
+            node = (try NodeName.validated(resolved.name, source: resolved.source), resolved.source)
+        } catch {
+            throw PodSourceProblem(.credentials, error.description)
         }
         var forServer = credentials
         if let retarget {
@@ -78,21 +86,26 @@ final class ClusterConnection: Sendable {
     }
 }
 
-/// Waits after failures: 0.8 s, doubling up to a cap, each wait drawn from
-/// its upper half (jitter), so that a fleet does not retry in step.
+/// Waits after failures, as client-go's reflector paces itself: 0.8 s,
+/// doubling, each wait drawn between the step and twice it (client-go's
+/// jitter of 1.0, so that a fleet does not retry in step). Never longer than
+/// `cap` (`maxBackoff`; a draw past it is taken from its upper quarter, still
+/// jittered), never shorter than 0.8 s, whatever `cap` says.
 struct Backoff {
+    static let initial: TimeInterval = 0.8
     let cap: TimeInterval
     private var failures = 0
 
     init(cap: TimeInterval) {
-        self.cap = max(cap, 0.1)
+        self.cap = max(cap, Self.initial)
     }
 
     mutating func next() -> Duration {
-        let base = min(cap, 0.8 * pow(2, Double(min(failures, 30))))
+        let step = Self.initial * pow(2, Double(min(failures, 40)))
         failures += 1
-        let seconds = base * Double.random(in: 0.5...1)
-        return .milliseconds(Int64(seconds * 1000))
+        let drawn = step * Double.random(in: 1...2)
+        let seconds = drawn <= cap ? drawn : cap * Double.random(in: 0.75...1)
+        return Duration(seconds: max(seconds, Self.initial))
     }
 
     mutating func reset() { failures = 0 }

@@ -26,7 +26,8 @@ struct ClusterEndpoint: Sendable {
         do {
             request = try await ClusterHTTP.request(path, credentials: credentials)
         } catch {
-            throw PodSourceProblem(.credentials, UserText.excerpt(error.description, limit: 512))
+            // Already one line, its values escaped once and no secret in it.
+            throw PodSourceProblem(.credentials, error.description)
         }
         let response: HTTPClientResponse
         do {
@@ -34,7 +35,7 @@ struct ClusterEndpoint: Sendable {
         } catch let error as HTTPClientError where error == .deadlineExceeded {
             throw PodSourceProblem(.stalled, "\(Self.shown(url)): no answer in time")
         } catch {
-            throw PodSourceProblem(.unreachable, "\(Self.shown(url)): \(UserText.excerpt(String(describing: error), limit: 300))")
+            throw PodSourceProblem(.unreachable, "\(Self.shown(url)): \(ClusterHTTP.describe(error, request: request))")
         }
         guard response.status == .ok else {
             let detail = await Self.statusMessage(response)
@@ -75,7 +76,7 @@ struct ClusterEndpoint: Sendable {
             } catch let problem as PodSourceProblem {
                 throw problem
             } catch {
-                throw PodSourceProblem(.unreachable, "\(shown): answer cut short: \(UserText.excerpt(String(describing: error), limit: 300))")
+                throw PodSourceProblem(.unreachable, "\(shown): answer cut short: \(ClusterHTTP.describe(error, request: nil))")
             }
             return collected
         }

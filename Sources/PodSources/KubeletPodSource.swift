@@ -26,7 +26,10 @@ public final class KubeletPodSource: ViewBackedPodSource, Service {
         let kubeletURL = settings.kubeletURL
         let authority = settings.kubeletCertificateAuthority
         connection = ClusterConnection(settings: settings, logger: logger) { credentials, node throws(ClusterAccessError) in
-            try credentials.retargeted(server: kubeletURL ?? "https://\(node):10250", certificateAuthorityFile: authority)
+            try credentials.retargeted(
+                server: kubeletURL ?? "https://\(node):10250", field: kubeletURL == nil ? "kubelet URL from the node name" : "podSource.kubeletURL",
+                certificateAuthorityFile: authority
+            )
         }
         view = PodView(kind: .kubelet, endpoint: settings.kubeletURL.map { "\($0)/pods" } ?? "https://<node>:10250/pods", logger: logger)
     }
@@ -65,11 +68,11 @@ public final class KubeletPodSource: ViewBackedPodSource, Service {
             let body = try await target.endpoint.body(
                 of: response, url: url, stallTimeout: settings.stallTimeout, deadline: .now + Duration(seconds: settings.requestTimeout)
             )
-            let document: PodDocument
-            do {
-                document = try PodDocument.decode(json: body, source: ClusterEndpoint.shown(url))
-            } catch {
-                throw PodSourceProblem(.badAnswer, "\(ClusterEndpoint.shown(url)): \(error.message)")
+            let shown = ClusterEndpoint.shown(url)
+            let document = try AnswerRules.podList(body, shown: shown, what: "/pods answer", uids: .uuidOrConfigHash)
+            // The kubelet never pages /pods: a page would be taken as all of it.
+            if document.continueToken != nil {
+                throw PodSourceProblem(.badAnswer, "\(shown): /pods answer sets metadata.continue: one page of several cannot stand for the node's pods")
             }
             view.replace(with: document.pods, resourceVersion: nil, takenAt: sentAt)
             return true

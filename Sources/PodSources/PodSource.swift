@@ -35,6 +35,9 @@ public struct PodSourceProblem: Error, Sendable, Hashable, CustomStringConvertib
         case credentials
         /// 410 Gone: the watch's resource version is too old (a relist follows).
         case expired
+        /// Counted, not a request failure: an answer listed a pod UID more
+        /// than once (every document kept; the view vouches for no orphan).
+        case duplicateUID = "duplicate-uid"
     }
 
     public var kind: Kind

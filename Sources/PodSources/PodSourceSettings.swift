@@ -45,4 +45,7 @@ public struct PodSourceSettings: Sendable, Hashable {
     public static let defaultBookmarkMargin: TimeInterval = 5
     /// `defaultBookmarkMargin`; not a config key (tests shorten it).
     public var bookmarkMargin = defaultBookmarkMargin
+    /// The most pages (`metadata.continue`) one LIST may take; a node's pods
+    /// fit in one, so more is a broken or hostile server. Not a config key.
+    public var maxListPages = 100
 }

@@ -3,13 +3,17 @@ import Logging
 import ReaperCore
 import Synchronization
 
-/// The view a network source keeps: the pods by UID, where the server's
+/// The view a network source keeps: the pods by UID (every document an
+/// answer gave for a UID: with duplicates, any that keeps a volume wins, and
+/// the view vouches for no orphan until they are gone), where the server's
 /// stream is, when the server last vouched for all of it, and how the source
 /// is doing. Shared between the source's loop and the readers (plan, last
 /// checks, status); every change goes through one lock.
 final class PodView: Sendable {
     private struct State {
-        var pods: [String: Pod] = [:]
+        var pods: [String: [Pod]] = [:]
+        /// UIDs the last answer listed more than once, already logged and counted.
+        var duplicates: Set<String> = []
         var resourceVersion: String?
         var refreshedAt: Date?
         var listed = false
@@ -60,7 +64,7 @@ final class PodView: Sendable {
     func status() -> PodSourceStatus {
         state.withLock { state in
             var status = state.status
-            status.pods = state.pods.count
+            status.pods = state.pods.values.reduce(0) { $0 + $1.count }
             status.refreshedAt = state.refreshedAt
             status.resourceVersion = state.resourceVersion
             return status
@@ -79,18 +83,37 @@ final class PodView: Sendable {
     }
 
     private static func makeSnapshot(_ state: State, kind: PodSourceKind, endpoint: String) -> PodSnapshot {
-        let pods = state.pods.values.sorted { ($0.namespace, $0.name, $0.uid) < ($1.namespace, $1.name, $1.uid) }
-        let errors = state.status.problem.map { [ManifestError(file: endpoint, message: $0)] } ?? []
+        let pods = state.pods.values.joined().sorted { ($0.namespace, $0.name, $0.uid) < ($1.namespace, $1.name, $1.uid) }
+        var errors = state.synced ? [] : state.status.problem.map { [ManifestError(file: endpoint, message: $0)] } ?? []
+        errors += duplicateErrors(state, endpoint: endpoint)
         let fingerprint = contentFingerprint(state, kind: kind)
         return PodSnapshot(
             source: kind, path: endpoint, files: state.listed ? [endpoint] : [], refreshedAt: state.refreshedAt,
-            errors: state.synced ? [] : errors, pods: pods, fingerprint: state.synced ? fingerprint : nil,
+            errors: errors, pods: pods, fingerprint: state.synced ? fingerprint : nil,
             synced: state.synced, resourceVersion: state.resourceVersion,
             // The kubelet's /pods is its pod manager's cache: after a restart
             // without the API server it lists only static pods (design §4.1).
             vouchesForAbsence: kind != .kubelet,
             droppedWithoutDelete: state.dropped.fingerprint == fingerprint ? state.dropped.uids : []
         )
+    }
+
+    /// One error per UID listed more than once (the first ten): a server
+    /// that says two things about one pod vouches for nothing, so the
+    /// snapshot is incomplete and keeps every orphan.
+    private static func duplicateErrors(_ state: State, endpoint: String) -> [ManifestError] {
+        let duplicated = state.pods.filter { $0.value.count > 1 }.sorted { $0.key < $1.key }
+        var errors = duplicated.prefix(10).map { uid, documents in
+            let names = documents.prefix(4).map { "\(UserText.excerpt($0.namespace))/\(UserText.excerpt($0.name))" }.joined(separator: ", ")
+            return ManifestError(
+                file: endpoint,
+                message: "pod UID \(uid) is listed \(documents.count) times (\(names)): any of them that keeps a volume wins, and no orphan is judged by this answer"
+            )
+        }
+        if duplicated.count > 10 {
+            errors.append(ManifestError(file: endpoint, message: "and \(duplicated.count - 10) more pod UIDs listed more than once"))
+        }
+        return errors
     }
 
     /// Which content of the view this is, for orphan confirmation: two
@@ -110,7 +133,10 @@ final class PodView: Sendable {
     /// is reported when the pods differ or the view was not synced.
     func replace(with pods: [Pod], resourceVersion: String?, takenAt: Date) {
         update { state in
-            let listed = Dictionary(pods.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+            // Every document is kept: with a UID twice, the reconciler lets any
+            // that keeps the volume win (design §4 rule 3).
+            var listed: [String: [Pod]] = [:]
+            for pod in pods { listed[pod.uid, default: []].append(pod) }
             let changed = listed != state.pods || !state.synced
             let before = Self.contentFingerprint(state, kind: kind)
             let previous = Set(state.pods.keys)
@@ -124,6 +150,7 @@ final class PodView: Sendable {
             if after != before {
                 state.dropped = (previous.subtracting(listed.keys), after)
             }
+            flagDuplicates(Set(listed.filter { $0.value.count > 1 }.keys), in: &state)
             return changed
         }
     }
@@ -136,11 +163,14 @@ final class PodView: Sendable {
         update { state in
             if let resourceVersion { state.resourceVersion = resourceVersion }
             state.status.events += 1
+            // An event is the server's word on that one UID: it replaces
+            // whatever documents an answer gave for it.
+            state.duplicates.remove(pod.uid)
             if type == "DELETED" {
                 return state.pods.removeValue(forKey: pod.uid) != nil
             }
-            guard state.pods[pod.uid] != pod else { return false }
-            state.pods[pod.uid] = pod
+            guard state.pods[pod.uid] != [pod] else { return false }
+            state.pods[pod.uid] = [pod]
             return true
         }
     }
@@ -194,6 +224,18 @@ final class PodView: Sendable {
             }
             return changed
         }
+    }
+
+    /// Logs and counts an answer that lists UIDs more than once, once for
+    /// each new set of such UIDs (the same answer polled again is not news).
+    private func flagDuplicates(_ duplicated: Set<String>, in state: inout State) {
+        defer { state.duplicates = duplicated }
+        guard !duplicated.isEmpty, !duplicated.isSubset(of: state.duplicates) else { return }
+        state.status.failures[PodSourceProblem.Kind.duplicateUID.rawValue, default: 0] += 1
+        logger.warning("pod source answer lists a pod UID more than once; its orphans are kept", metadata: [
+            "pod_source": "\(kind.rawValue)", "endpoint": "\(state.endpoint)", "uids": "\(duplicated.sorted().prefix(10).joined(separator: ","))",
+            "count": "\(duplicated.count)",
+        ])
     }
 
     private func markSynced(_ state: inout State) {

@@ -212,11 +212,18 @@ extension AgentConfiguration {
             let shown = setting.shown
             func url() throws(ConfigurationError) -> String {
                 let text = try setting.string()
-                guard let parsed = URL(string: text), parsed.scheme == "https", parsed.host != nil, parsed.query == nil,
-                      parsed.user == nil, parsed.password == nil else {
+                // The pod source's own rules (a port of 1-65535 above all), so
+                // that a URL refused there is refused here, before anything runs.
+                let checked: String
+                do {
+                    checked = try ClusterURL.validated(text, field: field)
+                } catch {
+                    throw ConfigurationError(file: file, field: field, message: error.message)
+                }
+                guard checked.lowercased().hasPrefix("https://") else {
                     throw ConfigurationError(file: file, field: field, message: "must be an https:// URL with a host and no query or user (got \"\(shown)\")")
                 }
-                return text.hasSuffix("/") ? String(text.dropLast()) : text
+                return checked
             }
             switch key {
             case "kind":
@@ -229,7 +236,7 @@ extension AgentConfiguration {
             case "context": settings.access.context = try setting.string()
             case "nodeName":
                 let text = try setting.string()
-                guard NodeNameText.isValid(text) else {
+                guard NodeName.isValid(text) else {
                     throw ConfigurationError(file: file, field: field, message: "must be a node name: lowercase letters, digits, '-' and '.', at most 253 (got \"\(shown)\")")
                 }
                 settings.nodeName = text
@@ -348,16 +355,6 @@ struct ConfigSetting {
             throw ConfigurationError(file: file, field: field, message: "\(problem) (got \"\(shown)\")")
         }
         return seconds
-    }
-}
-
-/// A Kubernetes node name: a DNS subdomain (RFC 1123), as the API server accepts it.
-enum NodeNameText {
-    static func isValid(_ text: String) -> Bool {
-        guard (1...253).contains(text.utf8.count), let first = text.utf8.first, let last = text.utf8.last else { return false }
-        func alphanumeric(_ byte: UInt8) -> Bool { (0x61...0x7a).contains(byte) || (0x30...0x39).contains(byte) }
-        return alphanumeric(first) && alphanumeric(last)
-            && text.utf8.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
     }
 }
 

@@ -28,6 +28,7 @@ struct ExecPluginFixture {
               printf '{"apiVersion":"\(apiVersion)","kind":"ExecCredential","status":{"clientCertificateData":"%s","clientKeyData":"%s"}}' "$c" "$k" ;;
         garbage) echo 'Unable to locate credentials. You can configure credentials by running "aws configure".' ;;
         fail) echo "boom: the role cannot be assumed" >&2; exit 3 ;;
+        multiline) printf 'first line\\nsecond\\tand a \\\\ backslash\\n' >&2; exit 4 ;;
         hang) echo $$ > "$PLUGIN_DIR/pid"; exec sleep 120 ;;
         esac
         """
@@ -135,6 +136,17 @@ struct ExecPluginTests {
         try FileManager.default.removeItem(atPath: plugin.dir.path + "/plugin.sh")
         error = await #expect(throws: ClusterAccessError.self) { try await credentials.authorization() }
         #expect(error?.description == "\(prefix) was not found; install the plugin with apt-get install test-plugin")
+    }
+
+    @Test("plugin stderr is escaped once: a newline shows as \\n, not \\\\n (issue 18, item 15b)")
+    func escapedOnce() async throws {
+        let plugin = try ExecPluginFixture(mode: "multiline")
+        defer { plugin.dir.remove() }
+        let credentials = try plugin.credentials()
+        let error = await #expect(throws: ClusterAccessError.self) { try await credentials.authorization() }
+        let text = try #require(error?.description)
+        #expect(text.hasSuffix(#"exited with status 4: first line\nsecond\tand a \\ backslash"#), "\(text)")
+        #expect(!text.contains(#"\\n"#), "\(text)")
     }
 
     @Test("a bare command is looked up in PATH; not found there names PATH and the install hint")

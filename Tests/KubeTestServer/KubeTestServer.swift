@@ -16,6 +16,9 @@ import NIOSSL
 ///   bookmark annotated `k8s.io/initial-events-end`; a `rv` older than the
 ///   compaction point gets an `ERROR` event with a 410 `Expired` Status, then
 ///   the end of the stream; `timeoutSeconds` ends the stream cleanly.
+///   `limit` (or ``setForcedPageSize(_:)``, as a misbehaving server) cuts a
+///   LIST into pages linked by `metadata.continue`, all at the first page's
+///   resourceVersion; a token older than the compaction point gets 410.
 /// - `GET /pods`: the kubelet's PodList, served as the bytes given.
 ///
 /// Authentication as the apiserver does it: a client certificate verified
@@ -103,6 +106,15 @@ public final class KubeTestServer: Sendable {
         public static let watchLine = GarbageModes(rawValue: 2)
         /// The kubelet's `/pods` answers 200 with a body that is not JSON.
         public static let kubeletBody = GarbageModes(rawValue: 4)
+    }
+
+    /// How new watches misbehave (``setWatchMisbehavior(_:)``).
+    public enum WatchMisbehavior: Sendable {
+        case none
+        /// Every new watch gets an `ERROR` event with a 410 Status, then the end of the stream.
+        case expireAtOnce
+        /// Every new watch gets one BOOKMARK, then the end of the stream.
+        case oneBookmarkThenEnd
     }
 
     /// A watch event written to a client's socket (for latency benchmarks).
@@ -359,6 +371,29 @@ public final class KubeTestServer: Sendable {
 
     public func setAllowAnonymous(_ allow: Bool) {
         state.withLock { $0.allowAnonymous = allow }
+    }
+
+    /// LISTs answer `document` byte for byte, whatever the store holds (a
+    /// single Pod, a Status, duplicate UIDs: what a broken server or proxy
+    /// sends); nil: the store's list again.
+    public func setListAnswer(_ document: Data?) {
+        state.withLock { $0.listAnswer = document }
+    }
+
+    /// Cuts every LIST into pages of `size` (with `metadata.continue`) even
+    /// when the client did not ask with `limit`; nil: only when asked.
+    public func setForcedPageSize(_ size: Int?) {
+        state.withLock { $0.forcedPageSize = size }
+    }
+
+    /// The next `count` LISTs that carry a `continue` token get 410 Expired
+    /// (the token's resourceVersion was compacted meanwhile).
+    public func expireNextContinues(_ count: Int) {
+        state.withLock { $0.expiringContinues = count }
+    }
+
+    public func setWatchMisbehavior(_ misbehavior: WatchMisbehavior) {
+        state.withLock { $0.watchMisbehavior = misbehavior }
     }
 
     // MARK: Kubelet

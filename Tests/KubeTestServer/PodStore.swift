@@ -146,12 +146,69 @@ struct PodStore {
 
     /// The LIST body: items without kind/apiVersion, as the apiserver writes them.
     func listBody(_ scope: Scope) -> Data {
-        var body = Data(#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"\#(resourceVersion)"},"items":["#.utf8)
-        var first = true
-        for uid in order {
-            guard let pod = pods[uid], scope.contains(node: pod.nodeName, namespace: pod.namespace) else { continue }
-            if !first { body.append(contentsOf: ",".utf8) }
-            first = false
+        listBody(items: order.compactMap { pods[$0] }.filter { scope.contains(node: $0.nodeName, namespace: $0.namespace) }, metadata: [
+            "resourceVersion": String(resourceVersion),
+        ])
+    }
+
+    /// One page of a LIST, as the apiserver's chunking (`limit`, `continue`)
+    /// writes it: `metadata.continue` and `metadata.remainingItemCount` while
+    /// items remain, every page at the first page's resourceVersion. A token
+    /// from before the compaction point is 410, as etcd's compaction makes it.
+    enum ListOutcome {
+        case page(Data)
+        /// An HTTP status to answer instead (400 a bad token, 410 an expired one).
+        case status(Int)
+    }
+
+    func listPage(_ scope: Scope, limit: Int?, continueToken: String?) -> ListOutcome {
+        let matching = order.compactMap { pods[$0] }.filter { scope.contains(node: $0.nodeName, namespace: $0.namespace) }
+        var start = 0
+        var listVersion = resourceVersion
+        if let continueToken {
+            guard let token = ContinueToken(continueToken) else { return .status(400) }
+            guard token.resourceVersion >= oldestAvailable else { return .status(410) }
+            start = min(token.start, matching.count)
+            listVersion = token.resourceVersion
+        }
+        guard let limit, start + limit < matching.count else {
+            return .page(listBody(items: Array(matching[start...]), metadata: ["resourceVersion": String(listVersion)]))
+        }
+        let next = ContinueToken(resourceVersion: listVersion, start: start + limit)
+        return .page(listBody(items: Array(matching[start..<(start + limit)]), metadata: [
+            "resourceVersion": String(listVersion), "continue": next.encoded, "remainingItemCount": matching.count - start - limit,
+        ]))
+    }
+
+    /// What the apiserver's continue token carries: the list's resourceVersion and where to go on (base64 JSON).
+    struct ContinueToken {
+        var resourceVersion: Int
+        var start: Int
+
+        init(resourceVersion: Int, start: Int) {
+            self.resourceVersion = resourceVersion
+            self.start = start
+        }
+
+        init?(_ encoded: String) {
+            guard let data = Data(base64Encoded: encoded),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let version = object["rv"] as? Int, let start = object["start"] as? Int, start >= 0
+            else { return nil }
+            self.init(resourceVersion: version, start: start)
+        }
+
+        var encoded: String {
+            KubeWire.encode(["v": "meta.k8s.io/v1", "rv": resourceVersion, "start": start]).base64EncodedString()
+        }
+    }
+
+    private func listBody(items: [Pod], metadata: [String: Any]) -> Data {
+        var body = Data(#"{"kind":"PodList","apiVersion":"v1","metadata":"#.utf8)
+        body.append(KubeWire.encode(metadata, order: ["resourceVersion", "continue", "remainingItemCount"]))
+        body.append(contentsOf: #","items":["#.utf8)
+        for (index, pod) in items.enumerated() {
+            if index > 0 { body.append(contentsOf: ",".utf8) }
             var item = pod.object
             item["kind"] = nil
             item["apiVersion"] = nil

@@ -29,7 +29,10 @@ enum KubeWire {
         case 404:
             return status(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
         case 410:
-            return status(code: 410, reason: "Expired", message: "The provided continue parameter is too old")
+            return status(
+                code: 410, reason: "Expired",
+                message: "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
+            )
         case 429:
             return status(code: 429, reason: "TooManyRequests", message: "Too many requests, please try again later.")
         case 503:

@@ -39,6 +39,13 @@ struct ServerState {
     var connections: [ObjectIdentifier: any Channel] = [:]
     var requests: [KubeTestServer.RecordedRequest] = []
     var kubeletDocument: Data?
+    /// LISTs answer these bytes instead of the store's list (nil: the store).
+    var listAnswer: Data?
+    /// LISTs are cut into pages of this size even when not asked (`limit`).
+    var forcedPageSize: Int?
+    /// The next this many requests with a `continue` token get 410 Expired.
+    var expiringContinues = 0
+    var watchMisbehavior: KubeTestServer.WatchMisbehavior = .none
     var bookmarkTask: RepeatedTask?
     var onEventWritten: (@Sendable (KubeTestServer.WrittenEvent) -> Void)?
     var stopped = false
@@ -194,8 +201,24 @@ struct ServerState {
         case .list:
             if garbage.contains(.listBody) {
                 respond(channel, status: 200, body: Data("<html><body>upstream connect error</body></html>".utf8))
+            } else if let listAnswer {
+                respond(channel, status: 200, body: listAnswer)
             } else {
-                respond(channel, status: 200, body: store.listBody(scope))
+                let limit = query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? forcedPageSize
+                let token = query["continue"].flatMap { $0.isEmpty ? nil : $0 }
+                if token != nil && expiringContinues > 0 {
+                    expiringContinues -= 1
+                    record.status = 410
+                    respond(channel, status: 410, body: KubeWire.statusForHTTPCode(410, user: user, verb: verb))
+                    return nil
+                }
+                switch store.listPage(scope, limit: limit, continueToken: token) {
+                case .page(let body):
+                    respond(channel, status: 200, body: body)
+                case .status(let status):
+                    record.status = status
+                    respond(channel, status: status, body: KubeWire.statusForHTTPCode(status, user: user, verb: verb))
+                }
             }
         case .watch:
             return startWatch(channel: channel, query: query, scope: scope)
@@ -241,6 +264,20 @@ struct ServerState {
         )
         if garbage.contains(.watchLine) {
             emit(.line(Data("this is not JSON {\n".utf8), nil), to: id)
+        }
+        switch watchMisbehavior {
+        case .none:
+            break
+        case .expireAtOnce:
+            let error = KubeWire.tooOldResourceVersion(requested: requested, oldest: store.resourceVersion)
+            emit(.line(KubeWire.eventLine(type: "ERROR", object: error), nil), to: id)
+            emit(.end(.endOfStream), to: id)
+            return nil
+        case .oneBookmarkThenEnd:
+            let object = KubeWire.bookmarkObject(resourceVersion: store.resourceVersion, initialEventsEnd: false)
+            emit(.line(KubeWire.eventLine(type: "BOOKMARK", object: object), nil), to: id)
+            emit(.end(.endOfStream), to: id)
+            return nil
         }
         if requested > 0 && requested < store.oldestAvailable {
             let error = KubeWire.tooOldResourceVersion(requested: requested, oldest: store.oldestAvailable)

@@ -102,6 +102,30 @@ struct PodViewTests {
         #expect(view.status().events == 6)
     }
 
+    @Test("duplicate UIDs: every document kept and the view vouches for no orphan; ADDED/MODIFIED replace that UID's documents, DELETED removes them")
+    func duplicates() {
+        let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
+        var protected = Self.pod("a", phase: "Running")
+        protected.annotations["volume-reaper.io/keep"] = "true"
+        view.replace(with: [Self.pod("a", phase: "Succeeded"), protected, Self.pod("b", phase: "Running")], resourceVersion: "10", takenAt: Date())
+        var snapshot = view.snapshot()
+        #expect(snapshot.pods(matching: "a", kind: .uid).count == 2)
+        #expect(!snapshot.isComplete && snapshot.errors.count == 1)
+        #expect(view.status().failures["duplicate-uid"] == 1)
+        // The same answer again is not news: counted and logged once per answer that brings a new duplicate.
+        view.replace(with: [Self.pod("a", phase: "Succeeded"), protected, Self.pod("b", phase: "Running")], resourceVersion: "10", takenAt: Date())
+        #expect(view.status().failures["duplicate-uid"] == 1)
+        view.apply(event: "MODIFIED", pod: Self.pod("a", phase: "Failed"), resourceVersion: "11")
+        snapshot = view.snapshot()
+        #expect(snapshot.pods(matching: "a", kind: .uid).map(\.phase) == ["Failed"])
+        #expect(snapshot.isComplete, "\(snapshot.errors)")
+        view.replace(with: [Self.pod("a", phase: "Succeeded"), protected], resourceVersion: "12", takenAt: Date())
+        view.apply(event: "DELETED", pod: Self.pod("a", phase: "Succeeded"), resourceVersion: "13")
+        snapshot = view.snapshot()
+        #expect(snapshot.pods(matching: "a", kind: .uid).isEmpty && snapshot.isComplete)
+        #expect(view.status().failures["duplicate-uid"] == 2)
+    }
+
     @Test("410 is routine: syncing, not failing")
     func expired() {
         let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
