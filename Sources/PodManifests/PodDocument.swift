@@ -21,7 +21,7 @@ public struct PodDocument: Sendable {
     /// answer that stands for the node's pods must be a `PodList`.
     public var kind: String
     /// A list's `metadata.continue`: set, the answer is one page of several
-    /// and the rest must be asked for with it (design §4.1).
+    /// and the rest must be asked for with it (design §7.2).
     public var continueToken: String?
     /// A list's `metadata.remainingItemCount`, when the server tells.
     public var remainingItemCount: Int?

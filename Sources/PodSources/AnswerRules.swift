@@ -3,7 +3,7 @@ import PodManifests
 import ReaperCore
 
 /// What a network answer must be before it may stand for the node's pods
-/// (design §4.1): a `PodList` (a single Pod, a Status or a `List` is not
+/// (design §7.2): a `PodList` (a single Pod, a Status or a `List` is not
 /// one), each UID as the kubelet names the pod's directory. Anything else is
 /// `bad-answer`, so the view vouches for no orphan; nothing is ignored.
 enum AnswerRules {

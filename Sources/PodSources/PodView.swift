@@ -92,7 +92,7 @@ final class PodView: Sendable {
             errors: errors, pods: pods, fingerprint: state.synced ? fingerprint : nil,
             synced: state.synced, resourceVersion: state.resourceVersion,
             // The kubelet's /pods is its pod manager's cache: after a restart
-            // without the API server it lists only static pods (design §4.1).
+            // without the API server it lists only static pods (design §7.2).
             vouchesForAbsence: kind != .kubelet,
             droppedWithoutDelete: state.dropped.fingerprint == fingerprint ? state.dropped.uids : []
         )
