@@ -296,21 +296,7 @@ public struct VolumeReaper: Sendable {
     /// A keep found at the last check: an access is `accessed-during-reap`, a
     /// pod-side change `pod-state-changed`; disk reasons stay as they are.
     func lastCheckReasons(_ reasons: [Reason]) -> [Reason] {
-        let podSide: Set<Reason> = [.podRunning, .podPending, .podPhaseUnknown, .phaseExcluded, .ownerExcluded, .ownerDaemonSet,
-                                    .ownerNode, .namespaceExcluded, .protected, .annotationRecent, .annotationInvalid, .annotationMissing,
-                                    .manifestsEmpty, .manifestsIncomplete, .manifestsStale, .manifestsOlderThanPod, .orphansDisabled, .staticPod,
-                                    .manifestsTimeInvalid, .orphanUnconfirmed, .podSourceUnsynced,
-                                    .podSourceCannotVouch, .podViewShrank, .livenessUnknown]
-        var result: [Reason] = []
-        for reason in reasons {
-            if reason == .recentAccess || reason == .changedDuringScan {
-                result.append(.accessedDuringReap)
-            } else if podSide.contains(reason) {
-                result.append(.podStateChanged)
-            }
-            result.append(reason)
-        }
-        return Array(Set(result)).sorted()
+        Array(Set(reasons + reasons.compactMap(\.atLastCheck))).sorted()
     }
 
     private func rescanned(_ location: KubeletPath, _ opened: KubeletPath.OpenVolume, verdict: VolumeVerdict) -> (volume: PodVolume, directory: PodDirectory, table: MountTable?) {

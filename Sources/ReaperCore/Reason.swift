@@ -57,11 +57,74 @@ public enum Reason: String, Sendable, Hashable, Codable, CaseIterable, Comparabl
     case accessedDuringReap = "accessed-during-reap"
     case podStateChanged = "pod-state-changed"
 
-    /// Whether this reason, by itself, means keep.
-    public var keeps: Bool {
+    /// What a reason is about. One exhaustive switch classifies every
+    /// reason, so a new one does not compile until it is placed; `keeps`,
+    /// `isTimeBased`, `allowsPressureReap` and `atLastCheck` all derive from it.
+    public enum Category: Sendable, Hashable {
+        /// Why a volume may go.
+        case reap
+        /// The disk says no: a mount, a lock, an unreadable tree, the plugin.
+        case disk
+        /// What the pod says of itself (phase, owner, namespace, annotations).
+        case pod(timeBased: Bool)
+        /// The node says the pod runs, or cannot say.
+        case node
+        /// Activity in the tree (`timeBased`: passes once left alone).
+        case access(timeBased: Bool)
+        /// The daemon has not watched the volume long enough (passes with time).
+        case observation
+        /// The pod view cannot vouch that a pod is gone.
+        case view
+        /// A plan limit (design §5.8).
+        case limit
+        /// Only the last check before a deletion gives these.
+        case lastCheck
+    }
+
+    public var category: Category {
         switch self {
-        case .podTerminated, .orphan, .idle, .willUnmount, .diskPressure: return false
-        default: return true
+        case .podTerminated, .orphan, .idle, .willUnmount, .diskPressure: return .reap
+        case .mounted, .lockHeld, .notEmpty, .pluginExcluded, .inconclusive: return .disk
+        case .podRunning, .podPending, .podPhaseUnknown, .phaseExcluded, .ownerExcluded, .ownerDaemonSet, .ownerNode,
+             .namespaceExcluded, .protected, .staticPod, .annotationInvalid, .annotationMissing:
+            return .pod(timeBased: false)
+        case .annotationRecent: return .pod(timeBased: true)
+        case .podAlive, .livenessUnknown: return .node
+        case .recentAccess: return .access(timeBased: true)
+        case .changedDuringScan: return .access(timeBased: false)
+        case .notObservedLongEnough: return .observation
+        case .orphansDisabled, .manifestsEmpty, .manifestsIncomplete, .manifestsStale, .manifestsOlderThanPod,
+             .manifestsTimeInvalid, .podSourceUnsynced, .podSourceCannotVouch, .podViewShrank, .orphanUnconfirmed:
+            return .view
+        case .limitMaxReaps, .limitOrphanFraction: return .limit
+        case .accessedDuringReap, .podStateChanged: return .lastCheck
+        }
+    }
+
+    /// Whether this reason, by itself, means keep.
+    public var keeps: Bool { category != .reap }
+
+    /// Kept only until time passes with nothing touching the volume
+    /// (`reapableAt` can say when).
+    public var isTimeBased: Bool {
+        switch category {
+        case .pod(timeBased: true), .access(timeBased: true), .observation: return true
+        default: return false
+        }
+    }
+
+    /// In disk pressure, a terminated pod's or a confirmed orphan's volume
+    /// kept only for this may go after `pressure.idleAfter`.
+    public var allowsPressureReap: Bool { self == .recentAccess }
+
+    /// What a keep found at the last check before a deletion also says:
+    /// activity became `accessed-during-reap`, a change on the pod's or the
+    /// view's side `pod-state-changed`; nil for the rest (the disk, the node).
+    public var atLastCheck: Reason? {
+        switch category {
+        case .access: return .accessedDuringReap
+        case .pod, .view: return .podStateChanged
+        case .reap, .disk, .node, .observation, .limit, .lastCheck: return nil
         }
     }
 

@@ -4,13 +4,12 @@ import Foundation
 /// rule they build on.
 extension Reconciler {
     /// Reasons that only time lifts: the forecast's volumes.
-    static let timeBasedReasons: Set<Reason> = [.recentAccess, .annotationRecent, .notObservedLongEnough]
 
     /// When a volume kept only for time-based reasons becomes reapable if
     /// nothing touches it again; nil for any other verdict, or when one of
     /// the clocks is unknown.
     static func reapableAt(keepReasons: [Reason], lastAccess: Date?, pods: [Pod], observedSince: Date?, policy: Policy) -> Date? {
-        guard !keepReasons.isEmpty, Set(keepReasons).isSubset(of: timeBasedReasons) else { return nil }
+        guard !keepReasons.isEmpty, keepReasons.allSatisfy(\.isTimeBased) else { return nil }
         var moments: [Date] = []
         if keepReasons.contains(.recentAccess) {
             guard let lastAccess else { return nil }
@@ -51,7 +50,8 @@ extension Reconciler {
             let candidates = verdicts.indices
                 .filter { index in
                     let verdict = verdicts[index]
-                    return verdict.verdict == .keep && verdict.reasons == [.recentAccess] && verdict.lastAccess != nil
+                    return verdict.verdict == .keep && !verdict.reasons.isEmpty && verdict.reasons.allSatisfy(\.allowsPressureReap)
+                        && verdict.lastAccess != nil
                         && TimeInterval(verdict.idleSeconds) >= settings.idleAfter && onFilesystem(verdict)
                 }
                 .sorted { (verdicts[$0].bytes, verdicts[$1].path) > (verdicts[$1].bytes, verdicts[$0].path) }

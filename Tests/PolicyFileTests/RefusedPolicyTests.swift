@@ -26,6 +26,9 @@ extension RefusedCase {
         RefusedCase(name: "unknown section", yaml: "idel:\n  after: 30m\n", code: .unknownKey, field: "idel", value: "idel", mentions: ["did you mean idle?"]),
         RefusedCase(name: "unknown section, far off", yaml: "banana: 1\n", code: .unknownKey, field: "banana", value: "banana", mentions: ["known: idle, annotation"]),
         RefusedCase(name: "typo in a section", yaml: "idle:\n  afer: 30m\n", code: .unknownKey, field: "idle.afer", value: "afer", mentions: ["did you mean idle.after?"]),
+        // Issue 21: the schema lacked pressure.checkInterval, which the reader accepts.
+        RefusedCase(name: "typo in pressure.checkInterval", yaml: "pressure:\n  chekInterval: 10s\n", code: .unknownKey, field: "pressure.chekInterval", value: "chekInterval", mentions: ["did you mean pressure.checkInterval?"]),
+        RefusedCase(name: "typo in limits.maxPodsLost", yaml: "limits:\n  maxPodLost: 5\n", code: .unknownKey, field: "limits.maxPodLost", value: "maxPodLost", mentions: ["did you mean limits.maxPodsLost?"]),
         RefusedCase(name: "wrong case", yaml: "annotation:\n  idleafter: 30m\n", code: .unknownKey, field: "annotation.idleafter", value: "idleafter", mentions: ["did you mean annotation.idleAfter?"]),
         RefusedCase(name: "snake case", yaml: "limits:\n  max_reaps_per_cycle: 5\n", code: .unknownKey, field: "limits.max_reaps_per_cycle", value: "max_reaps_per_cycle", mentions: ["did you mean limits.maxReapsPerCycle?"]),
         RefusedCase(name: "key of another section", yaml: "idle:\n  idleAfter: 30m\n", code: .unknownKey, field: "idle.idleAfter", value: "idleAfter", mentions: ["did you mean annotation.idleAfter?"]),

@@ -245,3 +245,42 @@ struct LastCheckTests {
         #expect(try fingerprint(volume) == before)
     }
 }
+
+/// Issue 21, item 1: the last check's reason mapping was a hand-kept set in
+/// the reaper that missed `pod-source-unsynced` when it was added; reasons
+/// are now classified once (`Reason.category`).
+@Suite("VolumeReaper: the last check classifies every reason")
+struct LastCheckClassificationTests {
+    @Test("a pod source that turns unsynced between the plan and the last check keeps its orphans with pod-source-unsynced")
+    func unsyncedAtLastCheck() throws {
+        let node = try TestNode("unsynced-last-check")
+        defer { node.remove() }
+        node.runningPod(2)
+        let orphan = try node.volume(TestNode.uid(9), "scratch")
+        try node.fill(orphan)
+        try node.age()
+        let plan = try node.plan()
+        try #require(plan.verdict(orphan)?.reasons == [.orphan, .idle])
+        var unsynced = node.manifests()
+        unsynced.synced = false
+        unsynced.errors = [ManifestError(file: "https://10.0.0.1:6443/api/v1/pods", message: "watch cut in the middle of an event")]
+        usleep(20_000)
+        let report = node.reaper.execute(plan: plan, currentPodView: { unsynced }, access: { [:] }, dryRun: false, logger: testLogger)
+        let outcome = try #require(report.outcome(orphan))
+        #expect(outcome.action == .keptAtLastCheck)
+        #expect(outcome.reasons == [.podSourceUnsynced, .podStateChanged], "\(outcome.reasons)")
+        #expect(FileManager.default.fileExists(atPath: orphan + "/data.bin"))
+    }
+
+    @Test("every reason that keeps and can come from the pod's or the view's side says pod-state-changed at the last check")
+    func everyViewReasonMaps() {
+        for reason in Reason.allCases {
+            switch reason.category {
+            case .pod, .view: #expect(reason.atLastCheck == .podStateChanged, "\(reason)")
+            case .access: #expect(reason.atLastCheck == .accessedDuringReap, "\(reason)")
+            default: #expect(reason.atLastCheck == nil, "\(reason)")
+            }
+            #expect(reason.keeps == (reason.category != .reap))
+        }
+    }
+}
