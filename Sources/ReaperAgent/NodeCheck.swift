@@ -56,6 +56,7 @@ public struct NodeCheck: Sendable {
     public func run(logger: Logger) async -> [CheckLine] {
         var lines: [CheckLine] = []
         lines.append(kubeletRoot())
+        lines.append(podLiveness(logger: logger))
         let pods = await PodSources.oneShot(configuration.podSourceSettings, logger: logger)
         lines.append(podSource(pods))
         lines.append(inotifyBudget())
@@ -92,6 +93,26 @@ public struct NodeCheck: Sendable {
         }
         let count = names.filter { PodDirectoryKind(directoryName: $0) != nil }.count
         return CheckLine(.ok, "kubelet root", "\(root): \(count) pod directories")
+    }
+
+    /// Whether the kubelet's pod cgroups can be found: without them nothing
+    /// says whether an orphan's pod still runs, and every orphan is kept.
+    func podLiveness(logger: Logger) -> CheckLine {
+        let cgroups = configuration.podCgroups()
+        let pods = ((try? FileManager.default.contentsOfDirectory(atPath: configuration.kubeletRoot + "/pods")) ?? [])
+            .filter { PodDirectoryKind(directoryName: $0) != nil }
+        let survey = cgroups.survey(pods: pods, logger: logger)
+        let fix = "set cgroupRoot (--cgroup-root) to where the host's cgroup file systems are mounted (in a container, mount the host's /sys/fs/cgroup) and kubeletConfig to the kubelet's config file"
+        if let unreadable = cgroups.treeStatus?.unreadable {
+            return CheckLine(.fail, "pod liveness", "\(configuration.cgroupRoot) unreadable: \(unreadable) (every pod would be kept as inconclusive)", fix: fix)
+        }
+        if let why = survey.treeMissing {
+            return CheckLine(.fail, "pod liveness", "\(why): every orphan would be kept (liveness-unknown)", fix: fix)
+        }
+        guard let trees = cgroups.treeStatus?.trees, !trees.isEmpty else {
+            return CheckLine(.warn, "pod liveness", "\(cgroups.treeStatus?.problem ?? "no kubelet pod cgroup tree") (no pod directories yet)", fix: fix)
+        }
+        return CheckLine(.ok, "pod liveness", "\(trees.count) kubelet pod cgroup trees: \(trees.prefix(3).joined(separator: ", "))\(trees.count > 3 ? ", ..." : "")")
     }
 
     func podSource(_ pods: any PodSource) -> CheckLine {

@@ -33,6 +33,7 @@ struct MetricsListenerTests {
         let config = node.directory.appending("config.yaml")
         try """
             kubeletRoot: \(node.kubeletRoot)
+            cgroupRoot: \(node.cgroupRoot)
             manifests: \(node.manifests)
             policy: \(TestPolicies.singleSnapshot)
             stateDir: \(node.directory.appending("state"))

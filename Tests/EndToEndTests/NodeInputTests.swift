@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import ReaperCore
 import Testing
 import TestSupport
 
@@ -122,5 +123,66 @@ struct ShutdownBoundTests {
         #expect(status != nil, "still running \(Self.shutdownBound + 10) s after SIGTERM:\n\(daemon.log)")
         #expect(seconds < Self.shutdownBound + 3)
         #expect(daemon.log.contains("shutdown did not finish"), "\(daemon.log)")
+    }
+}
+
+/// Issue 18, item 6 through the binary: a node with pod directories where no
+/// kubelet pod cgroup tree can be found keeps every orphan, and says so in
+/// `check`, `/healthz` and `/metrics`.
+@Suite("no kubelet pod cgroup tree: orphans kept, and said")
+struct LivenessTreeMissingTests {
+    @Test("check fails naming cgroupRoot, with a fix; exit 1")
+    func checkFails() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let wrong = node.directory.appending("wrong-cgroup")
+        try FileManager.default.createDirectory(atPath: wrong + "/system.slice", withIntermediateDirectories: true)
+        let result = try ChildProcess.run(PackagePaths.binary, [
+            "check", "--kubelet-root", node.kubeletRoot, "--cgroup-root", wrong, "--manifests", node.manifests,
+            "--policy", TestPolicies.singleSnapshot, "--state-dir", node.directory.appending("state"), "--socket", node.directory.appending("api.sock"),
+        ])
+        #expect(result.status == 1)
+        let line = result.stdout.split(separator: "\n").first { $0.hasPrefix("fail pod liveness: ") }
+        #expect(line?.contains("under cgroupRoot \(wrong)") == true, "\(result.stdout)")
+        #expect(line?.contains("liveness-unknown") == true)
+        #expect(line?.contains(" -- fix: set cgroupRoot (--cgroup-root)") == true)
+    }
+
+    @Test("the daemon keeps the orphan as liveness-unknown; /healthz liveness missing; the tree-found gauge 0")
+    func daemonSaysSo() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let wrong = node.directory.appending("wrong-cgroup")
+        try FileManager.default.createDirectory(atPath: wrong, withIntermediateDirectories: true)
+        let socket = node.directory.appending("api.sock")
+        let config = node.directory.appending("config.yaml")
+        try """
+            kubeletRoot: \(node.kubeletRoot)
+            cgroupRoot: \(wrong)
+            procRoot: \(node.directory.appending("no-proc"))
+            manifests: \(node.manifests)
+            policy: \(TestPolicies.singleSnapshot)
+            stateDir: \(node.directory.appending("state"))
+            socket: \(socket)
+            reconcileInterval: 1h
+            logTarget: stderr
+            dryRun: true
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try BackgroundProcess(PackagePaths.binary, ["run", "--config", config], log: node.directory.appending("daemon.log"))
+        defer { daemon.stop() }
+        #expect(eventually(timeout: 30) { (try? curl(socket, "/v1/plan"))?.status == 200 }, "\(daemon.log)")
+        let plan = try Plan.decoder().decode(Plan.self, from: Data(try curl(socket, "/v1/plan").body.utf8))
+        let orphans = node.expectations.filter { $0.reasons.contains("orphan") && $0.verdict == "reap" }
+        #expect(!orphans.isEmpty)
+        for orphan in orphans {
+            let verdict = plan.volumes.first { $0.path == orphan.path }
+            #expect(verdict?.verdict == .keep && verdict?.reasons.contains(.livenessUnknown) == true, "\(orphan.path): \(String(describing: verdict))")
+        }
+        let health = try JSONSerialization.jsonObject(with: Data(try curl(socket, "/healthz").body.utf8)) as? [String: Any]
+        let liveness = health?["liveness"] as? [String: Any]
+        #expect(liveness?["state"] as? String == "missing", "\(String(describing: health))")
+        #expect((liveness?["problem"] as? String)?.contains(wrong) == true)
+        #expect(try curl(socket, "/metrics").body.contains("volume_reaper_pod_liveness_tree_found 0"))
+        #expect(daemon.log.contains("no kubelet pod cgroup tree found"))
     }
 }

@@ -91,4 +91,68 @@ struct KubeletTreeTests {
         #expect(detail.contains("FIFO"), "\(detail)")
         #expect(fifos.intact)
     }
+
+    // MARK: From what the node says
+
+    /// A /proc with a process named `kubelet` in `cgroup` (the file's text),
+    /// beside another process; `comm` of a third is a FIFO (never opened).
+    static func fakeProc(_ directory: TemporaryDirectory, kubeletCgroup: String) throws -> (proc: String, fifos: PlantedFIFOs) {
+        let proc = directory.appending("proc")
+        try make(proc, "4242", files: ["comm": "kubelet\n", "cgroup": kubeletCgroup])
+        try make(proc, "1", files: ["comm": "systemd\n", "cgroup": "0::/init.scope\n"])
+        try make(proc, "77")
+        return (proc, try PlantedFIFOs([proc + "/77/comm"]))
+    }
+
+    @Test("the kubelet config's driver and cgroupRoot name the tree", arguments: [
+        ("systemd", "/", "kubepods.slice"),
+        ("systemd", "/kubelet.slice", "kubelet.slice/kubelet-kubepods.slice"),
+        ("cgroupfs", "/", "kubepods"),
+        ("cgroupfs", "/kubelet", "kubelet/kubepods"),
+    ])
+    func expectedNames(_ driver: String, _ cgroupRoot: String, _ tree: String) {
+        let trees = KubeletCgroupTrees(root: "/x", procRoot: "/y", settings: KubeletCgroupSettings(driver: driver, cgroupRoot: cgroupRoot))
+        #expect(trees.expectedTreePaths().first == tree)
+        #expect(trees.expectedTreePaths().contains("kubepods.slice") && trees.expectedTreePaths().contains("kubepods"))
+    }
+
+    @Test("systemd and cgroupfs layouts under a containerized kubelet, found from /proc/<kubelet>/cgroup: a live pod is alive", arguments: [
+        ("systemd", "/kubelet.slice", "0::/docker/4b5a/system.slice/kubelet.service\n",
+         "unified/docker/4b5a/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod\(escaped).slice"),
+        ("cgroupfs", "/", "12:memory:/docker/4b5a/kubelet\n0::/docker/4b5a/kubelet\n",
+         "memory/docker/4b5a/kubepods/burstable/pod\(uid)"),
+    ])
+    func fromKubeletProcess(_ driver: String, _ cgroupRoot: String, _ procCgroup: String, _ pod: String) throws {
+        let directory = try TemporaryDirectory("kubepods-proc")
+        defer { directory.remove() }
+        let root = directory.appending("cgroup")
+        let v1 = pod.hasPrefix("memory/")
+        try Self.make(root, pod, files: v1 ? ["cgroup.procs": "4242\n"] : ["cgroup.events": "populated 1\n"])
+        let (proc, fifos) = try Self.fakeProc(directory, kubeletCgroup: procCgroup)
+        defer { fifos.close() }
+        let settings = KubeletCgroupSettings(driver: driver, cgroupRoot: cgroupRoot)
+        let finder = KubeletCgroupTrees(root: root, procRoot: proc, settings: settings)
+        let kubelets = try #require(finishing(within: 5, unblock: fifos.release) { finder.kubeletCgroupPaths() })
+        #expect(kubelets.paths.contains("/docker/4b5a/" + (driver == "systemd" ? "system.slice/kubelet.service" : "kubelet")))
+        let tree = root + "/" + pod.components(separatedBy: "/").prefix(while: { !$0.hasPrefix("kubelet-kubepods-") && !$0.hasPrefix("burstable") }).joined(separator: "/")
+        #expect(finder.candidates(kubelets: kubelets.paths).contains { root + "/" + (v1 ? "memory/" : "unified/") + $0 == tree }, "\(tree)")
+        let cgroups = PodCgroups(root: root, procRoot: proc, kubelet: settings)
+        #expect(cgroups.survey(pods: [Self.uid], logger: Self.logger) == PodLiveness(alive: [Self.uid]))
+    }
+
+    @Test("a tree deeper than the fallback search goes is still found beside the kubelet's own cgroup")
+    func beyondTheSearch() throws {
+        let directory = try TemporaryDirectory("kubepods-beyond")
+        defer { directory.remove() }
+        let root = directory.appending("cgroup")
+        let nest = (1...KubeletCgroupTrees.searchDepth).map { "n\($0)" }.joined(separator: "/")
+        try Self.make(root, nest + "/kubepods.slice/kubepods-pod\(Self.escaped).slice", files: ["cgroup.events": "populated 1\n"])
+        try Self.make(root, nest + "/system.slice/kubelet.service")
+        let (proc, fifos) = try Self.fakeProc(directory, kubeletCgroup: "0::/\(nest)/system.slice/kubelet.service\n")
+        defer { fifos.close() }
+        #expect(PodCgroups(root: root, procRoot: directory.appending("no-proc")).survey(pods: [Self.uid], logger: Self.logger).treeMissing != nil,
+                "the search alone does not go that deep")
+        let survey = PodCgroups(root: root, procRoot: proc).survey(pods: [Self.uid], logger: Self.logger)
+        #expect(survey == PodLiveness(alive: [Self.uid]))
+    }
 }

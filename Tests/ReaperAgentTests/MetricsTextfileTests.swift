@@ -30,7 +30,8 @@ struct MetricsTextfileTests {
         for link in links { try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: outside) }
 
         let registry = PrometheusCollectorRegistry()
-        registry.makeGauge(name: "volume_reaper_test_gauge").set(Int64(7))
+        let gauge = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "volume_reaper_test_gauge", unitName: "", helpText: "A test gauge."))
+        gauge.set(Int64(7))
         let textfile = MetricsTextfile(path: target, registry: registry)
         let result = finishing(within: 5, unblock: fifos.release) { () -> String? in
             do { try textfile.write(); return nil } catch { return "\(error)" }
@@ -52,7 +53,7 @@ struct MetricsTextfileTests {
         #expect(Set(left) == Set(["volume_reaper.prom", "outside"] + links.map { URL(fileURLWithPath: $0).lastPathComponent }))
 
         // And again over the existing file (the rename replaces it).
-        registry.makeGauge(name: "volume_reaper_test_gauge").set(Int64(8))
+        gauge.set(Int64(8))
         let again = finishing(within: 5, unblock: fifos.release) { () -> String? in
             do { try textfile.write(); return nil } catch { return "\(error)" }
         }

@@ -27,9 +27,10 @@ struct LivenessUnknownTests {
         #expect(plan.verdict(orphan)?.verdict == .reap)
         #expect(plan.orphanPodDirectories == [node.podDirectory(orphanUID)])
 
-        try FileManager.default.createDirectory(atPath: node.directory.appending("cgroup/system.slice"), withIntermediateDirectories: true)
+        // A cgroup root with no kubelet tree in it (TestNode's own has one).
+        try FileManager.default.createDirectory(atPath: node.directory.appending("wrong-cgroup/system.slice"), withIntermediateDirectories: true)
         var reaper = node.reaper
-        reaper.podCgroups = PodCgroups(root: node.directory.appending("cgroup"))
+        reaper.podCgroups = PodCgroups(root: node.directory.appending("wrong-cgroup"), procRoot: node.directory.appending("no-proc"))
         usleep(20_000)
         let report = reaper.execute(plan: plan, currentPodView: { node.manifests() }, access: { [:] }, dryRun: false, logger: testLogger)
         let kept = try #require(report.outcome(orphan))
