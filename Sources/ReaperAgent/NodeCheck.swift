@@ -146,7 +146,8 @@ public struct NodeCheck: Sendable {
 
     func inotifyBudget() -> CheckLine {
         func limit(_ name: String) -> Int? {
-            (try? String(contentsOfFile: "\(inotifyLimitsDirectory)/\(name)", encoding: .utf8))
+            (try? RegularFileReader.readStart("\(inotifyLimitsDirectory)/\(name)", maxBytes: 64))
+                .map { String(decoding: $0, as: UTF8.self) }
                 .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
         guard let watches = limit("max_user_watches"), let instances = limit("max_user_instances") else {
