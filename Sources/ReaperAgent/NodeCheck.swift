@@ -112,7 +112,8 @@ public struct NodeCheck: Sendable {
         guard let trees = cgroups.treeStatus?.trees, !trees.isEmpty else {
             return CheckLine(.warn, "pod liveness", "\(cgroups.treeStatus?.problem ?? "no kubelet pod cgroup tree") (no pod directories yet)", fix: fix)
         }
-        return CheckLine(.ok, "pod liveness", "\(trees.count) kubelet pod cgroup trees: \(trees.prefix(3).joined(separator: ", "))\(trees.count > 3 ? ", ..." : "")")
+        let more = trees.count > 3 ? ", ... (\(trees.count) in all)" : ""
+        return CheckLine(.ok, "pod liveness", "kubelet pod cgroups found: \(trees.prefix(3).joined(separator: ", "))\(more)")
     }
 
     func podSource(_ pods: any PodSource) -> CheckLine {

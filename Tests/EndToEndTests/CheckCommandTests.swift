@@ -30,7 +30,7 @@ struct CheckCommandTests {
         #expect(lines.count == 11)
         #expect(lines.allSatisfy { $0.hasPrefix("ok   ") || $0.hasPrefix("warn ") })
         #expect(line(lines, "kubelet root") == "ok   kubelet root: \(node.kubeletRoot): \(pods) pod directories")
-        #expect(line(lines, "pod liveness") == "ok   pod liveness: 1 kubelet pod cgroup trees: \(node.cgroupRoot)/kubepods.slice")
+        #expect(line(lines, "pod liveness") == "ok   pod liveness: kubelet pod cgroups found: \(node.cgroupRoot)/kubepods.slice")
         #expect(line(lines, "pod source").hasPrefix("ok   pod source: files \(node.manifests): "))
         #expect(line(lines, "pod source").hasSuffix(" pods"))
         #expect(line(lines, "inotify").contains(" directories to watch; max_user_watches "))
