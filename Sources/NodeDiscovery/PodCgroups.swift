@@ -51,10 +51,11 @@ public final class PodCgroups: Sendable {
     /// The kubelet config's cgroup settings, when it could be read.
     public let kubelet: KubeletCgroupSettings
     private let lastStatus = Mutex<TreeStatus?>(nil)
-    /// Trees found, and when: the last check of every volume asks, and a
-    /// tree that was found stays for the kubelet's life. A missing tree is
-    /// searched for again at every question (a kubelet starting later).
-    private let cached = Mutex<(trees: [String], at: ContinuousClock.Instant)?>(nil)
+    /// The last search, and when: the last check of every volume asks, and
+    /// trees stay for the kubelet's life. Reused for 10 s either way, which
+    /// errs safe: a tree gone since then makes its pods inconclusive, a tree
+    /// that appeared since then only keeps orphans a little longer.
+    private let cached = Mutex<(result: KubeletCgroupTrees.Result, at: ContinuousClock.Instant)?>(nil)
     private static let cacheFor: Duration = .seconds(10)
 
     public init(root: String = "/sys/fs/cgroup", procRoot: String = "/proc", kubelet: KubeletCgroupSettings = KubeletCgroupSettings()) {
@@ -152,7 +153,7 @@ public final class PodCgroups: Sendable {
     /// missing or are found again.
     func findTrees(logger: Logger) -> Result<KubeletCgroupTrees.Result, SystemCallError> {
         if let cached = cached.withLock({ $0 }), ContinuousClock.now - cached.at < Self.cacheFor {
-            return .success(KubeletCgroupTrees.Result(trees: cached.trees, problem: nil))
+            return .success(cached.result)
         }
         let result: Result<KubeletCgroupTrees.Result, SystemCallError>
         do {
@@ -164,7 +165,7 @@ public final class PodCgroups: Sendable {
         switch result {
         case .success(let found):
             status = TreeStatus(trees: found.trees, problem: found.problem)
-            cached.withLock { $0 = found.trees.isEmpty ? nil : (found.trees, ContinuousClock.now) }
+            cached.withLock { $0 = (found, ContinuousClock.now) }
         case .failure(let error):
             status = TreeStatus(trees: [], problem: nil, unreadable: "\(error)")
         }
