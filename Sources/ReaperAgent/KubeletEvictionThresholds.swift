@@ -72,7 +72,7 @@ public enum KubeletConfigFile {
             return String(decoding: bytes, as: UTF8.self)
         } catch {
             if case .system(let failure) = error, failure.isVanished { return nil }
-            throw ConfigurationProblem("\(path): cannot read the kubelet config: \(error)")
+            throw ConfigurationProblem("\(UserText.excerpt(path, limit: 200)): cannot read the kubelet config: \(error)")
         }
     }
 
