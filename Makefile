@@ -36,7 +36,7 @@ demo: release
 	trap './examples/make-example-node --cleanup "$$node"' EXIT; \
 	rmdir "$$node"; ./examples/make-example-node "$$node"; \
 	echo; echo "$$ volume-reaper --plan --kubelet-root $$node/kubelet --manifests $$node/manifests --policy $(DEMO_POLICY)"; \
-	$$($(SWIFT) build -c release --show-bin-path)/volume-reaper --plan --kubelet-root "$$node/kubelet" \
+	$$($(SWIFT) build -c release --show-bin-path)/volume-reaper --plan --kubelet-root "$$node/kubelet" --cgroup-root "$$node/cgroup" \
 	    --manifests "$$node/manifests" --policy $(DEMO_POLICY) --state-dir "$$node/state" --log-target stderr
 
 # Two runs: the suites whose timers and sockets live on Swift's cooperative

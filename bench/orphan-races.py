@@ -62,8 +62,10 @@ def volume(root, n):
 
 
 def once(node, node_policy):
+    # An empty kubelet pod cgroup tree: without one every orphan is kept (liveness-unknown).
+    os.makedirs(node + "/cgroup/kubepods.slice", exist_ok=True)
     return subprocess.run(
-        [BIN, "--once", "--kubelet-root", node + "/kubelet", "--manifests", node + "/manifests",
+        [BIN, "--once", "--kubelet-root", node + "/kubelet", "--manifests", node + "/manifests", "--cgroup-root", node + "/cgroup",
          "--policy", node_policy, "--state-dir", node + "/state", "--log-target", "stderr"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

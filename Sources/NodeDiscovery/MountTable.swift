@@ -17,20 +17,20 @@ public struct MountTable: Sendable, Hashable {
         mountIDs = Array(repeating: 0, count: mounts.count)
     }
 
+    /// A mountinfo larger than this is refused (a node with 100,000 mounts has about 16 MiB).
+    static let maxBytes = 256 << 20
+
     /// Reads and parses a mountinfo file.
     public static func read(path: String = "/proc/self/mountinfo") throws -> MountTable {
         // Read to the end: /proc files say size 0 and come a page per read(2), and
         // Foundation's String(contentsOfFile:) stops after the first ~4 KiB,
-        // silently dropping every later mount of a busy node.
-        let fd = try Syscall.openAt(nil, path, flags: O_RDONLY)
-        defer { Syscall.close(fd) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
-        defer { buffer.deallocate() }
-        var bytes: [UInt8] = []
-        while true {
-            let count = try Syscall.read(fd, into: buffer, path: path)
-            if count == 0 { break }
-            bytes.append(contentsOf: buffer[..<count])
+        // silently dropping every later mount of a busy node. Non-blocking and
+        // regular files only (/proc is not ours); /proc/self is a symlink.
+        let bytes: [UInt8]
+        do {
+            bytes = try RegularFileReader.read(path, limit: maxBytes, followSymlinks: true)
+        } catch {
+            throw MountTableProblem(description: "\(path): \(error)")
         }
         return MountTable(mountinfo: String(decoding: bytes, as: UTF8.self))
     }
@@ -80,4 +80,9 @@ public struct MountTable: Sendable, Hashable {
     public func filesystemType(at path: String) -> String? {
         mounts.last { $0.mountPoint == path }?.filesystemType
     }
+}
+
+/// A mountinfo file that could not be read as one.
+struct MountTableProblem: Error, CustomStringConvertible {
+    var description: String
 }

@@ -17,7 +17,9 @@ import SystemPackage
 /// - systemd driver: `kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid_with_underscores>.slice`,
 ///   `kubepods.slice/kubepods-pod<uid>.slice` (Guaranteed);
 /// - cgroupfs driver: `kubepods/<qos>/pod<uid>`, `kubepods/pod<uid>`;
-/// - a kubelet `--cgroup-root` adds a level, e.g. `kubelet.slice/kubelet-kubepods.slice`.
+/// - a kubelet `--cgroup-root` adds a level, e.g. `kubelet.slice/kubelet-kubepods.slice`;
+/// - a kubelet in a container has its tree below the container's cgroup (`docker/<id>/kubepods.slice`).
+/// Where the trees are is found by `KubeletCgroupTrees`.
 public final class PodCgroups: Sendable {
     public enum Liveness: Sendable, Hashable {
         /// A cgroup of the pod holds processes.
@@ -26,31 +28,58 @@ public final class PodCgroups: Sendable {
         case notAlive
         /// A cgroup file could not be read.
         case inconclusive(String)
-        /// No kubelet cgroup tree under the root: nothing to say.
-        case noKubeletTree
+        /// No kubelet cgroup tree could be found (why): nothing says whether
+        /// the pod runs, so an orphan is kept (`liveness-unknown`).
+        case noKubeletTree(String)
+    }
+
+    /// The last search for the kubelet's trees: what the metric and
+    /// `/healthz` report.
+    public struct TreeStatus: Sendable, Hashable {
+        public var trees: [String]
+        /// Why none was found (nil: found, or unreadable: see `unreadable`).
+        public var problem: String?
+        /// The cgroup root could not be read: every pod is inconclusive.
+        public var unreadable: String?
+        public var found: Bool { !trees.isEmpty }
     }
 
     /// Where the cgroup file systems are mounted (`/sys/fs/cgroup`).
     public let root: String
-    private let missingTreeReported = Atomic<Bool>(false)
+    /// Where /proc is mounted: the kubelet process is looked up there.
+    public let procRoot: String
+    /// The kubelet config's cgroup settings, when it could be read.
+    public let kubelet: KubeletCgroupSettings
+    private let lastStatus = Mutex<TreeStatus?>(nil)
+    /// The last search, and when: the last check of every volume asks, and
+    /// trees stay for the kubelet's life. Reused for 10 s either way, which
+    /// errs safe: a tree gone since then makes its pods inconclusive, a tree
+    /// that appeared since then only keeps orphans a little longer.
+    private let cached = Mutex<(result: KubeletCgroupTrees.Result, at: ContinuousClock.Instant)?>(nil)
+    private static let cacheFor: Duration = .seconds(10)
 
-    public init(root: String = "/sys/fs/cgroup") {
-        self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+    public init(root: String = "/sys/fs/cgroup", procRoot: String = "/proc", kubelet: KubeletCgroupSettings = KubeletCgroupSettings()) {
+        self.root = Self.trimmed(root)
+        self.procRoot = Self.trimmed(procRoot)
+        self.kubelet = kubelet
     }
+
+    private static func trimmed(_ path: String) -> String {
+        path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    /// The last search's outcome; nil before the first question.
+    public var treeStatus: TreeStatus? { lastStatus.withLock { $0 } }
 
     // MARK: Questions
 
     /// One pod, read fresh: the reaper asks this right before deleting.
     public func liveness(ofPod uid: String, logger: Logger) -> Liveness {
         let trees: [String]
-        do {
-            trees = try kubeletTrees()
-        } catch {
-            return .inconclusive("\(error)")
-        }
-        guard !trees.isEmpty else {
-            reportMissingTree(logger: logger)
-            return .noKubeletTree
+        switch findTrees(logger: logger) {
+        case .failure(let error): return .inconclusive("\(error)")
+        case .success(let found) where found.trees.isEmpty: return .noKubeletTree(found.problem ?? "no kubelet pod cgroup tree under \(root)")
+        case .success(let found): trees = found.trees
         }
         let wanted = Self.normalized(uid)
         var inconclusive: String?
@@ -73,21 +102,22 @@ public final class PodCgroups: Sendable {
         return inconclusive.map { .inconclusive($0) } ?? .notAlive
     }
 
-    /// Many pods at once, for a plan: one walk of the kubelet trees.
+    /// Many pods at once, for a plan: one walk of the kubelet trees. With no
+    /// tree found on a node with pods, `treeMissing` says why.
     public func survey(pods uids: some Sequence<String>, logger: Logger) -> PodLiveness {
         let wanted = Dictionary(uids.map { (Self.normalized($0), $0) }, uniquingKeysWith: { first, _ in first })
         var result = PodLiveness()
         let trees: [String]
-        do {
-            trees = try kubeletTrees()
-        } catch {
+        switch findTrees(logger: logger) {
+        case .failure(let error):
             logger.warning("pod cgroups unreadable: every pod is kept as inconclusive", metadata: ["cgroup_root": "\(root)", "error": "\(error)"])
             result.inconclusive = Set(wanted.values)
             return result
-        }
-        guard !trees.isEmpty else {
-            reportMissingTree(logger: logger)
+        case .success(let found) where found.trees.isEmpty:
+            if !wanted.isEmpty { result.treeMissing = found.problem ?? "no kubelet pod cgroup tree under \(root)" }
             return result
+        case .success(let found):
+            trees = found.trees
         }
         for tree in trees {
             let cgroups: [String: [String]]
@@ -117,39 +147,46 @@ public final class PodCgroups: Sendable {
         return result
     }
 
-    private func reportMissingTree(logger: Logger) {
-        guard missingTreeReported.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        logger.notice(
-            "no kubelet cgroup tree found: the pod liveness cross-check is off, the other rules decide",
-            metadata: ["cgroup_root": "\(root)"]
-        )
-    }
-
     // MARK: Finding the trees
 
-    /// The kubelet's pod trees within three levels of the root, not following
-    /// symlinks (v1's `cpu -> cpu,cpuacct`). A missing root has none; an
-    /// unreadable root throws; unreadable directories below it are skipped.
-    func kubeletTrees() throws(SystemCallError) -> [String] {
-        var trees: [String] = []
-        var level: [String] = [root]
-        for depth in 1...3 {
-            var next: [String] = []
-            for directory in level {
-                let children: [String]
-                do throws(SystemCallError) {
-                    children = try Self.subdirectories(of: directory)
-                } catch where depth > 1 || error.isVanished {
-                    continue
-                }
-                for name in children {
-                    let path = directory + "/" + name
-                    if Self.isKubeletTreeName(name) { trees.append(path) } else { next.append(path) }
-                }
-            }
-            level = next
+    /// The kubelet's pod trees (see `KubeletCgroupTrees`); logs when they go
+    /// missing or are found again.
+    func findTrees(logger: Logger) -> Result<KubeletCgroupTrees.Result, SystemCallError> {
+        if let cached = cached.withLock({ $0 }), ContinuousClock.now - cached.at < Self.cacheFor {
+            return .success(cached.result)
         }
-        return trees
+        let result: Result<KubeletCgroupTrees.Result, SystemCallError>
+        do {
+            result = .success(try KubeletCgroupTrees(root: root, procRoot: procRoot, settings: kubelet).find())
+        } catch {
+            result = .failure(error)
+        }
+        let status: TreeStatus
+        switch result {
+        case .success(let found):
+            status = TreeStatus(trees: found.trees, problem: found.problem)
+            cached.withLock { $0 = (found, ContinuousClock.now) }
+        case .failure(let error):
+            status = TreeStatus(trees: [], problem: nil, unreadable: "\(error)")
+        }
+        let previous = lastStatus.withLock { last in
+            defer { last = status }
+            return last
+        }
+        if status.problem != nil, previous?.problem == nil {
+            logger.warning(
+                "no kubelet pod cgroup tree found: orphans are kept (liveness-unknown) until one is; terminated pods the view lists still go",
+                metadata: ["cgroup_root": "\(root)", "problem": "\(status.problem ?? "")"]
+            )
+        } else if status.found, previous?.found != true {
+            logger.info("kubelet pod cgroup trees found", metadata: ["cgroup_root": "\(root)", "trees": "\(status.trees.joined(separator: ","))"])
+        }
+        return result
+    }
+
+    /// The trees, for tests and `check`.
+    func kubeletTrees() throws(SystemCallError) -> [String] {
+        try KubeletCgroupTrees(root: root, procRoot: procRoot, settings: kubelet).find().trees
     }
 
     static func isKubeletTreeName(_ name: String) -> Bool {
@@ -160,7 +197,7 @@ public final class PodCgroups: Sendable {
     /// by normalized UID.
     func podCgroups(in tree: String) throws(SystemCallError) -> [String: [String]] {
         var found: [String: [String]] = [:]
-        for name in try Self.subdirectories(of: tree) {
+        for name in try KubeletCgroupTrees.subdirectories(of: tree) {
             let path = tree + "/" + name
             if let uid = Self.podUID(cgroupName: name) {
                 found[uid, default: []].append(path)
@@ -168,7 +205,7 @@ public final class PodCgroups: Sendable {
             }
             let children: [String]
             do throws(SystemCallError) {
-                children = try Self.subdirectories(of: path)
+                children = try KubeletCgroupTrees.subdirectories(of: path)
             } catch where error.isVanished {
                 continue
             }
@@ -225,7 +262,7 @@ public final class PodCgroups: Sendable {
     }
 
     /// cgroup v1: any pid in `cgroup.procs` here or below.
-    private static func populatedV1(_ directory: FileDescriptor, path: String, depth: Int) throws(SystemCallError) -> Liveness {
+    private static func populatedV1(_ directory: FileDescriptor, path: String, depth: Int) throws -> Liveness {
         guard let procs = try readSmallFile("cgroup.procs", in: directory, path: path) else {
             // Gone since it was listed: removed, so empty. Still there without
             // the file: not a cgroup, and nothing can be said.
@@ -236,10 +273,10 @@ public final class PodCgroups: Sendable {
         for entry in try Syscall.readDirectory(directory, path: path) where entry.type == .directory {
             let childPath = path + "/" + entry.name.description
             let child: FileDescriptor
-            do throws(SystemCallError) {
-                child = try Syscall.openDirectory(directory, entry.name)
-            } catch where error.isVanished {
-                continue
+            switch Result(catching: { () throws(SystemCallError) in try Syscall.openDirectory(directory, entry.name) }) {
+            case .success(let opened): child = opened
+            case .failure(let error) where error.isVanished: continue
+            case .failure(let error): throw error
             }
             defer { Syscall.close(child) }
             let liveness = try populatedV1(child, path: childPath, depth: depth + 1)
@@ -249,35 +286,21 @@ public final class PodCgroups: Sendable {
     }
 
     /// The start of a small file (nil when it does not exist): enough to tell
-    /// whether `cgroup.procs` lists a pid, and all of `cgroup.events`.
-    private static func readSmallFile(_ name: String, in directory: FileDescriptor, path: String) throws(SystemCallError) -> String? {
-        let fd: FileDescriptor
-        do throws(SystemCallError) {
-            fd = try Syscall.openAt(directory, name, flags: O_RDONLY | O_NOFOLLOW)
-        } catch where error.isVanished {
-            return nil
+    /// whether `cgroup.procs` lists a pid, and all of `cgroup.events`. Opened
+    /// non-blocking and read only when a regular file: a FIFO planted in a
+    /// cgroup would otherwise block the plan for good.
+    private static func readSmallFile(_ name: String, in directory: FileDescriptor, path: String) throws(CgroupFileProblem) -> String? {
+        do {
+            let bytes = try RegularFileReader.readStart(name, relativeTo: directory, maxBytes: 512)
+            return String(decoding: bytes, as: UTF8.self)
+        } catch {
+            if case .system(let failure) = error, failure.isVanished { return nil }
+            throw CgroupFileProblem(description: "\(path)/\(name): \(error)")
         }
-        defer { Syscall.close(fd) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 1)
-        defer { buffer.deallocate() }
-        let count = try Syscall.read(fd, into: buffer, path: path + "/" + name)
-        return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[..<count]), as: UTF8.self)
     }
+}
 
-    /// Names of the real directories in `path` (symlinks are not followed).
-    private static func subdirectories(of path: String) throws(SystemCallError) -> [String] {
-        let fd = try Syscall.openDirectory(nil, path)
-        defer { Syscall.close(fd) }
-        var names: [String] = []
-        for entry in try Syscall.readDirectory(fd, path: path) {
-            switch entry.type {
-            // A name that is not UTF-8 names no kubelet cgroup.
-            case .directory: if let name = entry.name.string { names.append(name) }
-            case .unknown:
-                if let name = entry.name.string, (try? Syscall.statx(fd, entry.name))?.isDirectory == true { names.append(name) }
-            default: continue
-            }
-        }
-        return names
-    }
+/// A cgroup file that could not be read as one: the pod is inconclusive.
+struct CgroupFileProblem: Error, CustomStringConvertible {
+    var description: String
 }

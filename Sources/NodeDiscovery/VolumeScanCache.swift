@@ -1,5 +1,6 @@
 import Foundation
 import ReaperCore
+import SystemCalls
 
 /// Where discovery gets a volume's walk: an earlier one still good, or a new
 /// one it is told about. Used on one thread for the length of one discovery.
@@ -162,11 +163,10 @@ public final class VolumeScanCycle: VolumeScanSource {
 /// cannot be read: then every lock state is unknown.
 public enum HeldLocks {
     public static func flockedInodes(path: String = "/proc/locks") -> Set<UInt64>? {
-        // Read to EOF: procfs reports size 0, and a one-buffer read would cut a long table short.
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.readToEnd() else { return nil }
-        return parse(String(decoding: data, as: UTF8.self))
+        // Read to EOF: procfs reports size 0, and a one-buffer read would cut a
+        // long table short. Non-blocking, a regular file only, bounded: /proc is not ours.
+        guard let bytes = try? RegularFileReader.read(path, limit: 256 << 20, followSymlinks: true) else { return nil }
+        return parse(String(decoding: bytes, as: UTF8.self))
     }
 
     static func parse(_ text: String) -> Set<UInt64> {

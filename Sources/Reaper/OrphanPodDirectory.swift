@@ -47,7 +47,7 @@ extension VolumeReaper {
             )
             let reasons = Reconciler.orphanKeepReasons(directory, manifests: manifests, policy: policy, now: now)
             if !reasons.isEmpty { return keep("kept at the last check: \(reasons.map(\.rawValue).joined(separator: ","))", reasons) }
-            if let alive = livenessKeep(podUID: location.podUID, logger: logger) {
+            if let alive = livenessKeep(podUID: location.podUID, orphan: true, logger: logger) {
                 return keep("kept at the last check: \(alive.reason.rawValue): \(alive.detail)", [alive.reason])
             }
             let pod = try Syscall.openDirectory(pods, location.podUID)

@@ -220,7 +220,7 @@ public struct VolumeReaper: Sendable {
         if fresh.verdict == .keep {
             return kept(lastCheckReasons(fresh.reasons), "kept at the last check before deletion")
         }
-        if let alive = livenessKeep(podUID: location.podUID, logger: logger) {
+        if let alive = livenessKeep(podUID: location.podUID, orphan: verdict.orphan || fresh.orphan, logger: logger) {
             return kept([alive.reason], alive.detail)
         }
         if rescan.volume.scan.isMounted {
@@ -277,11 +277,15 @@ public struct VolumeReaper: Sendable {
     }
 
     /// The liveness cross-check for one pod, read now: a cgroup with processes
-    /// keeps it (`pod-alive`), an unreadable one too (`inconclusive`).
-    func livenessKeep(podUID: String, logger: Logger) -> (reason: Reason, detail: String)? {
+    /// keeps it (`pod-alive`), an unreadable one too (`inconclusive`). With no
+    /// kubelet tree to ask, an orphan is kept (`liveness-unknown`: only the
+    /// node could say it still runs); a pod the view lists as terminated goes
+    /// on the view's word, its phase being final.
+    func livenessKeep(podUID: String, orphan: Bool, logger: Logger) -> (reason: Reason, detail: String)? {
         switch podCgroups.liveness(ofPod: podUID, logger: logger) {
         case .alive(let cgroup): return (.podAlive, "the pod's cgroup \(cgroup) holds processes")
         case .inconclusive(let problem): return (.inconclusive, "the pod's cgroup is unreadable: \(problem)")
+        case .noKubeletTree(let why) where orphan: return (.livenessUnknown, why)
         case .notAlive, .noKubeletTree: return nil
         }
     }

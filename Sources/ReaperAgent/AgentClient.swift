@@ -1,4 +1,5 @@
 import Foundation
+import ReaperCore
 import SystemCalls
 import SystemPackage
 
@@ -72,7 +73,7 @@ public struct AgentClient: Sendable {
         }
         let parts = statusLine.split(separator: " ")
         guard parts.count >= 2, let status = Int(parts[1]) else {
-            throw AgentClientError(socketPath: socketPath, message: "malformed status line: \(statusLine)", daemonMissing: false)
+            throw AgentClientError(socketPath: socketPath, message: "malformed status line: \(UserText.excerpt(statusLine, quoting: true))", daemonMissing: false)
         }
         var body = Data(data[range.upperBound...])
         if head.lowercased().contains("transfer-encoding: chunked") { body = Self.dechunk(body) }
@@ -102,10 +103,12 @@ public struct AgentClientError: Error, Sendable, CustomStringConvertible {
     /// Nothing listens: the daemon is not running.
     public var daemonMissing: Bool
 
+    /// One line whatever the path holds: it is escaped and cut, as policy errors show values.
     public var description: String {
+        let path = UserText.excerpt(socketPath, limit: 120)
         if daemonMissing {
-            return "no volume-reaper daemon answers on \(socketPath) (\(message)); start it with `systemctl start volume-reaper` or `volume-reaper run`"
+            return "no volume-reaper daemon answers on \(path) (\(message)); start it with `systemctl start volume-reaper` or `volume-reaper run`"
         }
-        return "\(socketPath): \(message)"
+        return "\(path): \(message)"
     }
 }

@@ -40,7 +40,10 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var logLevel = "info"
     /// Where the cgroup file systems are mounted, for the pod liveness check.
     public var cgroupRoot = "/sys/fs/cgroup"
-    /// The kubelet's config file, for its eviction thresholds (pressure mode's default).
+    /// Where /proc is mounted: the kubelet process's cgroup tells where its pod cgroups are.
+    public var procRoot = "/proc"
+    /// The kubelet's config file, for its eviction thresholds (pressure
+    /// mode's default) and its `cgroupDriver` and `cgroupRoot` (the pod cgroups).
     public var kubeletConfig = "/var/lib/kubelet/config.yaml"
     /// Where pods come from (the `podSource` section). Its `manifests` and
     /// `maxDocumentBytes` follow `manifests` and `maxManifestBytes`: see `podSourceSettings`.
@@ -77,7 +80,7 @@ public struct AgentConfiguration: Sendable, Hashable {
     public static let keys = [
         "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
         "flushInterval", "pollInterval", "reconcileStuckAfter", "fullScanInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
-        "cgroupRoot", "maxManifestBytes", "podSource", "dryRun", "metrics", "kubeletConfig",
+        "cgroupRoot", "procRoot", "maxManifestBytes", "podSource", "dryRun", "metrics", "kubeletConfig",
     ]
 
     /// Keys the `metrics` section may hold.
@@ -137,6 +140,7 @@ public struct AgentConfiguration: Sendable, Hashable {
             case "policy": configuration.policy = try setting.string()
             case "stateDir": configuration.stateDir = try setting.string()
             case "cgroupRoot": configuration.cgroupRoot = try setting.string()
+            case "procRoot": configuration.procRoot = try setting.string()
             case "socket": configuration.socket = try setting.string()
             case "socketGroup": configuration.socketGroup = try setting.string()
             case "reconcileInterval": configuration.reconcileInterval = try setting.duration()

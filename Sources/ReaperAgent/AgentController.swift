@@ -87,7 +87,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         self.metrics = metrics
         self.notifier = notifier
         self.logger = logger
-        podCgroups = PodCgroups(root: configuration.cgroupRoot)
+        podCgroups = configuration.podCgroups()
         scanCache = ScanCacheFeed(
             fullScanInterval: configuration.fullScanInterval, watcher: watcher, watchReads: configuration.watchReads, logger: logger
         )
@@ -174,6 +174,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
             reconcileRunningSince: snapshot.cycleStartedAt, dryRun: dryRun, podSource: podSource
         )
         if let plan = snapshot.plan, plan.pressure != nil { health.pressure = pressureStatus(plan: plan, now: now) }
+        health.liveness = livenessStatus()
         if let seconds = snapshot.lastCycleSeconds {
             let scans = scanCache.lastCycle
             health.scans = ScanStatus(
@@ -328,6 +329,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
                 polledVolumes: watcherStatus.polledVolumes
             )
             metrics.recordReconcileFailure(false)
+            metrics.recordLivenessTree(found: podCgroups.treeStatus?.found ?? false)
             await writeTextfile()
             var served = result.snapshot.plan
             served.keepAfterLastCheck(Dictionary(
@@ -385,6 +387,13 @@ public final class AgentController: AgentAPIProvider, Sendable {
         } else if failure == nil, wasFailing {
             logger.notice("metrics textfile written again", metadata: ["textfile": "\(textfile.path)"])
         }
+    }
+
+    /// The last search for the kubelet's pod cgroups, for `/healthz`; nil before the first.
+    func livenessStatus() -> LivenessStatus? {
+        guard let status = podCgroups.treeStatus else { return nil }
+        let state = status.unreadable != nil ? "unreadable" : status.found ? "found" : "missing"
+        return LivenessStatus(state: state, trees: status.trees, problem: status.unreadable ?? status.problem)
     }
 
     /// Pressure mode's state for status and metrics; nil without a pressure section.

@@ -81,6 +81,7 @@ public enum Daemon {
                 controller: controller, api: api, podChanges: podChanges ?? watcher.manifestChanges,
                 interval: AgentConfiguration.pacing(configuration.reconcileInterval)
             )),
+            .init(service: ShutdownDeadline(logger: logger)),
         ]
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services,

@@ -1,9 +1,11 @@
 import AccessStore
+import Dispatch
 import Foundation
 import Logging
 import ReaperCore
 import ServiceLifecycle
 import SocketAPI
+import SystemCalls
 import SystemdIntegration
 import UnixSignals
 import VolumeWatcher
@@ -149,5 +151,33 @@ struct ReconcileService: Service {
             group.cancelAll()
         }
         controller.logger.notice("volume-reaper stopping", metadata: MessageID.daemonStopped.metadata)
+    }
+}
+
+/// Bounds shutdown. SIGTERM starts a graceful stop, which waits for the
+/// running cycle; a cycle blocked in the kernel (a hung NFS mount, a wedged
+/// file) never returns, and the agent would stay `stopping` until systemd's
+/// own timeout killed it. `grace` after the signal this logs and exits the
+/// process (status 1) without the final store flush: the next start treats
+/// the stop as unclean and restarts every clock, which only delays reaps.
+/// Last in the group, so the first to hear of the shutdown.
+struct ShutdownDeadline: Service {
+    static let grace: Duration = .seconds(15)
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        // Cancelled rather than asked to stop: the group is ending anyway.
+        guard Task.isShuttingDownGracefully else { return }
+        let logger = logger
+        let seconds = Self.grace.components.seconds
+        // A timer on a dispatch queue: the cooperative pool may be the thing that is stuck.
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(seconds))) {
+            logger.critical(
+                "shutdown did not finish within \(seconds) s (a cycle blocked in the kernel?): exiting without the final flush",
+                metadata: MessageID.daemonStopped.metadata
+            )
+            Syscall.exitNow(1)
+        }
     }
 }

@@ -1,6 +1,8 @@
 import BoundedYAML
 import Foundation
+import NodeDiscovery
 import ReaperCore
+import SystemCalls
 import Yams
 
 /// The kubelet's eviction thresholds for the node filesystem, from its config
@@ -17,11 +19,8 @@ public struct KubeletEvictionThresholds: Sendable, Hashable {
     /// nil when the file is missing; throws a one-line error naming the file
     /// and field when it is unreadable or a value is not an amount.
     public static func load(path: String) throws -> KubeletEvictionThresholds? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        guard let data = FileManager.default.contents(atPath: path), data.count <= 4 << 20 else {
-            throw ConfigurationProblem("\(path): cannot read the kubelet config (or larger than 4 MiB)")
-        }
-        return try parse(String(decoding: data, as: UTF8.self), file: path)
+        guard let text = try KubeletConfigFile.read(path: path) else { return nil }
+        return try parse(text, file: path)
     }
 
     public static func parse(_ text: String, file: String) throws -> KubeletEvictionThresholds {
@@ -56,6 +55,33 @@ public struct KubeletEvictionThresholds: Sendable, Hashable {
         case (.percent?, .absolute): return lhs!
         case (.absolute?, .percent): return rhs
         }
+    }
+}
+
+/// The kubelet's config file, read without trusting it: non-blocking (a
+/// FIFO cannot stall the agent), a regular file only, its size checked with
+/// `fstat` before a byte is read (an 8 GiB sparse file costs nothing).
+public enum KubeletConfigFile {
+    public static let maxBytes = 4 << 20
+
+    /// The text; nil when the file does not exist.
+    public static func read(path: String) throws(ConfigurationProblem) -> String? {
+        do {
+            // A symlink is followed: config management links kubelet configs.
+            let bytes = try RegularFileReader.read(path, limit: maxBytes, followSymlinks: true)
+            return String(decoding: bytes, as: UTF8.self)
+        } catch {
+            if case .system(let failure) = error, failure.isVanished { return nil }
+            throw ConfigurationProblem("\(UserText.excerpt(path, limit: 200)): cannot read the kubelet config: \(error)")
+        }
+    }
+
+    /// `cgroupDriver` and `cgroupRoot`, for finding the pod cgroups; a file
+    /// that is missing or unreadable says nothing (the search still runs).
+    public static func cgroupSettings(path: String) -> KubeletCgroupSettings {
+        guard let text = try? read(path: path),
+              let document = (try? BoundedYAML.documents(text, limits: .settings))?.first?.mapping else { return KubeletCgroupSettings() }
+        return KubeletCgroupSettings(driver: document["cgroupDriver"]?.string, cgroupRoot: document["cgroupRoot"]?.string)
     }
 }
 

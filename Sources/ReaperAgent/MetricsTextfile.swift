@@ -9,33 +9,63 @@ import SystemPackage
 /// written to a temporary name in the same directory, synced, then renamed
 /// over the file, so the collector never reads half a file. The temporary
 /// name does not end in `.prom`, which the collector would read.
+///
+/// Others may write to the collector directory, so the temporary file is
+/// never one they prepared: a random name, created with `O_EXCL|O_NOFOLLOW`
+/// (whatever sits at that name, a FIFO or a symlink, fails the open instead of
+/// being opened or followed), `O_NONBLOCK` so no open can wait, and checked
+/// with `fstat` to be the regular file just made.
 struct MetricsTextfile: Sendable {
     let path: String
     let registry: PrometheusCollectorRegistry
+    /// Names tried before giving up: a name taken is another random draw.
+    static let attempts = 8
 
-    func write() throws(SystemCallError) {
+    func write() throws {
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
         let slash = path.lastIndex(of: "/")!
         let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
         let name = String(path[path.index(after: slash)...])
-        let temporary = ".\(name).\(getpid()).tmp"
         let directory = try Syscall.openDirectory(nil, directoryPath)
         defer { Syscall.close(directory) }
-        let fd = try Syscall.openAt(directory, temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644)
+        let (temporary, fd) = try createTemporary(for: name, in: directory, directoryPath: directoryPath)
+        let temporaryPath = directoryPath + "/" + temporary
         do {
             defer { Syscall.close(fd) }
-            try Syscall.writeAll(fd, bytes, path: directoryPath + "/" + temporary)
-            try Syscall.fsync(fd, path: directoryPath + "/" + temporary)
-        } catch {
-            _ = unlinkat(directory.rawValue, temporary, 0)
-            throw error
-        }
-        do {
+            let status = try Syscall.statx(fd, path: temporaryPath)
+            guard status.isRegular else {
+                throw TextfileProblem(description: "\(temporaryPath): \(RegularFileReader.kind(of: status.mode)), not the regular file just created")
+            }
+            try Syscall.writeAll(fd, bytes, path: temporaryPath)
+            try Syscall.fsync(fd, path: temporaryPath)
             try Syscall.rename(temporary, to: name, in: directory)
         } catch {
-            _ = unlinkat(directory.rawValue, temporary, 0)
+            try? Syscall.unlinkAt(directory, temporary, removeDirectory: false)
             throw error
         }
     }
+
+    /// A new file under an unpredictable name beside `name`.
+    private func createTemporary(
+        for name: String, in directory: FileDescriptor, directoryPath: String
+    ) throws(SystemCallError) -> (name: String, fd: FileDescriptor) {
+        var attempt = 0
+        while true {
+            let temporary = ".\(name).\(String(UInt64.random(in: .min ... .max), radix: 36)).tmp"
+            do {
+                let fd = try Syscall.openAt(
+                    directory, temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, mode: 0o644
+                )
+                return (temporary, fd)
+            } catch where error.errno == .fileExists && attempt < Self.attempts {
+                attempt += 1
+            }
+        }
+    }
+}
+
+/// The temporary file turned out not to be the regular file it was made as.
+struct TextfileProblem: Error, CustomStringConvertible {
+    var description: String
 }

@@ -56,6 +56,7 @@ public struct NodeCheck: Sendable {
     public func run(logger: Logger) async -> [CheckLine] {
         var lines: [CheckLine] = []
         lines.append(kubeletRoot())
+        lines.append(podLiveness(logger: logger))
         let pods = await PodSources.oneShot(configuration.podSourceSettings, logger: logger)
         lines.append(podSource(pods))
         lines.append(inotifyBudget())
@@ -94,6 +95,27 @@ public struct NodeCheck: Sendable {
         return CheckLine(.ok, "kubelet root", "\(root): \(count) pod directories")
     }
 
+    /// Whether the kubelet's pod cgroups can be found: without them nothing
+    /// says whether an orphan's pod still runs, and every orphan is kept.
+    func podLiveness(logger: Logger) -> CheckLine {
+        let cgroups = configuration.podCgroups()
+        let pods = ((try? FileManager.default.contentsOfDirectory(atPath: configuration.kubeletRoot + "/pods")) ?? [])
+            .filter { PodDirectoryKind(directoryName: $0) != nil }
+        let survey = cgroups.survey(pods: pods, logger: logger)
+        let fix = "set cgroupRoot (--cgroup-root) to where the host's cgroup file systems are mounted (in a container, mount the host's /sys/fs/cgroup) and kubeletConfig to the kubelet's config file"
+        if let unreadable = cgroups.treeStatus?.unreadable {
+            return CheckLine(.fail, "pod liveness", "\(configuration.cgroupRoot) unreadable: \(unreadable) (every pod would be kept as inconclusive)", fix: fix)
+        }
+        if let why = survey.treeMissing {
+            return CheckLine(.fail, "pod liveness", "\(why): every orphan would be kept (liveness-unknown)", fix: fix)
+        }
+        guard let trees = cgroups.treeStatus?.trees, !trees.isEmpty else {
+            return CheckLine(.warn, "pod liveness", "\(cgroups.treeStatus?.problem ?? "no kubelet pod cgroup tree") (no pod directories yet)", fix: fix)
+        }
+        let more = trees.count > 3 ? ", ... (\(trees.count) in all)" : ""
+        return CheckLine(.ok, "pod liveness", "kubelet pod cgroups found: \(trees.prefix(3).joined(separator: ", "))\(more)")
+    }
+
     func podSource(_ pods: any PodSource) -> CheckLine {
         let status = pods.status()
         let snapshot = pods.currentSnapshot()
@@ -125,7 +147,8 @@ public struct NodeCheck: Sendable {
 
     func inotifyBudget() -> CheckLine {
         func limit(_ name: String) -> Int? {
-            (try? String(contentsOfFile: "\(inotifyLimitsDirectory)/\(name)", encoding: .utf8))
+            (try? RegularFileReader.readStart("\(inotifyLimitsDirectory)/\(name)", maxBytes: 64))
+                .map { String(decoding: $0, as: UTF8.self) }
                 .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
         guard let watches = limit("max_user_watches"), let instances = limit("max_user_instances") else {

@@ -39,7 +39,7 @@ public struct PlanBuilder: Sendable {
         self.pods = pods ?? FilesPodSource(
             path: configuration.manifests, settleTime: manifestSettleTime, maxFileBytes: configuration.maxManifestBytes
         )
-        self.podCgroups = podCgroups ?? PodCgroups(root: configuration.cgroupRoot)
+        self.podCgroups = podCgroups ?? configuration.podCgroups()
         pressureGauge = DiskPressureGauge(kubeletRoot: configuration.kubeletRoot, kubeletConfig: configuration.kubeletConfig, mountInfoPath: mountInfoPath)
     }
 
@@ -103,5 +103,13 @@ public struct PlanBuilder: Sendable {
             logger.error("orphan observations unreadable; no orphan is confirmed in this pass", metadata: ["error": "\(error)"])
             return [:]
         }
+    }
+}
+
+extension AgentConfiguration {
+    /// The pod liveness check as the node describes it: the cgroup and /proc
+    /// roots, and the kubelet config's `cgroupDriver` and `cgroupRoot` (read now).
+    public func podCgroups() -> PodCgroups {
+        PodCgroups(root: cgroupRoot, procRoot: procRoot, kubelet: KubeletConfigFile.cgroupSettings(path: kubeletConfig))
     }
 }

@@ -33,6 +33,8 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     public var scans: ScanStatus?
     /// Disk pressure mode (issue 11); absent without a `pressure` policy section.
     public var pressure: PressureStatus?
+    /// Whether the kubelet's pod cgroup tree was found (issue 18); null before the first cycle.
+    public var liveness: LivenessStatus?
 
     public init(
         healthy: Bool, state: String, watches: Int, volumes: Int, lastReconcile: Date?,
@@ -51,6 +53,7 @@ public struct AgentHealth: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun, podSource, scans, pressure
+        case liveness
     }
 
     // Explicit so that nil fields are written as null, like the plan's.
@@ -67,6 +70,33 @@ public struct AgentHealth: Codable, Sendable, Hashable {
         try container.encode(podSource, forKey: .podSource)
         try container.encode(scans, forKey: .scans)
         try container.encodeIfPresent(pressure, forKey: .pressure)
+        try container.encode(liveness, forKey: .liveness)
+    }
+}
+
+/// The pod liveness cross-check in `GET /healthz`: where the kubelet's pod
+/// cgroups were found, or why not (then every orphan is kept, `liveness-unknown`).
+public struct LivenessStatus: Codable, Sendable, Hashable {
+    /// `found`, `missing` (no tree: orphans kept) or `unreadable` (every pod kept).
+    public var state: String
+    public var trees: [String]
+    public var problem: String?
+
+    public init(state: String, trees: [String], problem: String?) {
+        self.state = state
+        self.trees = trees
+        self.problem = problem
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case state, trees, problem
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(state, forKey: .state)
+        try container.encode(trees, forKey: .trees)
+        try container.encode(problem, forKey: .problem)
     }
 }
 

@@ -46,6 +46,8 @@ public enum AgentMetrics {
     public static let polledVolumes = "volume_reaper_polled_volumes"
     /// Counter: reconcile cycles that failed (nothing deleted in them).
     public static let reconcileErrors = "volume_reaper_reconcile_errors_total"
+    /// Gauge: 1 while the kubelet's pod cgroup tree is found, else 0 (every orphan kept, `liveness-unknown`).
+    public static let podLivenessTreeFound = "volume_reaper_pod_liveness_tree_found"
     /// Gauge: 1 while the last reconcile failed, else 0.
     public static let lastReconcileFailed = "volume_reaper_last_reconcile_failed"
     /// Counter, label `code`: HTTP responses of the socket API (the server records these).
@@ -118,6 +120,7 @@ public struct AgentMetricsRecorder: Sendable {
     private let polledVolumes: Gauge
     private let reconcileErrors: Counter
     private let lastReconcileFailed: Gauge
+    private let livenessTreeFound: Gauge
     /// The `reason` labels of `keptBytes` set by the last plan, to zero those that went.
     private let keptReasons = Synchronized(Set<Reason>())
     /// The `filesystem` labels of the other filesystems' series, to drop those that went.
@@ -179,6 +182,14 @@ public struct AgentMetricsRecorder: Sendable {
         lastReconcileFailed = registry.makeGauge(
             descriptor: name(AgentMetrics.lastReconcileFailed, "1 while the last reconcile failed, else 0.")
         )
+        livenessTreeFound = registry.makeGauge(
+            descriptor: name(AgentMetrics.podLivenessTreeFound, "1 while the kubelet's pod cgroup tree is found, else 0 (orphans kept).")
+        )
+    }
+
+    /// Whether the last cycle found the kubelet's pod cgroup tree.
+    public func recordLivenessTree(found: Bool) {
+        livenessTreeFound.set(Int64(found ? 1 : 0))
     }
 
     /// One cycle's use of the scan cache.

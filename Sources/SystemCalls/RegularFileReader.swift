@@ -36,19 +36,8 @@ public enum RegularFileReader {
     public static func read(
         _ path: String, relativeTo directory: FileDescriptor? = nil, limit: Int, followSymlinks: Bool
     ) throws(Failure) -> [UInt8] {
-        let flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | (followSymlinks ? 0 : O_NOFOLLOW)
-        let fd: FileDescriptor
-        do {
-            fd = try Syscall.openAt(directory, path, flags: flags)
-        } catch where error.errno == .tooManySymbolicLinkLevels && !followSymlinks {
-            throw .notRegular(kind: "a symlink")
-        } catch {
-            throw .system(error)
-        }
+        let (fd, status) = try openRegular(path, relativeTo: directory, followSymlinks: followSymlinks)
         defer { Syscall.close(fd) }
-        let status: FileStatus
-        do { status = try Syscall.statx(fd, path: path) } catch { throw .system(error) }
-        guard status.isRegular else { throw .notRegular(kind: kind(of: status.mode)) }
         guard status.size <= UInt64(max(limit, 0)) else { throw .tooLarge(limit: limit) }
 
         // The size may change while reading (or lie, as in /proc): read at most limit + 1.
@@ -76,6 +65,61 @@ public enum RegularFileReader {
         guard filled <= limit else { throw .tooLarge(limit: limit) }
         bytes.removeSubrange(filled...)
         return bytes
+    }
+
+    /// The first `maxBytes` (at most) of the regular file `path` (relative to
+    /// `directory` when given), never following a symlink: for files of trees
+    /// the agent does not own (cgroupfs, /proc), where only the start matters
+    /// and a FIFO or device planted in place of a file must not block. Files
+    /// there may say size 0 (/proc), so this reads until `maxBytes` or the end.
+    public static func readStart(
+        _ path: String, relativeTo directory: FileDescriptor? = nil, maxBytes: Int
+    ) throws(Failure) -> [UInt8] {
+        let fd = try openRegular(path, relativeTo: directory, followSymlinks: false).fd
+        defer { Syscall.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: max(maxBytes, 0))
+        var filled = 0
+        while filled < bytes.count {
+            let start = filled
+            let result: Result<Int, SystemCallError> = bytes.withUnsafeMutableBytes { buffer in
+                Result { () throws(SystemCallError) -> Int in
+                    try Syscall.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...]), path: path)
+                }
+            }
+            switch result {
+            case .success(0): return Array(bytes[..<filled])
+            case .success(let count): filled += count
+            case .failure(let error): throw .system(error)
+            }
+        }
+        return bytes
+    }
+
+    /// Opens `path` non-blocking and checks with `fstat` that it is a regular file.
+    private static func openRegular(
+        _ path: String, relativeTo directory: FileDescriptor?, followSymlinks: Bool
+    ) throws(Failure) -> (fd: FileDescriptor, status: FileStatus) {
+        let flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | (followSymlinks ? 0 : O_NOFOLLOW)
+        let fd: FileDescriptor
+        do {
+            fd = try Syscall.openAt(directory, path, flags: flags)
+        } catch where error.errno == .tooManySymbolicLinkLevels && !followSymlinks {
+            throw .notRegular(kind: "a symlink")
+        } catch {
+            throw .system(error)
+        }
+        let status: FileStatus
+        do {
+            status = try Syscall.statx(fd, path: path)
+        } catch {
+            Syscall.close(fd)
+            throw .system(error)
+        }
+        guard status.isRegular else {
+            Syscall.close(fd)
+            throw .notRegular(kind: kind(of: status.mode))
+        }
+        return (fd, status)
     }
 
     /// A file type in words, for messages.

@@ -74,6 +74,12 @@ public enum Syscall {
         return FileDescriptor(rawValue: fd)
     }
 
+    /// `_exit(2)`: ends the process now, without atexit handlers or waiting
+    /// for any thread (one may be blocked in the kernel for good).
+    public static func exitNow(_ status: Int32) -> Never {
+        Glibc._exit(status)
+    }
+
     /// `close(2)`. Not retried on EINTR: on Linux the descriptor is gone anyway.
     public static func close(_ fd: FileDescriptor) {
         _ = Glibc.close(fd.rawValue)

@@ -248,7 +248,8 @@ final class WatchEngine {
     }
 
     static func kernelWatchLimit() -> String? {
-        (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_user_watches", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        // Non-blocking, regular files only: /proc is not ours.
+        (try? RegularFileReader.readStart("/proc/sys/fs/inotify/max_user_watches", maxBytes: 64))
+            .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 }

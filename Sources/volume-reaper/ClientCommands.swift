@@ -49,7 +49,7 @@ struct IdleCommand: ParsableCommand {
         do {
             plan = try Plan.decoder().decode(Plan.self, from: response.body)
         } catch {
-            throw CommandFailure("unexpected answer from \(socket.socket): \(error)")
+            throw CommandFailure("unexpected answer from \(UserText.excerpt(socket.socket, limit: 120)): \(UserText.excerpt("\(error)", limit: 400))")
         }
         var idle = plan
         idle.volumes = plan.volumes.filter { $0.verdict == .reap }
@@ -112,7 +112,7 @@ struct ForecastCommand: ParsableCommand {
         do {
             print(try Plan.decoder().decode(Forecast.self, from: response.body).render(), terminator: "")
         } catch {
-            throw CommandFailure("unexpected answer from \(socket.socket): \(error)")
+            throw CommandFailure("unexpected answer from \(UserText.excerpt(socket.socket, limit: 120)): \(UserText.excerpt("\(error)", limit: 400))")
         }
     }
 }

@@ -16,6 +16,9 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "The kubelet's config file, for its eviction thresholds (default /var/lib/kubelet/config.yaml).")
     var kubeletConfig: String?
 
+    @Option(help: "Where the cgroup file systems are mounted, for the pod liveness check (default /sys/fs/cgroup).")
+    var cgroupRoot: String?
+
     @Option(help: "Pod manifests: a file or a directory of *.json, *.yaml (default /var/lib/volume-reaper/manifests).")
     var manifests: String?
 
@@ -49,6 +52,7 @@ struct NodeOptions: ParsableArguments {
         }
         if let kubeletRoot { configuration.kubeletRoot = kubeletRoot }
         if let kubeletConfig { configuration.kubeletConfig = kubeletConfig }
+        if let cgroupRoot { configuration.cgroupRoot = cgroupRoot }
         if let manifests { configuration.manifests = manifests }
         if let podSource {
             guard let kind = PodSourceKind(rawValue: podSource) else {

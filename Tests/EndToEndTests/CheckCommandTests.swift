@@ -23,13 +23,14 @@ struct CheckCommandTests {
         let pods = try FileManager.default.contentsOfDirectory(atPath: node.kubeletRoot + "/pods")
             .filter { $0.count == 36 || $0.count == 32 }.count
         let (status, lines) = try check([
-            "--kubelet-root", node.kubeletRoot, "--manifests", node.manifests, "--policy", TestPolicies.singleSnapshot,
+            "--kubelet-root", node.kubeletRoot, "--cgroup-root", node.cgroupRoot, "--manifests", node.manifests, "--policy", TestPolicies.singleSnapshot,
             "--state-dir", state, "--socket", node.directory.appending("api.sock"),
         ])
         #expect(status == 0, "\(lines.joined(separator: "\n"))")
-        #expect(lines.count == 10)
+        #expect(lines.count == 11)
         #expect(lines.allSatisfy { $0.hasPrefix("ok   ") || $0.hasPrefix("warn ") })
         #expect(line(lines, "kubelet root") == "ok   kubelet root: \(node.kubeletRoot): \(pods) pod directories")
+        #expect(line(lines, "pod liveness") == "ok   pod liveness: kubelet pod cgroups found: \(node.cgroupRoot)/kubepods.slice")
         #expect(line(lines, "pod source").hasPrefix("ok   pod source: files \(node.manifests): "))
         #expect(line(lines, "pod source").hasSuffix(" pods"))
         #expect(line(lines, "inotify").contains(" directories to watch; max_user_watches "))

@@ -31,6 +31,7 @@ struct DaemonTests {
         let config = node.directory.appending("config.yaml")
         try """
             kubeletRoot: \(node.kubeletRoot)
+            cgroupRoot: \(node.cgroupRoot)
             manifests: \(node.manifests)
             policy: \(policy)
             stateDir: \(state)
@@ -69,7 +70,7 @@ struct DaemonTests {
 
     func plan(_ running: Running) throws -> Plan {
         let result = try ChildProcess.run(PackagePaths.binary, [
-            "--plan", "--json", "--kubelet-root", running.node.kubeletRoot, "--manifests", running.node.manifests,
+            "--plan", "--json", "--kubelet-root", running.node.kubeletRoot, "--cgroup-root", running.node.cgroupRoot, "--manifests", running.node.manifests,
             "--policy", Self.singleSnapshotPolicy, "--state-dir", running.state, "--log-target", "stderr",
         ])
         guard result.status == 0 else { throw ExampleNodeError(message: "--plan failed: \(result.stderr)") }

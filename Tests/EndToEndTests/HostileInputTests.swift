@@ -14,6 +14,8 @@ struct HostileInputTests {
         var seconds: Double
         var stdout: String
         var stderr: String
+        /// The child's peak resident set (`VmHWM`), as last sampled.
+        var peakRSSKiB = 0
 
         /// The refusal as a user sees it: a failure exit, no signal, prompt, one line.
         var isCleanRefusal: Bool {
@@ -22,8 +24,10 @@ struct HostileInputTests {
         }
     }
 
-    /// Runs the binary with a hard timeout (a hang must fail the test, not stall it).
-    func run(_ arguments: [String], timeout: TimeInterval = 15) throws -> Outcome {
+    /// Runs the binary with a hard timeout (a hang must fail the test, not
+    /// stall it); a child whose resident set passes `killAboveKiB` is killed
+    /// too (a runaway read must not take the test machine with it).
+    func run(_ arguments: [String], timeout: TimeInterval = 15, killAboveKiB: Int = 2 << 20) throws -> Outcome {
         let scratch = try TemporaryDirectory("hostile-run")
         defer { try? FileManager.default.removeItem(atPath: scratch.path) }
         let out = scratch.appending("out"), err = scratch.appending("err")
@@ -40,8 +44,10 @@ struct HostileInputTests {
         let started = Date()
         try process.run()
         var timedOut = false
+        var peak = 0
         while process.isRunning {
-            if Date().timeIntervalSince(started) > timeout {
+            peak = max(peak, Self.peakRSSKiB(process.processIdentifier) ?? 0)
+            if Date().timeIntervalSince(started) > timeout || peak > killAboveKiB {
                 timedOut = true
                 kill(process.processIdentifier, SIGKILL)
             }
@@ -52,8 +58,16 @@ struct HostileInputTests {
             status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal, timedOut: timedOut,
             seconds: Date().timeIntervalSince(started),
             stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-            stderr: String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: err))) ?? Data(), as: UTF8.self)
+            stderr: String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: err))) ?? Data(), as: UTF8.self),
+            peakRSSKiB: peak
         )
+    }
+
+    /// `VmHWM` of a running process, in KiB.
+    static func peakRSSKiB(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     }
 
     func policyCheck(_ yaml: String) throws -> Outcome {

@@ -33,6 +33,7 @@ struct MetricsListenerTests {
         let config = node.directory.appending("config.yaml")
         try """
             kubeletRoot: \(node.kubeletRoot)
+            cgroupRoot: \(node.cgroupRoot)
             manifests: \(node.manifests)
             policy: \(TestPolicies.singleSnapshot)
             stateDir: \(node.directory.appending("state"))
@@ -88,10 +89,10 @@ struct MetricsListenerTests {
         let rules = PackagePaths.root.appendingPathComponent("packaging/prometheus/volume-reaper.rules.yaml").path
         let check = try ChildProcess.run(Self.promtool, ["check", "rules", rules])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
-        #expect(check.stdout.contains("SUCCESS: 6 rules found"))
+        #expect(check.stdout.contains("SUCCESS: 7 rules found"))
         let text = try String(contentsOfFile: rules, encoding: .utf8)
         for series in ["volume_reaper_plan_alerts", "volume_reaper_pod_view_age_seconds", "volume_reaper_last_reconcile_failed", "volume_reaper_polled_volumes",
-                       "volume_reaper_disk_pressure_nothing_to_reap"] {
+                       "volume_reaper_disk_pressure_nothing_to_reap", "volume_reaper_pod_liveness_tree_found"] {
             #expect(text.contains(series))
         }
     }

@@ -14,6 +14,7 @@ struct ModeTests {
     func writeConfig(_ path: String, node: ExampleNode, dryRun: String) throws {
         try """
             kubeletRoot: \(node.kubeletRoot)
+            cgroupRoot: \(node.cgroupRoot)
             manifests: \(node.manifests)
             policy: \(Self.policy)
             stateDir: \(node.directory.appending("state"))

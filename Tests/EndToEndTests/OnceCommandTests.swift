@@ -17,7 +17,7 @@ struct OnceCommandTests {
         _ node: ExampleNode, _ mode: [String], logTarget: String = "stderr", manifests: String? = nil
     ) -> [String] {
         mode + [
-            "--kubelet-root", node.kubeletRoot, "--manifests", manifests ?? node.manifests,
+            "--kubelet-root", node.kubeletRoot, "--cgroup-root", node.cgroupRoot, "--manifests", manifests ?? node.manifests,
             "--policy", Self.singleSnapshotPolicy, "--state-dir", node.directory.appending("state"), "--log-target", logTarget,
         ]
     }

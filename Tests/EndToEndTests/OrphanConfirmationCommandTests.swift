@@ -20,7 +20,8 @@ struct OrphanConfirmationCommandTests {
 
         init() throws {
             directory = try TemporaryDirectory("confirm")
-            var setup = "set -e; mkdir -p '\(directory.appending("manifests"))'\n"
+            // An empty kubelet pod cgroup tree: without one every orphan is kept (liveness-unknown).
+            var setup = "set -e; mkdir -p '\(directory.appending("manifests"))' '\(directory.appending("cgroup/kubepods.slice"))'\n"
             for number in [1, 2, 3, 9] {
                 let volume = "\(directory.appending("kubelet"))/pods/\(uid(number))/volumes/kubernetes.io~empty-dir/data"
                 // The whole pod directory is old: its rest obeys the idle rule too.
@@ -45,7 +46,7 @@ struct OrphanConfirmationCommandTests {
 
         func run(_ mode: String) throws -> ProcessResult {
             try ChildProcess.run(PackagePaths.binary, [
-                mode, "--json", "--kubelet-root", root, "--manifests", manifests, "--policy", policy,
+                mode, "--json", "--kubelet-root", root, "--cgroup-root", directory.appending("cgroup"), "--manifests", manifests, "--policy", policy,
                 "--state-dir", directory.appending("state"), "--log-target", "stderr",
             ])
         }

@@ -11,7 +11,7 @@ struct PlanCommandTests {
 
     func planArguments(_ node: ExampleNode, state: String, json: Bool = true) -> [String] {
         ["--plan"] + (json ? ["--json"] : []) + [
-            "--kubelet-root", node.kubeletRoot, "--manifests", node.manifests,
+            "--kubelet-root", node.kubeletRoot, "--cgroup-root", node.cgroupRoot, "--manifests", node.manifests,
             "--policy", Self.singleSnapshotPolicy, "--state-dir", state, "--log-target", "stderr",
         ]
     }

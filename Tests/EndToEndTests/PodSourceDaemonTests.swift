@@ -111,8 +111,10 @@ struct PodSourceDaemonTests {
             let socket = directory.appending("api.sock")
             let config = directory.appending("config.yaml")
             // reconcileInterval 10m: every cycle after the first is one a pod change started.
+            try FileManager.default.createDirectory(atPath: directory.appending("cgroup/kubepods.slice"), withIntermediateDirectories: true)
             try """
                 kubeletRoot: \(kubeletRoot)
+                cgroupRoot: \(directory.appending("cgroup"))
                 policy: \(Self.policy)
                 stateDir: \(directory.appending("state"))
                 socket: \(socket)
@@ -294,6 +296,7 @@ struct KubeletSourcePlanTests {
             let volumes = try PodSourceDaemonTests.makeNode(kubeletRoot, pods: CapturedPods.pods(in: fixture))
             let manifests = directory.appending("manifests")
             try FileManager.default.createDirectory(atPath: manifests, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory.appending("cgroup/kubepods.slice"), withIntermediateDirectories: true)
             try document.write(to: URL(fileURLWithPath: manifests + "/pods.json"))
             let kubeconfig = try pki.kubeletKubeconfig(server: server.url).write(to: directory.appending("kubelet.conf"))
             let config = directory.appending("config.yaml")
@@ -304,7 +307,7 @@ struct KubeletSourcePlanTests {
                   kubeletURL: \(server.url)
                 """.write(toFile: config, atomically: true, encoding: .utf8)
             let common = [
-                "--plan", "--json", "--kubelet-root", kubeletRoot, "--policy", PodSourceDaemonTests.policy,
+                "--plan", "--json", "--kubelet-root", kubeletRoot, "--cgroup-root", directory.appending("cgroup"), "--policy", PodSourceDaemonTests.policy,
                 "--state-dir", directory.appending("state"), "--log-target", "stderr",
             ]
             let fromFiles = try ChildProcess.run(PackagePaths.binary, common + ["--pod-source", "files", "--manifests", manifests])

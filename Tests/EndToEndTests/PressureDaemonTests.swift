@@ -159,8 +159,10 @@ struct PressureDaemonTests {
         try "orphans:\n  confirmAfter: 0s\npressure:\n  idleAfter: 5m\n  checkInterval: \(checkInterval)\n".write(toFile: policy, atomically: true, encoding: .utf8)
         let socket = node.directory.appending("run/api.sock")
         let config = node.directory.appending("config.yaml")
+        try FileManager.default.createDirectory(atPath: node.directory.appending("cgroup/kubepods.slice"), withIntermediateDirectories: true)
         try """
             kubeletRoot: \(node.kubeletRoot)
+            cgroupRoot: \(node.directory.appending("cgroup"))
             kubeletConfig: \(node.kubeletConfig)
             manifests: \(node.manifests)
             policy: \(policy)

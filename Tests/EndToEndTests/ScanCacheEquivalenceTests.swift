@@ -84,6 +84,7 @@ final class EquivalenceBench {
             let config = node.directory.appending("config.yaml")
             try """
                 kubeletRoot: \(node.kubeletRoot)
+                cgroupRoot: \(node.cgroupRoot)
                 manifests: \(node.manifests)
                 policy: \(TestPolicies.singleSnapshot)
                 stateDir: \(state)
@@ -137,7 +138,7 @@ final class EquivalenceBench {
         try #require(status == 200, "\(label): POST /v1/reconcile: \(status) \(body)\n\(daemon.log.suffix(2000))")
         let daemonPlan = try Plan.decoder().decode(Plan.self, from: Data(body.utf8))
         let result = try ChildProcess.run(PackagePaths.binary, [
-            "--plan", "--json", "--kubelet-root", node.kubeletRoot, "--manifests", node.manifests,
+            "--plan", "--json", "--kubelet-root", node.kubeletRoot, "--cgroup-root", node.cgroupRoot, "--manifests", node.manifests,
             "--policy", TestPolicies.singleSnapshot, "--state-dir", state, "--log-target", "stderr",
         ])
         try #require(result.status == 0, "--plan failed: \(result.stderr)")

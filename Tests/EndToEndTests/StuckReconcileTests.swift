@@ -17,6 +17,7 @@ struct StuckReconcileTests {
         let config = node.directory.appending("config.yaml")
         try """
             kubeletRoot: \(node.kubeletRoot)
+            cgroupRoot: \(node.cgroupRoot)
             manifests: \(node.manifests)
             policy: \(PackagePaths.root.appendingPathComponent("policies/default.yaml").path)
             stateDir: \(state)

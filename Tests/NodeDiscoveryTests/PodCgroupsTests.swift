@@ -76,15 +76,20 @@ struct PodCgroupsTests {
         #expect(PodCgroups(root: sandbox.root).survey(pods: [hash], logger: Self.logger).alive == [hash])
     }
 
-    @Test("no kubelet tree under the root: nothing to say, and the other rules decide")
+    @Test("no kubelet tree under the root: the last check says so (an orphan is kept), the survey says why")
     func noTree() throws {
         let directory = try TemporaryDirectory("no-kubepods")
         defer { directory.remove() }
         try FileManager.default.createDirectory(atPath: directory.appending("system.slice/a.service"), withIntermediateDirectories: true)
         for root in [directory.path, directory.appending("missing")] {
-            let cgroups = PodCgroups(root: root)
-            #expect(cgroups.liveness(ofPod: Self.uid, logger: Self.logger) == .noKubeletTree)
-            #expect(cgroups.survey(pods: [Self.uid], logger: Self.logger) == PodLiveness())
+            let cgroups = PodCgroups(root: root, procRoot: directory.appending("no-proc"))
+            guard case .noKubeletTree(let why) = cgroups.liveness(ofPod: Self.uid, logger: Self.logger) else {
+                Issue.record("expected noKubeletTree, got \(cgroups.liveness(ofPod: Self.uid, logger: Self.logger))")
+                continue
+            }
+            #expect(why.contains(root))
+            let survey = cgroups.survey(pods: [Self.uid], logger: Self.logger)
+            #expect(survey.alive.isEmpty && survey.inconclusive.isEmpty && survey.treeMissing == why)
         }
     }
 

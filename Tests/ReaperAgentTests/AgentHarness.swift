@@ -55,8 +55,11 @@ final class AgentHarness: Sendable {
         configuration.manifests = directory.appending("manifests/pods.json")
         configuration.stateDir = directory.appending("state")
         configuration.socket = directory.appending("api.sock")
-        // No kubelet cgroup tree unless the test makes one.
-        configuration.cgroupRoot = cgroupRoot ?? directory.appending("no-cgroups")
+        // An empty kubelet cgroup tree (no pod runs) unless the test brings
+        // one: without a tree every orphan is kept (liveness-unknown).
+        configuration.cgroupRoot = cgroupRoot ?? directory.appending("cgroup")
+        configuration.procRoot = directory.appending("proc")
+        try FileManager.default.createDirectory(atPath: directory.appending("cgroup/kubepods.slice"), withIntermediateDirectories: true)
         self.configuration = configuration
         policy = Policy.defaults
         try FileManager.default.createDirectory(atPath: configuration.kubeletRoot + "/pods", withIntermediateDirectories: true)

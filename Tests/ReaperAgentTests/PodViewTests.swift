@@ -47,7 +47,8 @@ struct PodViewTests {
         defer { node.remove() }
         let root = node.appending("kubelet"), manifests = node.appending("manifests")
         let late = Self.uid(13)
-        var setup = "set -e; mkdir -p \(manifests) \(node.appending("state"))\n"
+        // An empty kubelet pod cgroup tree: without one the orphan is kept (liveness-unknown).
+        var setup = "set -e; mkdir -p \(manifests) \(node.appending("state")) \(node.appending("cgroup/kubepods.slice"))\n"
         for number in 1...13 {
             let volume = "\(root)/pods/\(Self.uid(number))/volumes/kubernetes.io~empty-dir/data"
             // The late pod's volume is the least idle: it comes last.
@@ -64,6 +65,8 @@ struct PodViewTests {
         configuration.kubeletRoot = root
         configuration.manifests = manifests
         configuration.stateDir = node.appending("state")
+        configuration.cgroupRoot = node.appending("cgroup")
+        configuration.procRoot = node.appending("proc")
         var builder = PlanBuilder(configuration: configuration, policy: .defaults, manifestSettleTime: 0.2)
         builder.bootClock = { BootInstant(bootID: "boot-1", seconds: 10_000) }
         // The access store is read once for the plan, then before each volume:

@@ -121,6 +121,7 @@ final class TestNode {
         directory = try TemporaryDirectory(label)
         try FileManager.default.createDirectory(atPath: root + "/pods", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory.appending("cgroup/kubepods.slice"), withIntermediateDirectories: true)
     }
 
     func remove() { directory.remove() }
@@ -181,7 +182,14 @@ final class TestNode {
         return Reconciler.plan(ReconcileInput(inventory: inventory, manifests: manifests(), access: [:], policy: policy, now: now))
     }
 
-    var reaper: VolumeReaper { VolumeReaper(kubeletRoot: root, policy: policy, mountInfoPath: mountInfoPath) }
+    /// An empty kubelet pod cgroup tree: nothing runs (without a tree every orphan is kept).
+    var cgroupRoot: String { directory.appending("cgroup") }
+
+    var reaper: VolumeReaper {
+        var reaper = VolumeReaper(kubeletRoot: root, policy: policy, mountInfoPath: mountInfoPath)
+        reaper.podCgroups = PodCgroups(root: cgroupRoot, procRoot: directory.appending("proc"))
+        return reaper
+    }
 
     func execute(_ plan: Plan, dryRun: Bool = false) -> ReapReport {
         // A change made by the test a moment before counts as use if it is

@@ -114,6 +114,8 @@ public struct ExampleNode: Sendable {
     public var kubeletRoot: String { directory.appending("kubelet") }
     public var manifests: String { directory.appending("manifests") }
     public var outside: String { directory.appending("outside") }
+    /// An empty kubelet pod cgroup tree (`--cgroup-root`): nothing runs.
+    public var cgroupRoot: String { directory.appending("cgroup") }
     public let expectations: [Expectation]
 
     /// Builds the node; `holdLockSeconds` keeps one volume's directory flock-held.
