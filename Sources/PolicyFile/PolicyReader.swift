@@ -324,26 +324,14 @@ struct PolicyReader {
         return value
     }
 
-    /// Only YAML's `true` and `false`: not `yes`/`no`/`on`/`off`, not quoted text.
+    /// Only YAML's `true` and `false`: not `yes`/`no`/`on`/`off`, not quoted
+    /// text (`ScalarGrammar.boolean`, the config's grammar too).
     func bool(_ node: Node, _ field: String) throws(PolicyError) -> Bool {
         let scalar = try scalar(node, field, expected: "true or false")
-        let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
-        if !quoted {
-            switch scalar.string {
-            case "true", "True", "TRUE": return true
-            case "false", "False", "FALSE": return false
-            default: break
-            }
+        switch ScalarGrammar.boolean(scalar) {
+        case .success(let flag): return flag
+        case .failure(let problem): throw error(.invalidBoolean, field: field, node, problem.description)
         }
-        let problem: String
-        if quoted {
-            problem = "write true or false without quotes"
-        } else if ["yes", "no", "on", "off", "y", "n"].contains(scalar.string.lowercased()) {
-            problem = "write true or false (yes, no, on and off are not accepted)"
-        } else {
-            problem = "expected true or false"
-        }
-        throw error(.invalidBoolean, field: field, node, problem)
     }
 
     /// A whole number, 0 or more, written in plain decimal: `0100` (YAML 1.1

@@ -156,16 +156,9 @@ public struct AgentConfiguration: Sendable, Hashable {
                 }
                 configuration.maxWatches = count
             case "watchReads":
-                let text = try setting.string()
-                guard let flag = Bool(text) else {
-                    throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(shown)\")")
-                }
-                configuration.watchReads = flag
+                configuration.watchReads = try setting.boolean()
             case "dryRun":
-                guard let flag = Bool(try setting.string()) else {
-                    throw ConfigurationError(file: file, field: key, message: "must be true or false (got \"\(shown)\")")
-                }
-                configuration.dryRun = flag
+                configuration.dryRun = try setting.boolean()
             case "maxManifestBytes":
                 let text = try setting.string()
                 guard let bytes = ByteSizeText.parse(text), (1...ByteSizeText.maximumManifestBytes).contains(bytes) else {
@@ -245,10 +238,7 @@ extension AgentConfiguration {
                 }
                 settings.nodeName = text
             case "allowInsecureSkipTLSVerify":
-                guard let flag = Bool(try setting.string()) else {
-                    throw ConfigurationError(file: file, field: field, message: "must be true or false (got \"\(shown)\")")
-                }
-                settings.access.allowInsecureSkipTLSVerify = flag
+                settings.access.allowInsecureSkipTLSVerify = try setting.boolean()
             case "resyncInterval": settings.resyncInterval = try setting.duration()
             case "watchTimeout": settings.watchTimeout = try setting.duration()
             case "stallTimeout": settings.stallTimeout = try setting.duration()
@@ -347,6 +337,18 @@ struct ConfigSetting {
             throw ConfigurationError(file: file, field: field, message: "must be a non-empty string")
         }
         return scalar.string
+    }
+
+    /// `true` or `false` as the policy reads them (`ScalarGrammar.boolean`):
+    /// a quoted "true" is text here too.
+    func boolean() throws(ConfigurationError) -> Bool {
+        guard let scalar = value.scalar else {
+            throw ConfigurationError(file: file, field: field, message: "must be true or false")
+        }
+        switch ScalarGrammar.boolean(scalar) {
+        case .success(let flag): return flag
+        case .failure(let problem): throw ConfigurationError(file: file, field: field, message: "must be true or false: \(problem) (got \"\(shown)\")")
+        }
     }
 
     /// A positive duration within `DurationText.intervalRange`.

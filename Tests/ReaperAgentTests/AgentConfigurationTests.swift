@@ -85,6 +85,10 @@ struct AgentConfigurationTests {
         ("watchReads: perhaps", "watchReads", "\"perhaps\""),
         ("dryRun: maybe", "dryRun", "\"maybe\""),
         ("dryRun: 1", "dryRun", "\"1\""),
+        // Issue 21: one boolean grammar for every file; the policy refuses these too.
+        ("dryRun: \"true\"", "dryRun", "without quotes"),
+        ("watchReads: yes", "watchReads", "yes, no, on and off are not accepted"),
+        ("podSource:\n  allowInsecureSkipTLSVerify: 'false'", "podSource.allowInsecureSkipTLSVerify", "without quotes"),
         ("logTarget: syslog", "logTarget", "\"syslog\""),
         ("logLevel: loud", "logLevel", "\"loud\""),
         ("socket: ''", "socket", "non-empty"),
