@@ -124,13 +124,15 @@ struct KubernetesPackagingTests {
         return result.stdout
     }
 
-    func checkov(_ yaml: String, _ name: String) throws -> ProcessResult {
+    /// checkov with packaging/kubernetes/checkov.yaml over `files` (name -> YAML), in one run.
+    func checkov(_ files: [String: String]) throws -> ProcessResult {
         let directory = try TemporaryDirectory("checkov")
         defer { directory.remove() }
-        let file = try write(yaml, name, in: directory)
-        return try ChildProcess.run(Self.tools + "/checkov", [
-            "--config-file", Self.kubernetes + "/checkov.yaml", "--file", file, "--compact", "--quiet", "--output", "cli",
-        ], environment: ["BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "FALSE"])
+        for (name, yaml) in files { _ = try write(yaml, name, in: directory) }
+        return try ChildProcess.run(
+            Self.tools + "/checkov", ["--config-file", Self.kubernetes + "/checkov.yaml", "--directory", directory.path, "--quiet"],
+            environment: ["BC_SKIP_MAPPING": "TRUE"]
+        )
     }
 
     @Test("both overlays, alone and with the monitoring components, pass the Kubernetes schemas; a broken one does not", arguments: renderings)
@@ -139,7 +141,9 @@ struct KubernetesPackagingTests {
         let result = try validate(try withoutCustomKinds(yaml), overlay)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         let kinds = Set(try parse(yaml).compactMap { $0["kind"] as? String })
-        let base: Set<String> = ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ResourceQuota", "ConfigMap", "DaemonSet"]
+        let base: Set<String> = [
+            "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ResourceQuota", "NetworkPolicy", "ConfigMap", "DaemonSet",
+        ]
         #expect(kinds == (components.isEmpty ? base : base.union(["Service", "ServiceMonitor", "PrometheusRule"])))
         // The validator does refuse: a misspelt field of the DaemonSet.
         let broken = try validate(yaml.replacingOccurrences(of: "mountPropagation:", with: "mountPropagaton:"), overlay + "-broken")
@@ -168,15 +172,21 @@ struct KubernetesPackagingTests {
         }
     }
 
-    @Test("checkov passes every rendering, each skipped check justified in checkov.yaml; it does flag a privileged container", arguments: renderings)
-    func checkovPasses(_ overlay: String, _ components: [String]) throws {
-        let yaml = try render(overlay, components: components)
-        let result = try checkov(yaml, overlay)
+    @Test("checkov passes both overlays, alone and with the monitoring components; it does flag a privileged container")
+    func checkovPasses() throws {
+        var files: [String: String] = [:]
+        for (overlay, components) in Self.renderings {
+            files[([overlay] + components).joined(separator: "-")] = try render(overlay, components: components)
+        }
+        let result = try checkov(files)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("Passed checks:"), "checkov ran no check: \(result.stdout)\(result.stderr)")
-        let broken = try checkov(yaml.replacingOccurrences(of: "privileged: false", with: "privileged: true"), overlay + "-privileged")
+        #expect(result.stdout.contains("Failed checks: 0"), "\(result.stdout)\(result.stderr)")
+        #expect(!result.stdout.contains("Passed checks: 0,"), "checkov ran no check: \(result.stdout)")
+        // It does look: a privileged container fails the privileged-container check.
+        let privileged = try #require(files["reap"]).replacingOccurrences(of: "privileged: false", with: "privileged: true")
+        let broken = try checkov(["reap-privileged": privileged])
         #expect(broken.status != 0, "\(broken.stdout)")
-        #expect(broken.stdout.contains("CKV_K8S_16"), "the privileged-container check")
+        #expect(broken.stdout.contains("CKV_K8S_16"), "\(broken.stdout)")
     }
 
     @Test("each check checkov.yaml skips has a comment saying why")
@@ -252,6 +262,12 @@ struct KubernetesPackagingTests {
         #expect(ports.contains { $0["name"] as? String == "metrics" && $0["containerPort"] as? Int == 9847 })
         let config = try #require((try object(objects, kind: "ConfigMap")["data"] as? [String: String])?["config.yaml"])
         #expect(config.contains("\nmetrics:\n  listen: \":9847\"\n"))
+        // The NetworkPolicy admits the probes and the scrape there, and nothing else.
+        let policy = try #require(try object(objects, kind: "NetworkPolicy")["spec"] as? [String: Any])
+        #expect(policy["policyTypes"] as? [String] == ["Ingress"])
+        let ingress = try #require(policy["ingress"] as? [[String: Any]])
+        #expect(ingress.count == 1 && ingress.first?["from"] == nil)
+        #expect(ingress.first?["ports"] as? [[String: String]] == [["port": "metrics", "protocol": "TCP"]])
         let template = try #require((try object(objects, kind: "DaemonSet")["spec"] as? [String: Any])?["template"] as? [String: Any])
         let annotations = try #require((template["metadata"] as? [String: Any])?["annotations"] as? [String: String])
         #expect(annotations["prometheus.io/scrape"] == "true" && annotations["prometheus.io/port"] == "9847")
