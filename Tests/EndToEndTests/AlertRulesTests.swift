@@ -112,9 +112,12 @@ struct AlertRulesTests {
         #expect(rule["kind"] as? String == "PrometheusRule" && rule["apiVersion"] as? String == "monitoring.coreos.com/v1")
         let metadata = rule["metadata"] as? [String: Any]
         #expect(metadata?["namespace"] as? String == "volume-reaper")
-        let groups = (rule["spec"] as? [String: Any])?["groups"] as? NSArray
-        let source = (try Self.load(Self.rulesFile) as? [String: Any])?["groups"] as? NSArray
-        #expect(groups != nil && groups == source, "edit packaging/prometheus/volume-reaper.rules.yaml, then make prometheusrule")
+        func canonical(_ value: Any?) throws -> Data {
+            try JSONSerialization.data(withJSONObject: try #require(value as? [Any]), options: [.sortedKeys])
+        }
+        let groups = try canonical((rule["spec"] as? [String: Any])?["groups"])
+        let source = try canonical((try Self.load(Self.rulesFile) as? [String: Any])?["groups"])
+        #expect(groups == source, "edit packaging/prometheus/volume-reaper.rules.yaml, then make prometheusrule")
         let generated = try ChildProcess.run(Self.root + "/scripts/generate-prometheusrule", [])
         #expect(generated.status == 0, "\(generated.stderr)")
         #expect(try generated.stdout == String(contentsOfFile: Self.prometheusRule, encoding: .utf8), "run make prometheusrule")

@@ -17,7 +17,7 @@ struct KubernetesPackagingTests {
     static let overlays = ["observe", "reap"]
     static let monitoring = ["servicemonitor", "prometheusrule"]
     /// Each overlay alone, and with both Prometheus Operator components.
-    static let renderings: [(String, [String])] = overlays.flatMap { [($0, []), ($0, monitoring)] }
+    static let renderings: [(String, [String])] = overlays.flatMap { overlay -> [(String, [String])] in [(overlay, []), (overlay, monitoring)] }
     static let clusterScoped: Set<String> = ["Namespace", "ClusterRole", "ClusterRoleBinding"]
     /// Kinds kubernetes-validate has no schema for (the Prometheus Operator's CRDs).
     static let customKinds: Set<String> = ["ServiceMonitor", "PrometheusRule"]
@@ -94,7 +94,7 @@ struct KubernetesPackagingTests {
         return try #require(template["spec"] as? [String: Any])
     }
 
-    func container(_ objects: [[String: Any]]) throws -> [String: Any] {
+    func agentContainer(_ objects: [[String: Any]]) throws -> [String: Any] {
         let containers = try #require(try podSpec(objects)["containers"] as? [[String: Any]])
         #expect(containers.count == 1)
         return try #require(containers.first)
@@ -213,7 +213,7 @@ struct KubernetesPackagingTests {
         #expect(tolerations.contains { $0["operator"] as? String == "Exists" && $0["key"] == nil && $0["effect"] == nil })
         #expect(((pod["securityContext"] as? [String: Any])?["seccompProfile"] as? [String: Any])?["type"] as? String == "RuntimeDefault")
 
-        let container = try container(objects)
+        let container = try agentContainer(objects)
         let security = try #require(container["securityContext"] as? [String: Any])
         #expect(security["readOnlyRootFilesystem"] as? Bool == true)
         #expect(security["allowPrivilegeEscalation"] as? Bool == false)
@@ -245,7 +245,7 @@ struct KubernetesPackagingTests {
     @Test("probes: liveness and startup GET /livez, readiness GET /readyz, on the metrics port; no probe asks the pod source", arguments: overlays)
     func probes(_ overlay: String) throws {
         let objects = try objects(overlay)
-        let container = try container(objects)
+        let container = try agentContainer(objects)
         func probe(_ name: String) -> (path: String?, port: String?, exec: Any?) {
             let probe = container[name] as? [String: Any]
             let get = probe?["httpGet"] as? [String: Any]
@@ -276,7 +276,7 @@ struct KubernetesPackagingTests {
     @Test("mounts: the kubelet's pods/ read-write and its config.yaml read-only, never the whole kubelet root or pki/", arguments: overlays)
     func mounts(_ overlay: String) throws {
         let objects = try objects(overlay)
-        let pod = try podSpec(objects), container = try container(objects)
+        let pod = try podSpec(objects), container = try agentContainer(objects)
         let volumes = try #require(pod["volumes"] as? [[String: Any]])
         let mounts = try #require(container["volumeMounts"] as? [[String: Any]])
         func hostPath(_ name: String) -> [String: Any]? {
@@ -304,19 +304,28 @@ struct KubernetesPackagingTests {
         }
     }
 
-    /// Component, kubelet root, kubelet config (nil: none mounted).
-    static let kubeletRootComponents: [(String, String, String?)] = [
-        ("kubelet-root-k0s", "/var/lib/k0s/kubelet", "/var/lib/k0s/kubelet-config.yaml"),
-        ("kubelet-root-microk8s", "/var/snap/microk8s/common/var/lib/kubelet", nil),
+    /// A components/kubelet-root-* and the paths it sets.
+    struct KubeletRoot: Sendable, CustomTestStringConvertible {
+        var component: String
+        var root: String
+        /// nil: no kubelet config file is mounted.
+        var kubeletConfig: String?
+        var testDescription: String { component }
+    }
+
+    static let kubeletRootComponents = [
+        KubeletRoot(component: "kubelet-root-k0s", root: "/var/lib/k0s/kubelet", kubeletConfig: "/var/lib/k0s/kubelet-config.yaml"),
+        KubeletRoot(component: "kubelet-root-microk8s", root: "/var/snap/microk8s/common/var/lib/kubelet", kubeletConfig: nil),
     ]
 
     @Test("components/kubelet-root-*: k0s's and microk8s's kubelet roots, mounted at the host's paths and passed to the agent", arguments: kubeletRootComponents)
-    func kubeletRoots(_ component: String, _ root: String, _ kubeletConfig: String?) throws {
+    func kubeletRoots(_ setting: KubeletRoot) throws {
+        let component = setting.component, root = setting.root, kubeletConfig = setting.kubeletConfig
         let yaml = try renderOwn("resources: [@(overlays/reap)]\ncomponents: [@(components/\(component))]")
         let validated = try validate(try withoutCustomKinds(yaml), component)
         #expect(validated.status == 0, "\(validated.stdout)\(validated.stderr)")
         let objects = try parse(yaml)
-        let pod = try podSpec(objects), container = try container(objects)
+        let pod = try podSpec(objects), container = try agentContainer(objects)
         let volumes = try #require(pod["volumes"] as? [[String: Any]])
         let mounts = try #require(container["volumeMounts"] as? [[String: Any]])
         func hostPath(_ name: String) -> String? {
@@ -382,7 +391,7 @@ struct KubernetesPackagingTests {
                 files:
                   - policy.yaml
             """, files: ["policy.yaml": policy]))
-        #expect(try container(objects)["image"] as? String == "registry.example.com/infra/volume-reaper:9.9.9")
+        #expect(try agentContainer(objects)["image"] as? String == "registry.example.com/infra/volume-reaper:9.9.9")
         let configMap = try object(objects, kind: "ConfigMap")
         let data = try #require(configMap["data"] as? [String: String])
         #expect(data["policy.yaml"] == policy)
