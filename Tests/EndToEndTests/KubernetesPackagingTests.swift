@@ -273,7 +273,7 @@ struct KubernetesPackagingTests {
         #expect(annotations["prometheus.io/scrape"] == "true" && annotations["prometheus.io/port"] == "9847")
     }
 
-    @Test("mounts: the kubelet's pods/ read-write and its config.yaml read-only, never the whole kubelet root or pki/", arguments: overlays)
+    @Test("mounts: the kubelet's pods/ read-write, never the whole kubelet root or pki/", arguments: overlays)
     func mounts(_ overlay: String) throws {
         let objects = try objects(overlay)
         let pod = try podSpec(objects), container = try agentContainer(objects)
@@ -287,9 +287,10 @@ struct KubernetesPackagingTests {
         #expect(mount("kubelet-pods")?["mountPath"] as? String == "/var/lib/kubelet/pods")
         #expect(mount("kubelet-pods")?["mountPropagation"] as? String == "HostToContainer")
         #expect(mount("kubelet-pods")?["readOnly"] == nil)
-        #expect(hostPath("kubelet-config")?["path"] as? String == "/var/lib/kubelet/config.yaml")
-        #expect(hostPath("kubelet-config")?["type"] as? String == "File")
-        #expect(mount("kubelet-config")?["readOnly"] as? Bool == true)
+        // The kubelet's config file is elsewhere on each distribution, and a
+        // missing hostPath file keeps a pod from starting: mounted only by
+        // components/kubelet-config (or kubelet-root-k0s).
+        #expect(hostPath("kubelet-config") == nil && mount("kubelet-config") == nil)
         #expect(hostPath("state")?["path"] as? String == "/var/lib/volume-reaper")
         #expect(mount("state")?["mountPath"] as? String == "/var/lib/volume-reaper")
         #expect(hostPath("run")?["path"] as? String == "/run/volume-reaper")
@@ -302,6 +303,24 @@ struct KubernetesPackagingTests {
         for mount in mounts where mount["readOnly"] as? Bool != true {
             #expect(["kubelet-pods", "state", "run", "tmp"].contains(mount["name"] as? String ?? ""), "\(mount)")
         }
+    }
+
+    @Test("components/kubelet-config mounts /var/lib/kubelet/config.yaml read-only, a file, at the path the agent reads by default")
+    func kubeletConfig() throws {
+        let yaml = try renderOwn("resources: [@(overlays/observe)]\ncomponents: [@(components/kubelet-config)]")
+        let validated = try validate(try withoutCustomKinds(yaml), "kubelet-config")
+        #expect(validated.status == 0, "\(validated.stdout)\(validated.stderr)")
+        let objects = try parse(yaml)
+        let volumes = try #require(try podSpec(objects)["volumes"] as? [[String: Any]])
+        let mounts = try #require(try agentContainer(objects)["volumeMounts"] as? [[String: Any]])
+        let hostPath = volumes.first { $0["name"] as? String == "kubelet-config" }?["hostPath"] as? [String: Any]
+        let mount = mounts.first { $0["name"] as? String == "kubelet-config" }
+        #expect(hostPath?["path"] as? String == "/var/lib/kubelet/config.yaml" && hostPath?["type"] as? String == "File")
+        #expect(mount?["mountPath"] as? String == "/var/lib/kubelet/config.yaml" && mount?["readOnly"] as? Bool == true)
+        // The rest is the overlay's: pods/ still mounted, and the agent's default kubeletConfig is that path.
+        #expect(mounts.contains { $0["name"] as? String == "kubelet-pods" })
+        let manual = try String(contentsOfFile: Self.root + "/packaging/man/volume-reaper.8", encoding: .utf8)
+        #expect(manual.contains("(default /var/lib/kubelet/config.yaml)"))
     }
 
     /// A components/kubelet-root-* and the paths it sets.
