@@ -4,6 +4,7 @@ DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 SWIFT ?= swift
 DEMO_POLICY ?= policies/default.yaml
@@ -14,7 +15,7 @@ VERSION := $(shell tr -d '[:space:]' < VERSION)
 DIST ?= dist
 
 .PHONY: all deps build release demo test kubelet-restart-soak bench bench-plan prometheus-scrape fuzz fuzz-build install install-files uninstall clean \
-    deb deb-test image image-test
+    deb deb-test image image-test man prometheusrule
 
 all: build
 
@@ -92,7 +93,7 @@ fuzz-build: deps
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) ./Fuzz/run-fuzzers "$$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)" $(FUZZ_HARNESSES)
 
-# Installs the binary, the systemd units, the journal catalog and (unless
+# Installs the binary, the systemd units, the journal catalog, the man page and (unless
 # present) the default config and policy under $(SYSCONFDIR)/volume-reaper.
 # `install` builds the release binary first; `install-files` only copies, from
 # BIN (default: the release build's binary), so tests can install a debug build.
@@ -110,6 +111,7 @@ install-files:
 	chmod 0644 "$(DESTDIR)$(UNITDIR)/volume-reaper.service"
 	install -m 0644 packaging/systemd/volume-reaper.socket "$(DESTDIR)$(UNITDIR)/volume-reaper.socket"
 	install -m 0644 packaging/journal/volume-reaper.catalog "$(DESTDIR)$(CATALOGDIR)/volume-reaper.catalog"
+	install -D -m 0644 packaging/man/volume-reaper.8 "$(DESTDIR)$(MANDIR)/man8/volume-reaper.8"
 	[ -e "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml" ] || { \
 	    sed 's|/etc/volume-reaper|$(SYSCONFDIR)/volume-reaper|g' packaging/config/config.yaml > "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml" && \
 	    chmod 0644 "$(DESTDIR)$(SYSCONFDIR)/volume-reaper/config.yaml"; }
@@ -120,7 +122,8 @@ install-files:
 # Removes what install put down, but not the config, policy or state.
 uninstall:
 	rm -f "$(DESTDIR)$(BINDIR)/volume-reaper" "$(DESTDIR)$(UNITDIR)/volume-reaper.service" \
-	    "$(DESTDIR)$(UNITDIR)/volume-reaper.socket" "$(DESTDIR)$(CATALOGDIR)/volume-reaper.catalog"
+	    "$(DESTDIR)$(UNITDIR)/volume-reaper.socket" "$(DESTDIR)$(CATALOGDIR)/volume-reaper.catalog" \
+	    "$(DESTDIR)$(MANDIR)/man8/volume-reaper.8"
 	@echo "kept $(SYSCONFDIR)/volume-reaper and /var/lib/volume-reaper; remove them by hand if wanted"
 
 # The Debian package from the static release binary (packaging/debian/build-deb),
@@ -148,6 +151,17 @@ image: release
 
 image-test: image
 	./packaging/image/test-image "$(IMAGE_FILE)" "$(RELEASE_BIN)"
+
+# Generated files, committed (tests fail when they are stale):
+# packaging/man/volume-reaper.8, volume-reaper(8), from the command's own
+# help by swift-argument-parser's generate-manual plugin (the journald
+# catalog cites it; the package installs it); and the PrometheusRule
+# component, from packaging/prometheus/volume-reaper.rules.yaml.
+man: deps
+	./scripts/generate-man
+
+prometheusrule:
+	./scripts/generate-prometheusrule packaging/kubernetes/components/prometheusrule/prometheusrule.yaml
 
 clean:
 	rm -rf .build Fuzz/Harnesses/.build $(DIST)

@@ -3,8 +3,8 @@ import Testing
 import TestSupport
 
 /// The metrics listener (`metrics.listen`), the node_exporter textfile
-/// (`metrics.textfile`) and the alert rules, against the real daemon, curl
-/// over TCP and Debian's promtool.
+/// (`metrics.textfile`), against the real daemon, curl over TCP and Debian's
+/// promtool. The alert rules have their own suite (AlertRulesTests).
 @Suite("metrics listener and textfile", .serialized)
 struct MetricsListenerTests {
     static let promtool = "/usr/bin/promtool"
@@ -81,19 +81,6 @@ struct MetricsListenerTests {
         for file in [exposition, textfile] {
             let check = try ChildProcess.shell("\(Self.promtool) check metrics < \(file)")
             #expect(check.status == 0, "promtool check metrics \(file): \(check.stdout)\(check.stderr)")
-        }
-    }
-
-    @Test("promtool accepts the shipped alert rules, and they name series the agent exports")
-    func alertRules() throws {
-        let rules = PackagePaths.root.appendingPathComponent("packaging/prometheus/volume-reaper.rules.yaml").path
-        let check = try ChildProcess.run(Self.promtool, ["check", "rules", rules])
-        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
-        #expect(check.stdout.contains("SUCCESS: 7 rules found"))
-        let text = try String(contentsOfFile: rules, encoding: .utf8)
-        for series in ["volume_reaper_plan_alerts", "volume_reaper_pod_view_age_seconds", "volume_reaper_last_reconcile_failed", "volume_reaper_polled_volumes",
-                       "volume_reaper_disk_pressure_nothing_to_reap", "volume_reaper_pod_liveness_tree_found"] {
-            #expect(text.contains(series))
         }
     }
 

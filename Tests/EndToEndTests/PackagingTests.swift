@@ -13,6 +13,7 @@ import TestSupport
 struct PackagingTests {
     static let root = PackagePaths.root.path
     static let defaultPolicy = root + "/policies/default.yaml"
+    static let manPage = root + "/packaging/man/volume-reaper.8"
 
     // MARK: Helpers
 
@@ -109,13 +110,14 @@ struct PackagingTests {
         let service = destdir.appending("usr/lib/systemd/system/volume-reaper.service")
         let socketUnit = destdir.appending("usr/lib/systemd/system/volume-reaper.socket")
         let catalog = destdir.appending("usr/lib/systemd/catalog/volume-reaper.catalog")
+        let manPage = destdir.appending("usr/share/man/man8/volume-reaper.8")
         let config = destdir.appending("etc/volume-reaper/config.yaml")
         let policy = destdir.appending("etc/volume-reaper/policy.yaml")
-        for path in [binary, service, socketUnit, catalog, config, policy] {
+        for path in [binary, service, socketUnit, catalog, manPage, config, policy] {
             #expect(exists(path), "\(path) not installed")
         }
         #expect(mode(binary) == 0o755)
-        for path in [service, socketUnit, catalog, config, policy] {
+        for path in [service, socketUnit, catalog, manPage, config, policy] {
             #expect(mode(path) == 0o644, "\(path): mode \(String(mode(path) ?? 0, radix: 8))")
         }
         let installedSize = try FileManager.default.attributesOfItem(atPath: binary)[.size] as? Int
@@ -126,7 +128,7 @@ struct PackagingTests {
         #expect(Set(lines(everything).map(String.init)) == [
             "usr/bin/volume-reaper", "usr/lib/systemd/system/volume-reaper.service",
             "usr/lib/systemd/system/volume-reaper.socket", "usr/lib/systemd/catalog/volume-reaper.catalog",
-            "etc/volume-reaper/config.yaml", "etc/volume-reaper/policy.yaml",
+            "usr/share/man/man8/volume-reaper.8", "etc/volume-reaper/config.yaml", "etc/volume-reaper/policy.yaml",
         ])
 
         // ExecStart names $(BINDIR)/volume-reaper and the installed config; DESTDIR is not in any path.
@@ -135,6 +137,7 @@ struct PackagingTests {
         #expect(try !read(service).contains("/usr/local/bin"))
         #expect(try read(socketUnit) == read(Self.root + "/packaging/systemd/volume-reaper.socket"))
         #expect(try read(catalog) == read(Self.root + "/packaging/journal/volume-reaper.catalog"))
+        #expect(try read(manPage) == read(Self.manPage))
         #expect(try read(policy) == read(Self.defaultPolicy))
         #expect(try read(config).contains("\npolicy: /etc/volume-reaper/policy.yaml\n"))
         // A fresh install observes: nothing is deleted until dryRun: false and a reload.
@@ -154,7 +157,7 @@ struct PackagingTests {
         // Uninstall removes binary, units and catalog; config and policy stay.
         let removed = try make(["uninstall"] + variables)
         #expect(removed.status == 0, "\(removed.stdout)\(removed.stderr)")
-        for path in [binary, service, socketUnit, catalog] {
+        for path in [binary, service, socketUnit, catalog, manPage] {
             #expect(!exists(path), "\(path) left behind")
         }
         #expect(try read(config) == editedConfig)
@@ -301,6 +304,56 @@ struct PackagingTests {
             "--root=\(destdir.path)", "--list-catalog", "--no-pager", "5109ffc17eb34ec3bd6968d5b3c35abc",
         ])
         #expect(shown.stdout.contains("Idle pod volume @VOLUME_PATH@ was reaped"))
+    }
+
+    // MARK: The man page
+
+    /// The long option names and subcommand names the binary's help shows,
+    /// from swift-argument-parser's `--experimental-dump-help` (what the
+    /// generate-manual plugin reads).
+    func helpNames() throws -> (options: Set<String>, subcommands: Set<String>) {
+        let dump = try ChildProcess.run(PackagePaths.binary, ["--experimental-dump-help"])
+        try #require(dump.status == 0, "\(dump.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
+        var options: Set<String> = [], subcommands: Set<String> = []
+        func walk(_ command: [String: Any], top: Bool) {
+            if !top, let name = command["commandName"] as? String { subcommands.insert(name) }
+            for argument in command["arguments"] as? [[String: Any]] ?? [] where argument["shouldDisplay"] as? Bool != false {
+                for name in argument["names"] as? [[String: Any]] ?? [] where name["kind"] as? String == "long" {
+                    if let long = name["name"] as? String { options.insert(long) }
+                }
+            }
+            for subcommand in command["subcommands"] as? [[String: Any]] ?? [] { walk(subcommand, top: false) }
+        }
+        walk(try #require(json["command"] as? [String: Any]), top: true)
+        return (options, subcommands)
+    }
+
+    @Test("volume-reaper(8) is current: every option and subcommand of the binary's help is in it (else: make man)")
+    func manPageCurrent() throws {
+        let page = try read(Self.manPage)
+        #expect(page.hasPrefix(".\\\" \"Generated by swift-argument-parser\""), "made by the generate-manual plugin")
+        #expect(page.contains("\n.Dt VOLUME-REAPER 8\n"))
+        #expect(page.contains("\n.Nm volume-reaper\n"))
+        let (options, subcommands) = try helpNames()
+        #expect(options.contains("kubelet-root") && subcommands.contains("check"), "the help dump was read")
+        for option in options.sorted() {
+            #expect(page.contains("Fl -\(option)") || page.contains(", -\(option)"), "--\(option) is not in the man page: run make man")
+        }
+        for subcommand in subcommands.sorted() {
+            #expect(page.contains(".It Em \(subcommand)\n") || page.contains(".It Em \"\(subcommand),"), "\(subcommand) is not in the man page: run make man")
+        }
+        // The journal catalog's entries cite it.
+        #expect(try read(Self.root + "/packaging/journal/volume-reaper.catalog").contains("Documentation: man:volume-reaper(8)"))
+    }
+
+    @Test("man renders volume-reaper(8) without a warning, as lintian checks it")
+    func manPageRenders() throws {
+        let result = try ChildProcess.run("/usr/bin/man", ["--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", Self.manPage], environment: ["MANROFFSEQ": ""])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+        let text = try ChildProcess.run("/usr/bin/man", ["-l", "-P", "cat", Self.manPage], environment: ["MANWIDTH": "80"])
+        #expect(text.stdout.contains("volume-reaper"), "\(text.stderr)")
     }
 
     // MARK: Socket activation
