@@ -76,6 +76,7 @@ bench: release
 	./bench/steady-cost
 	./bench/manifest-memory
 	./bench/pod-watch
+	./bench/api-cost
 
 # libFuzzer harnesses (Fuzz/Harnesses, a package of their own so the main
 # package never builds with sanitizers), instrumented and with AddressSanitizer.

@@ -159,6 +159,9 @@ public struct PodWatchEvent: Sendable {
     /// For ERROR: the `Status` object's `code` and `reason`, e.g. 410 `Expired`.
     public var errorCode: Int?
     public var errorReason: String?
+    /// A BOOKMARK with the annotation `k8s.io/initial-events-end: "true"`:
+    /// the end of a streaming list's initial events (KEP-3157).
+    public var initialEventsEnd = false
 
     public static func decode(json: Data, source: String) throws(ManifestError) -> PodWatchEvent {
         do {
@@ -205,6 +208,12 @@ public struct PodWatchEvent: Sendable {
             let fields = try PodDocument.decodeFields(PodFields.self, json[object.value], decoder: decoder)
             let metadata = try fields.metadata.value("object.metadata", expected: "a mapping")
             event.resourceVersion = try PodRules.text(metadata?.resourceVersion ?? .absent, "object.metadata.resourceVersion")
+            // Only the exact value "true" ends the initial events, as the
+            // apiserver reads it (storage.HasInitialEventsEndBookmarkAnnotation).
+            for (key, value) in try metadata?.annotations.value("object.metadata.annotations", expected: "a mapping") ?? []
+            where key == "k8s.io/initial-events-end" {
+                if case .present(let scalar) = value, scalar.text == "true", scalar.nonString == nil { event.initialEventsEnd = true }
+            }
         case "ERROR":
             let status = try PodDocument.decodeFields(StatusObjectFields.self, json[object.value], decoder: decoder)
             event.errorCode = status.code

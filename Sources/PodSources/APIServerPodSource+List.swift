@@ -55,6 +55,7 @@ extension APIServerPodSource {
                     throw PodSourceProblem(.badAnswer, "\(shown): LIST answer has no metadata.resourceVersion to watch from")
                 }
                 view.replace(with: pods, resourceVersion: version, takenAt: sentAt)
+                lastVouched.mark()
                 return
             }
             throw PodSourceProblem(

@@ -88,11 +88,15 @@ final class ClusterConnection: Sendable {
 
 /// Waits after failures, as client-go's reflector paces itself: 0.8 s,
 /// doubling, each wait drawn between the step and twice it (client-go's
-/// jitter of 1.0, so that a fleet does not retry in step). Never longer than
-/// `cap` (`maxBackoff`; a draw past it is taken from its upper quarter, still
-/// jittered), never shorter than 0.8 s, whatever `cap` says.
+/// jitter of 1.0, so that a fleet does not retry in step). Once the doubling
+/// reaches `cap` (`maxBackoff`), each wait is drawn between `cap` and 1.25
+/// times it: during an outage a node asks at most once per `maxBackoff`, and
+/// a fleet's retries stay spread over a quarter of it rather than bunching
+/// at the cap. Never shorter than 0.8 s, whatever `cap` says.
 struct Backoff {
     static let initial: TimeInterval = 0.8
+    /// How far above `cap` a capped wait may be drawn.
+    static let capJitter: ClosedRange<Double> = 1...1.25
     let cap: TimeInterval
     private var failures = 0
 
@@ -104,7 +108,7 @@ struct Backoff {
         let step = Self.initial * pow(2, Double(min(failures, 40)))
         failures += 1
         let drawn = step * Double.random(in: 1...2)
-        let seconds = drawn <= cap ? drawn : cap * Double.random(in: 0.75...1)
+        let seconds = drawn <= cap ? drawn : cap * Double.random(in: Self.capJitter)
         return Duration(seconds: max(seconds, Self.initial))
     }
 

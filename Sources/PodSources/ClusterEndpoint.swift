@@ -46,6 +46,7 @@ struct ClusterEndpoint: Sendable {
                 throw PodSourceProblem(.unauthorized, summary + " (the credentials were not accepted)")
             case 403: throw PodSourceProblem(.forbidden, summary + " (the identity may not list or watch this node's pods)")
             case 410: throw PodSourceProblem(.expired, summary)
+            case 400, 422: throw PodSourceProblem(.refused, summary)
             default: throw PodSourceProblem(.serverError, summary)
             }
         }

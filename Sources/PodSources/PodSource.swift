@@ -23,6 +23,9 @@ public struct PodSourceProblem: Error, Sendable, Hashable, CustomStringConvertib
         case unauthorized
         /// 403: the identity may not list or watch this node's pods.
         case forbidden
+        /// 400 or 422: the server refused the request's parameters (a
+        /// server without WatchList refuses `sendInitialEvents`).
+        case refused
         /// 5xx, or another status the source cannot use.
         case serverError = "server-error"
         /// An answer that is not a pod list or a watch event.

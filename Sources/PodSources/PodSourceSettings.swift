@@ -14,12 +14,28 @@ public struct PodSourceSettings: Sendable, Hashable {
     public var access = ClusterAccessSettings()
     /// nil: `NODE_NAME`, the kubeconfig user `system:node:<name>`, the hostname.
     public var nodeName: String?
-    /// The API server source relists at least this often, so that a server
-    /// that sends no bookmarks still keeps the view fresh.
-    public var resyncInterval: TimeInterval = 300
+    /// The API server source relists when its watches bring no BOOKMARK for
+    /// this long (none since the last LIST or bookmark). There is no periodic
+    /// relist: the API server's watch cache sends each watch a bookmark about
+    /// every minute and 2 s before its timeout, so five minutes is five
+    /// missed bookmarks, a server that sends none (its watch cache off), or a
+    /// proxy that eats them. Config key `bookmarkTimeout`; the old
+    /// `resyncInterval` is read as it (deprecated, see `notices`).
+    public var bookmarkTimeout: TimeInterval = 300
     /// The watch's server-side timeout; each watch asks for it times 1 to 2
-    /// (jitter, as client-go's reflector does), at most until the next relist.
+    /// (jitter, as client-go's reflector does).
     public var watchTimeout: TimeInterval = 300
+    /// The daemon's first request waits a random time in 0 to this: agents
+    /// a rollout or a reboot started together spread their first LIST (or
+    /// WatchList) over this window instead of sending them in one second.
+    /// Retries spread by their jittered backoff. 0: no wait (tests).
+    public var startupSpread: TimeInterval = 30
+    /// Ask for a streaming list (WatchList, KEP-3157) first, and LIST only
+    /// when the server refuses it. Not a config key (tests turn it off).
+    public var watchList = true
+    /// Deprecations the config reader met, logged once by the source that
+    /// uses them (the reader has no logger).
+    public var notices: [String] = []
     /// No byte on a watch for this long: the server stalled; relist.
     public var stallTimeout: TimeInterval = 120
     /// How often the kubelet source asks `/pods`.

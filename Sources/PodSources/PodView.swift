@@ -18,6 +18,11 @@ final class PodView: Sendable {
         var refreshedAt: Date?
         var listed = false
         var synced = false
+        /// The view is the last whole list plus every event since, with no
+        /// gap: false after a failure that may have lost an event (a bad
+        /// line, a 410). While true, a watch from `resourceVersion` resumes
+        /// it, and its next BOOKMARK vouches for it again.
+        var continuous = false
         var status: PodSourceStatus
         /// The problem last logged, so that each change of state is logged once.
         var loggedProblem: PodSourceProblem?
@@ -72,6 +77,10 @@ final class PodView: Sendable {
     }
 
     var resourceVersion: String? { state.withLock { $0.resourceVersion } }
+
+    /// Whether a watch from `resourceVersion` can carry the view on without
+    /// a new list (see `State.continuous`).
+    var canResume: Bool { state.withLock { $0.listed && $0.continuous && $0.resourceVersion != nil } }
 
     /// The URL the pods are asked from, once the credentials said where.
     func setEndpoint(_ endpoint: String) {
@@ -144,6 +153,7 @@ final class PodView: Sendable {
             state.resourceVersion = resourceVersion
             state.refreshedAt = takenAt
             state.listed = true
+            state.continuous = true
             state.status.lists += 1
             markSynced(&state)
             let after = Self.contentFingerprint(state, kind: kind)
@@ -176,13 +186,33 @@ final class PodView: Sendable {
     }
 
     /// A BOOKMARK: everything up to `resourceVersion` was sent; the view is
-    /// vouched for as of a little before it arrived.
+    /// vouched for as of a little before it arrived. A view unsynced by a
+    /// failure that lost nothing (a cut watch, an outage: `fail(_:resumable:)`)
+    /// is synced again by the first BOOKMARK of the watch that resumed it: the
+    /// last list plus every event since, with no gap, up to the bookmark's
+    /// resourceVersion, is the server's whole state at that version.
     func bookmark(resourceVersion: String?, receivedAt: Date) {
         update { state in
             if let resourceVersion { state.resourceVersion = resourceVersion }
             let vouched = receivedAt.addingTimeInterval(-bookmarkMargin)
-            if state.listed, state.synced, vouched > (state.refreshedAt ?? .distantPast) { state.refreshedAt = vouched }
             state.status.events += 1
+            guard state.listed else { return false }
+            if !state.synced {
+                guard state.continuous else { return false }
+                state.refreshedAt = vouched
+                markSynced(&state)
+                return true
+            }
+            if vouched > (state.refreshedAt ?? .distantPast) { state.refreshedAt = vouched }
+            return false
+        }
+    }
+
+    /// The next list must come from a new LIST (or streaming list): the
+    /// pods stay, and so does the view's sync, until it comes.
+    func needList() {
+        update { state in
+            state.continuous = false
             return false
         }
     }
@@ -195,10 +225,15 @@ final class PodView: Sendable {
     }
 
     /// A request failed: the pods stay as they are, but the view no longer
-    /// follows the server until the next good LIST or poll.
-    func fail(_ problem: PodSourceProblem) {
+    /// follows the server until the next good LIST or poll, or, when the
+    /// failure lost no event (`resumable`: the request failed or the stream
+    /// was cut between whole events), until a resumed watch's BOOKMARK.
+    func fail(_ problem: PodSourceProblem, resumable: Bool = false) {
         update { state in
-            defer { state.synced = false }
+            defer {
+                state.synced = false
+                if !resumable { state.continuous = false }
+            }
             // Losing sync, or starting to fail, is news for the plan and for STATUS=.
             let changed = state.synced || (problem.kind != .expired && state.status.state != .failing)
             state.status.failures[problem.kind.rawValue, default: 0] += 1

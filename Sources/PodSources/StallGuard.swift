@@ -15,8 +15,11 @@ enum StallGuard {
         var idle: Duration { last.withLock { .now - $0 } }
     }
 
+    /// `overdue`, asked at each check, ends the read early with what it
+    /// gives (a watch whose bookmarks stopped, a streaming list that never ends).
     static func run<Value: Sendable>(
         stallTimeout: TimeInterval, deadline: ContinuousClock.Instant, atDeadline: Result<Value, PodSourceProblem>, what: String,
+        overdue: (@Sendable () -> Result<Value, PodSourceProblem>?)? = nil,
         _ read: @escaping @Sendable (Progress) async throws(PodSourceProblem) -> Value
     ) async throws(PodSourceProblem) -> Value {
         let progress = Progress()
@@ -33,6 +36,7 @@ enum StallGuard {
             group.addTask {
                 while !Task.isCancelled {
                     if ContinuousClock.now >= deadline { return atDeadline }
+                    if let early = overdue?() { return early }
                     if progress.idle >= limit {
                         return .failure(PodSourceProblem(.stalled, "\(what): no byte for \(DurationText.format(stallTimeout))"))
                     }

@@ -88,8 +88,9 @@ public struct AgentConfiguration: Sendable, Hashable {
 
     /// Keys the `podSource` section may hold.
     public static let podSourceKeys = [
-        "kind", "kubeconfig", "context", "nodeName", "allowInsecureSkipTLSVerify", "resyncInterval", "watchTimeout",
+        "kind", "kubeconfig", "context", "nodeName", "allowInsecureSkipTLSVerify", "bookmarkTimeout", "watchTimeout",
         "stallTimeout", "pollInterval", "kubeletURL", "kubeletCertificateAuthority", "requestTimeout", "maxBackoff",
+        "startupSpread", "resyncInterval",
     ]
 
     /// A config file is small; anything larger is not one.
@@ -204,6 +205,7 @@ extension AgentConfiguration {
     /// The `podSource` section: a mapping of the keys in `podSourceKeys`.
     static func parsePodSource(_ node: Node, file: String) throws(ConfigurationError) -> PodSourceSettings {
         var settings = PodSourceSettings()
+        var bookmarkKey: String?
         for (key, setting) in try sectionSettings(node, file: file, section: "podSource", expected: "kind: files, apiserver or kubelet, and its settings") {
             let field = setting.field
             let shown = setting.shown
@@ -239,7 +241,27 @@ extension AgentConfiguration {
                 settings.nodeName = text
             case "allowInsecureSkipTLSVerify":
                 settings.access.allowInsecureSkipTLSVerify = try setting.boolean()
-            case "resyncInterval": settings.resyncInterval = try setting.duration()
+            case "bookmarkTimeout", "resyncInterval":
+                // resyncInterval (a periodic relist, gone) is read as
+                // bookmarkTimeout: a server that sends no bookmarks is still
+                // relisted that often, one that does is not relisted at all.
+                if let other = bookmarkKey, other != key {
+                    throw ConfigurationError(file: file, field: field, message: "set only podSource.bookmarkTimeout (podSource.resyncInterval is its deprecated name)")
+                }
+                bookmarkKey = key
+                settings.bookmarkTimeout = try setting.duration()
+                if key == "resyncInterval" {
+                    settings.notices.append(
+                        "\(UserText.excerpt(file, limit: 1024)): podSource.resyncInterval is deprecated and read as podSource.bookmarkTimeout: the agent no longer relists periodically, only when watches bring no BOOKMARK for this long"
+                    )
+                }
+            case "startupSpread":
+                // 0 is allowed here (no wait), unlike the other durations.
+                if ["0", "0s"].contains(try setting.string()) {
+                    settings.startupSpread = 0
+                } else {
+                    settings.startupSpread = try setting.duration()
+                }
             case "watchTimeout": settings.watchTimeout = try setting.duration()
             case "stallTimeout": settings.stallTimeout = try setting.duration()
             case "pollInterval": settings.pollInterval = try setting.duration()

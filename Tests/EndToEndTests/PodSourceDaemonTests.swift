@@ -125,6 +125,7 @@ struct PodSourceDaemonTests {
                   kind: apiserver
                   kubeconfig: \(kubeconfig)
                   maxBackoff: 500ms
+                  startupSpread: 0s
                 """.write(toFile: config, atomically: true, encoding: .utf8)
             let notify = try NotifySocket(path: directory.appending("notify.sock"))
             let daemon = try BackgroundProcess(
@@ -257,7 +258,8 @@ struct PodSourceDaemonTests {
         do {
             #expect(await waitUntil(timeout: 20) { (try? curl(running.socket, "/healthz"))?.status == 503 })
             // Several retries later, still one line for the one state.
-            #expect(await waitUntil(timeout: 20) { running.server.listCount >= 4 })
+            // Streaming lists (WatchList) or LISTs: the daemon asks with either.
+            #expect(await waitUntil(timeout: 20) { running.server.listCount + running.server.watchCount >= 4 })
             let (status, body) = try curl(running.socket, "/healthz")
             #expect(status == 503)
             let health = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])

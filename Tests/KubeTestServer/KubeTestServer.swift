@@ -84,6 +84,8 @@ public final class KubeTestServer: Sendable {
         public var bearerToken: String?
         /// The HTTP status answered.
         public var status: Int
+        /// When it arrived: CLOCK_MONOTONIC (DispatchTime uptime).
+        public var uptimeNanoseconds: UInt64 = DispatchTime.now().uptimeNanoseconds
     }
 
     /// How ``dropWatches(_:)`` ends the open watch streams.
@@ -170,6 +172,15 @@ public final class KubeTestServer: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // An API server that is down: the connection is
+                        // accepted and closed at once (counted).
+                        if state.withLock({ state in
+                            if state.refusingConnections { state.refusedConnections += 1 }
+                            return state.refusingConnections
+                        }) {
+                            channel.close(promise: nil)
+                            return
+                        }
                         let handlers = channel.pipeline.syncOperations
                         try handlers.addHandler(NIOSSLServerHandler(context: sslContext))
                         try handlers.configureHTTPServerPipeline(withErrorHandling: true)
@@ -306,6 +317,51 @@ public final class KubeTestServer: Sendable {
                 state.emit(.end(.endOfStream), to: id)
             }
         }
+    }
+
+    /// A restart of the API server: every connection closes (no ERROR
+    /// event: the process went away). With `compacted`, the cluster moved on
+    /// meanwhile (other resources were written) and the rebuilt watch cache
+    /// starts at the new revision: watches from any older resourceVersion get
+    /// `410 Expired`, as from a real apiserver's fresh watch cache.
+    public func restart(compacted: Bool) {
+        let connections = state.withLock { state -> [any Channel] in
+            if compacted {
+                state.store.advance(by: 10)
+                state.store.compact()
+            }
+            return Array(state.connections.values)
+        }
+        for connection in connections { connection.close(promise: nil) }
+    }
+
+    /// While true, the server is down: every new connection is closed as
+    /// soon as it is accepted, and the open ones are closed now.
+    public func setRefusingConnections(_ refusing: Bool) {
+        let connections = state.withLock { state -> [any Channel] in
+            state.refusingConnections = refusing
+            return refusing ? Array(state.connections.values) : []
+        }
+        for connection in connections { connection.close(promise: nil) }
+    }
+
+    /// Connections closed at once because the server was down.
+    public var refusedConnections: Int { state.withLock { $0.refusedConnections } }
+
+    /// Bytes written to clients: response heads (as encoded), bodies and watch lines.
+    public var bytesSent: Int { state.withLock { $0.bytesSent } }
+
+    /// Whether a watch with `sendInitialEvents=true` is served (WatchList);
+    /// when not, it is refused with 422 as a server without the WatchList
+    /// feature gate refuses it.
+    public func setWatchListSupported(_ supported: Bool) {
+        state.withLock { $0.watchListSupported = supported }
+    }
+
+    /// As the apiserver's watch cache: a BOOKMARK to each watch that allows
+    /// them 2 s before its timeoutSeconds runs out (periodic ones: ``setAutomaticBookmarks(every:)``).
+    public func setBookmarksBeforeTimeout(_ enabled: Bool) {
+        state.withLock { $0.bookmarksBeforeTimeout = enabled }
     }
 
     /// Ends every open watch stream the way `mode` says.

@@ -120,6 +120,12 @@ struct PodStore {
     }
 
     /// Drops the history: watches from before now get 410.
+    /// Writes to other resources: the cluster's resourceVersion (etcd's
+    /// revision, shared by every resource) moves on, no pod changes.
+    mutating func advance(by count: Int) {
+        resourceVersion += max(0, count)
+    }
+
     mutating func compact() {
         oldestAvailable = resourceVersion
         history.removeAll()

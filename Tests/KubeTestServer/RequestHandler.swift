@@ -24,6 +24,11 @@ final class KubeRequestHandler: ChannelInboundHandler {
             let timeout = state.withLock { $0.handle(head: head, channel: channel, clientCommonName: commonName) }
             if let timeout {
                 let state = self.state
+                if timeout.timeout > 2, state.withLock({ $0.bookmarksBeforeTimeout }) {
+                    channel.eventLoop.scheduleTask(in: .seconds(timeout.timeout - 2)) {
+                        state.withLock { $0.bookmarkBeforeEnd(on: channel, serial: timeout.serial) }
+                    }
+                }
                 channel.eventLoop.scheduleTask(in: .seconds(timeout.timeout)) {
                     state.withLock { $0.endWatch(on: channel, serial: timeout.serial) }
                 }

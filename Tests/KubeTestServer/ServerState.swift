@@ -50,6 +50,11 @@ struct ServerState {
     var onEventWritten: (@Sendable (KubeTestServer.WrittenEvent) -> Void)?
     var stopped = false
     var nextWatchSerial = 0
+    var refusingConnections = false
+    var refusedConnections = 0
+    var bytesSent = 0
+    var watchListSupported = true
+    var bookmarksBeforeTimeout = false
 
     init(configuration: KubeTestServer.Configuration) {
         store = PodStore(initialResourceVersion: configuration.initialResourceVersion)
@@ -91,6 +96,7 @@ struct ServerState {
             watches[id]?.held?.append(output)
             return
         }
+        if case .line(let line, _) = output { bytesSent += line.count }
         write(output, on: watch.channel)
         if case .end = output { watches[id] = nil }
     }
@@ -197,6 +203,11 @@ struct ServerState {
             respond(channel, status: failure, body: KubeWire.statusForHTTPCode(failure, user: user, verb: verb))
             return nil
         }
+        if kind == .list || kind == .watch, let invalid = Self.invalidListOptions(query, watch: kind == .watch, watchList: watchListSupported) {
+            record.status = 422
+            respond(channel, status: 422, body: invalid)
+            return nil
+        }
         switch kind {
         case .list:
             if garbage.contains(.listBody) {
@@ -255,6 +266,7 @@ struct ServerState {
         responseHead.headers.add(name: "Cache-Control", value: "no-cache, private")
         responseHead.headers.add(name: "Transfer-Encoding", value: "chunked")
         let head = responseHead
+        bytesSent += Self.headBytes(head)
         channel.eventLoop.execute { channel.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil) }
         nextWatchSerial += 1
         let serial = nextWatchSerial
@@ -307,6 +319,57 @@ struct ServerState {
         return nil
     }
 
+    /// The BOOKMARK the watch cache sends 2 s before a watch's deadline, if
+    /// the watch `serial` is still open and allows bookmarks.
+    mutating func bookmarkBeforeEnd(on channel: any Channel, serial: Int) {
+        let id = ObjectIdentifier(channel)
+        guard let watch = watches[id], watch.serial == serial, watch.bookmarks else { return }
+        let rv = store.resourceVersion
+        let line = KubeWire.eventLine(type: "BOOKMARK", object: KubeWire.bookmarkObject(resourceVersion: rv, initialEventsEnd: false))
+        emit(.line(line, KubeTestServer.WrittenEvent(type: "BOOKMARK", uid: nil, resourceVersion: rv, uptimeNanoseconds: 0)), to: id)
+    }
+
+    /// The bytes of a response head on the wire (status line, headers, blank line).
+    static func headBytes(_ head: HTTPResponseHead) -> Int {
+        let statusLine = "HTTP/1.1 \(head.status.code) \(head.status.reasonPhrase)\r\n".utf8.count
+        return statusLine + head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + 2
+    }
+
+    /// The apiserver's ListOptions validation (apimachinery
+    /// `ValidateListOptions`) for the streaming-list parameters: the 422
+    /// `Invalid` Status it answers, with its wording, or nil when valid.
+    static func invalidListOptions(_ query: [String: String], watch: Bool, watchList: Bool) -> Data? {
+        let sendInitialEvents = query["sendInitialEvents"].map { !$0.isEmpty } ?? false
+        let match = query["resourceVersionMatch"] ?? ""
+        var causes: [(field: String, detail: String)] = []
+        if !watch {
+            if sendInitialEvents { causes.append(("sendInitialEvents", "sendInitialEvents is forbidden for list")) }
+        } else {
+            if sendInitialEvents {
+                if match != "NotOlderThan" {
+                    causes.append(("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+                }
+                if !watchList {
+                    causes.append(("sendInitialEvents", "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"))
+                }
+            }
+            if !match.isEmpty && !sendInitialEvents {
+                causes.append(("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
+            }
+        }
+        guard !causes.isEmpty else { return nil }
+        // field.ErrorList's aggregate: one error bare, several in brackets.
+        let errors = causes.map { "\($0.field): Forbidden: \($0.detail)" }
+        let joined = errors.count == 1 ? errors[0] : "[" + errors.joined(separator: ", ") + "]"
+        return KubeWire.status(
+            code: 422, reason: "Invalid", message: "ListOptions.meta.k8s.io \"\" is invalid: \(joined)",
+            details: [
+                "group": "meta.k8s.io", "kind": "ListOptions",
+                "causes": causes.map { ["reason": "FieldValueForbidden", "message": "Forbidden: \($0.detail)", "field": $0.field] },
+            ]
+        )
+    }
+
     /// Ends the watch `serial` on `channel` cleanly, if it is still open (its timeoutSeconds ran out).
     mutating func endWatch(on channel: any Channel, serial: Int) {
         let id = ObjectIdentifier(channel)
@@ -322,6 +385,7 @@ struct ServerState {
         responseHead.headers.add(name: "Cache-Control", value: "no-cache, private")
         responseHead.headers.add(name: "Content-Length", value: String(body.count))
         let head = responseHead
+        bytesSent += Self.headBytes(head) + body.count
         if stalled && status == 200 {
             channel.eventLoop.execute { channel.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil) }
             parkedBodies.append((channel, body))

@@ -61,6 +61,10 @@ struct TestCluster {
         settings.stallTimeout = 1
         settings.maxBackoff = 0.2
         settings.requestTimeout = 5
+        // The daemon's start spread and streaming list are the subject of
+        // FleetCostTests; here the loop starts at once and LISTs.
+        settings.startupSpread = 0
+        settings.watchList = false
         return settings
     }
 
@@ -147,15 +151,21 @@ struct APIServerSourceTests {
         }
     }
 
-    /// Each failure ends in a relist with the view intact; between the failure
-    /// and the relist the view is unsynced.
-    @Test("a watch cut mid-event, a 410, a stall and a garbage line each end in a relist; the view stays intact", arguments: ["cut", "expired", "stall", "garbage"])
+    /// A 410 or a garbage line (an event lost) ends in a relist; a cut or a
+    /// stall lost no event, so the watch resumes from the view's
+    /// resourceVersion and the resumed watch's BOOKMARK syncs the view again,
+    /// with no LIST (issue 20). Between the failure and either, the view is
+    /// unsynced and intact.
+    @Test("a 410 and a garbage line relist; a watch cut mid-event or a stall resume from the resourceVersion, synced again by a BOOKMARK; the view stays intact",
+          arguments: ["cut", "expired", "stall", "garbage"])
     func relists(_ failure: String) async throws {
         try await TestCluster.with { cluster in
             let source = APIServerPodSource(settings: cluster.settings, logger: TestCluster.logger)
             try await TestCluster.running(source) {
                 #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.openWatchCount == 1 })
                 let pods = source.currentSnapshot().pods
+                let version = source.currentSnapshot().resourceVersion
+                let watches = cluster.server.watchCount
                 // The relist will fail until released: the unsynced view can be seen.
                 cluster.server.setFailure(500, for: [.list])
                 switch failure {
@@ -171,7 +181,19 @@ struct APIServerSourceTests {
                 if failure == "stall" { cluster.server.releaseStall() }
                 let lists = cluster.server.listCount
                 cluster.server.setFailure(nil, for: [.list])
-                #expect(await waitUntil(every: .milliseconds(20)) { source.currentSnapshot().synced && cluster.server.listCount > lists }, "\(failure): no relist")
+                if failure == "cut" || failure == "stall" {
+                    #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.watchCount > watches })
+                    let resumed = cluster.server.requests.filter { $0.kind == .watch }.last
+                    #expect(resumed?.query["resourceVersion"] == version, "\(failure): not resumed from the view's resourceVersion")
+                    #expect(!source.currentSnapshot().synced, "\(failure): synced before the resumed watch vouched for the view")
+                    // The watch cache's periodic bookmarks (a stalled watch
+                    // may still be resuming when the first is sent).
+                    cluster.server.setAutomaticBookmarks(every: .milliseconds(100))
+                    #expect(await waitUntil(every: .milliseconds(20)) { source.currentSnapshot().synced }, "\(failure): the BOOKMARK did not sync")
+                    #expect(cluster.server.listCount == lists, "\(failure): relisted")
+                } else {
+                    #expect(await waitUntil(every: .milliseconds(20)) { source.currentSnapshot().synced && cluster.server.listCount > lists }, "\(failure): no relist")
+                }
                 #expect(source.currentSnapshot().pods.map(\.uid) == pods.map(\.uid))
                 let status = source.status()
                 #expect(status.state == .synced)
@@ -223,6 +245,8 @@ struct APIServerSourceTests {
         let tokenFile = directory.appending("token")
         try "first\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         try await TestCluster.with(clientCertificates: .notRequested, acceptedTokens: ["first"], auth: { _ in [.tokenFile(tokenFile)] }) { cluster in
+            // A cut watch resumes, and is vouched for again by its next BOOKMARK.
+            cluster.server.setAutomaticBookmarks(every: .milliseconds(200))
             let source = APIServerPodSource(settings: cluster.settings, logger: TestCluster.logger)
             try await TestCluster.running(source) {
                 #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.openWatchCount == 1 && source.currentSnapshot().synced })
@@ -239,6 +263,8 @@ struct APIServerSourceTests {
     @Test("a rotated client certificate (kubelet-client-current.pem) is used by the next connection, without a restart")
     func certificateRotation() async throws {
         try await TestCluster.with { cluster in
+            // A cut watch resumes, and is vouched for again by its next BOOKMARK.
+            cluster.server.setAutomaticBookmarks(every: .milliseconds(200))
             let source = APIServerPodSource(settings: cluster.settings, logger: TestCluster.logger)
             try await TestCluster.running(source) {
                 #expect(await waitUntil(every: .milliseconds(20)) { cluster.server.openWatchCount == 1 })

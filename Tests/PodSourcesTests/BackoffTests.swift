@@ -61,15 +61,17 @@ struct BackoffTests {
         }
     }
 
-    @Test("the waits: at least 0.8 s, doubling, jittered between the step and twice it, never above maxBackoff")
+    @Test("the waits: at least 0.8 s, doubling, jittered between the step and twice it; once at maxBackoff, between it and 1.25 times it")
     func waits() {
         for _ in 0..<200 {
             var backoff = Backoff(cap: 30)
-            let waits = (0..<8).map { _ in backoff.next() }
+            let waits = (0..<10).map { _ in backoff.next() }
             for (step, wait) in waits.enumerated() {
-                let base = min(30, 0.8 * Double(1 << step))
-                #expect(wait >= .milliseconds(Int64(min(base, 30 * 0.75) * 1000)) && wait <= .seconds(min(2 * base, 30)), "step \(step): \(wait)")
+                let base = 0.8 * Double(1 << step)
+                #expect(wait >= .milliseconds(Int64(min(base, 30) * 1000)) && wait <= .seconds(min(2 * base, 37.5)), "step \(step): \(wait)")
             }
+            // Issue 20: during an outage a node asks at most once per maxBackoff.
+            for wait in waits.dropFirst(6) { #expect(wait >= .seconds(30), "\(wait)") }
             var low = Backoff(cap: 0.1)
             #expect(low.next() >= .milliseconds(800), "a cap below 0.8 s must not make a spin")
         }

@@ -82,6 +82,29 @@ struct PodViewTests {
         #expect(view.status().state == .synced)
     }
 
+    @Test("a failure that lost no event (a cut, an outage) is synced again by the resumed watch's BOOKMARK, with a new fingerprint; one that lost an event (a 410) is not")
+    func resumable() {
+        let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
+        let sent = Date(timeIntervalSince1970: 1_000_000)
+        view.replace(with: [Self.pod("a", phase: "Running")], resourceVersion: "10", takenAt: sent)
+        let listed = view.snapshot().fingerprint
+        view.fail(PodSourceProblem(.unreachable, "https://server/api/v1/pods: watch cut: connection reset"), resumable: true)
+        #expect(!view.snapshot().synced && view.snapshot().fingerprint == nil && view.canResume)
+        view.apply(event: "DELETED", pod: Self.pod("a", phase: "Running"), resourceVersion: "12")
+        #expect(!view.snapshot().synced, "an event is not the server's word on the whole view")
+        view.bookmark(resourceVersion: "15", receivedAt: sent.addingTimeInterval(60))
+        let resynced = view.snapshot()
+        #expect(resynced.synced && resynced.isComplete && resynced.pods.isEmpty && resynced.resourceVersion == "15")
+        #expect(resynced.fingerprint != nil && resynced.fingerprint != listed)
+        #expect(resynced.refreshedAt == sent.addingTimeInterval(60 - PodSourceSettings.defaultBookmarkMargin))
+        #expect(view.status().state == .synced)
+
+        view.fail(PodSourceProblem(.expired, "watch ERROR 410"), resumable: false)
+        #expect(!view.canResume)
+        view.bookmark(resourceVersion: "20", receivedAt: sent.addingTimeInterval(120))
+        #expect(!view.snapshot().synced, "after a 410 only a new list vouches")
+    }
+
     @Test("an event that changes nothing the reconciler reads starts no reconcile; one that does, and a DELETED, do")
     func changes() async {
         let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)

@@ -67,13 +67,16 @@ struct AgentConfigurationTests {
         #expect(settings.access.kubeconfig == "/etc/kubernetes/kubelet.conf" && settings.access.context == "node")
         #expect(settings.access.allowInsecureSkipTLSVerify)
         #expect(settings.nodeName == "worker-1.example")
-        #expect(settings.resyncInterval == 600 && settings.watchTimeout == 120 && settings.stallTimeout == 90)
+        // resyncInterval, deprecated, is read as bookmarkTimeout with a notice (issue 20).
+        #expect(settings.bookmarkTimeout == 600 && settings.watchTimeout == 120 && settings.stallTimeout == 90)
+        #expect(settings.notices.count == 1 && settings.notices[0].contains("podSource.resyncInterval is deprecated and read as podSource.bookmarkTimeout"))
         #expect(settings.requestTimeout == 10 && settings.maxBackoff == 60 && settings.pollInterval == 5)
         #expect(settings.kubeletURL == "https://worker-1.example:10250")
         #expect(settings.kubeletCertificateAuthority == "/etc/kubernetes/pki/kubelet-ca.crt")
         #expect(settings.manifests == "/srv/manifests" && settings.maxDocumentBytes == 8 << 20)
         let defaults = try AgentConfiguration.parse("", file: "empty.yaml").podSourceSettings
-        #expect(defaults.kind == .files && defaults.access.kubeconfig == nil && defaults.resyncInterval == 300)
+        #expect(defaults.kind == .files && defaults.access.kubeconfig == nil && defaults.bookmarkTimeout == 300)
+        #expect(defaults.startupSpread == 30 && defaults.notices.isEmpty)
         #expect(!defaults.access.allowInsecureSkipTLSVerify)
     }
 
@@ -98,6 +101,9 @@ struct AgentConfigurationTests {
         ("podSource:\n  kind: etcd", "podSource.kind", "\"etcd\""),
         ("podSource:\n  kubeconfg: /x", "podSource.kubeconfg", "unknown setting"),
         ("podSource:\n  resyncInterval: 0s", "podSource.resyncInterval", "\"0s\""),
+        ("podSource:\n  bookmarkTimeout: 0s", "podSource.bookmarkTimeout", "\"0s\""),
+        ("podSource:\n  bookmarkTimeout: 5m\n  resyncInterval: 5m", "podSource.resyncInterval", "set only podSource.bookmarkTimeout"),
+        ("podSource:\n  startupSpread: soon", "podSource.startupSpread", "\"soon\""),
         ("podSource:\n  stallTimeout: forever", "podSource.stallTimeout", "\"forever\""),
         ("podSource:\n  kubeletURL: http://node:10250", "podSource.kubeletURL", "https://"),
         ("podSource:\n  kubeletURL: https://node:10250/?token=x", "podSource.kubeletURL", "no query"),
@@ -111,6 +117,17 @@ struct AgentConfigurationTests {
             let message = "\(error)"
             return message.hasPrefix("c.yaml") && message.contains(field) && message.contains(detail) && !message.contains("\n")
         }
+    }
+
+    @Test("bookmarkTimeout and startupSpread load; startupSpread may be 0s; an old config's resyncInterval still loads, with a notice")
+    func fleetSettings() throws {
+        let settings = try AgentConfiguration.parse("podSource:\n  kind: apiserver\n  bookmarkTimeout: 3m\n  startupSpread: 0s\n", file: "c.yaml").podSourceSettings
+        #expect(settings.bookmarkTimeout == 180 && settings.startupSpread == 0 && settings.notices.isEmpty)
+        let old = try AgentConfiguration.parse("podSource:\n  kind: apiserver\n  resyncInterval: 5m\n", file: "old.yaml").podSourceSettings
+        #expect(old.bookmarkTimeout == 300)
+        #expect(old.notices == [
+            "old.yaml: podSource.resyncInterval is deprecated and read as podSource.bookmarkTimeout: the agent no longer relists periodically, only when watches bring no BOOKMARK for this long",
+        ])
     }
 
     @Test("maxManifestBytes: bytes or Ki/Mi/Gi, 1 to 1Gi; anything else refused naming the key")

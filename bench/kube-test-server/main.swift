@@ -6,6 +6,7 @@ import KubeTestServer
 let usage = """
     usage: kube-test-server --dir DIR [--node NAME] [--pods N] [--fixture kubectl|kubelet]
                             [--kubelet-fixture] [--token TOKEN] [--bookmark-seconds S]
+                            [--no-watch-list] [--bookmark-before-timeout]
 
     Starts the test API server on 127.0.0.1 (ephemeral port) with a PKI made by
     openssl in DIR (ca.crt, server.crt/key, client.crt/key with
@@ -22,6 +23,11 @@ let usage = """
       --kubelet-fixture    serve the captured kubelet document at GET /pods
       --token TOKEN        also accept this bearer token
       --bookmark-seconds S send a BOOKMARK to watches every S seconds
+      --no-watch-list      refuse sendInitialEvents=true with 422, as a server
+                           without the WatchList feature gate does
+      --bookmark-before-timeout
+                           a BOOKMARK 2 s before each watch's timeoutSeconds,
+                           as the watch cache sends
 
     Commands on stdin, one per line:
       modify <uid> <phase>    set status.phase (containers terminated unless Running);
@@ -38,7 +44,13 @@ let usage = """
       drop end|line|mid       end open watches: clean end, cut between lines, cut mid-line
       stall / release         hold / send every byte of open and new responses
       fail <code>|off         answer LIST and WATCH with <code> (401, 403, 500) / normally
-      stats                   prints `stats lists=<n> watches=<n> open=<n> rv=<rv>`
+      restart                 close every connection, as a restarted server
+      restart-compacted       the same, and watches from before now get 410
+      down / up               close every connection and every new one at once / serve again
+      stats                   prints `stats lists=<n> watches=<n> open=<n> rv=<rv>
+                              bytes=<n> refused=<n> requests=<n>`
+      requests                prints `request <kind> <status> <uptime ns> <query>` for each
+                              request so far, then `requests-end`
       quit                    stop and exit
     """
 
@@ -68,6 +80,8 @@ var fixture: String?
 var kubeletFixture = false
 var tokens: Set<String> = []
 var bookmarkSeconds: Int?
+var watchList = true
+var bookmarkBeforeTimeout = false
 while !arguments.isEmpty {
     let flag = arguments.removeFirst()
     func value() -> String {
@@ -83,6 +97,8 @@ while !arguments.isEmpty {
     case "--kubelet-fixture": kubeletFixture = true
     case "--token": tokens.insert(value())
     case "--bookmark-seconds": bookmarkSeconds = Int(value()) ?? { fail("--bookmark-seconds needs a number") }()
+    case "--no-watch-list": watchList = false
+    case "--bookmark-before-timeout": bookmarkBeforeTimeout = true
     default: fail("unknown argument \(flag); see --help")
     }
 }
@@ -126,6 +142,8 @@ do {
     }
     if kubeletFixture { server.setKubeletPods(try CapturedPods.load(CapturedPods.kubeletPods)) }
     if let bookmarkSeconds { server.setAutomaticBookmarks(every: .seconds(bookmarkSeconds)) }
+    server.setWatchListSupported(watchList)
+    server.setBookmarksBeforeTimeout(bookmarkBeforeTimeout)
 
     // Only events a `modify` made are reported, not a burst's.
     let reported = ReportedVersions()
@@ -185,8 +203,21 @@ do {
                 if words[1] == "off" { server.setFailure(nil) } else if let code = Int(words[1]) {
                     server.setFailure(code, for: [.list, .watch])
                 } else { say("error fail <code>|off") }
+            case "restart": server.restart(compacted: false)
+            case "restart-compacted": server.restart(compacted: true)
+            case "down": server.setRefusingConnections(true)
+            case "up": server.setRefusingConnections(false)
             case "stats":
-                say("stats lists=\(server.listCount) watches=\(server.watchCount) open=\(server.openWatchCount) rv=\(server.resourceVersion)")
+                say(
+                    "stats lists=\(server.listCount) watches=\(server.watchCount) open=\(server.openWatchCount) rv=\(server.resourceVersion)"
+                        + " bytes=\(server.bytesSent) refused=\(server.refusedConnections) requests=\(server.requests.count)"
+                )
+            case "requests":
+                for request in server.requests {
+                    let query = request.query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+                    say("request \(request.kind.rawValue) \(request.status) \(request.uptimeNanoseconds) \(query.isEmpty ? "-" : query)")
+                }
+                say("requests-end")
             case "quit": break commands
             default: say("error unknown command: \(line)")
             }
