@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Prometheus
+import SocketAPI
 import SystemCalls
 import SystemPackage
 
@@ -11,11 +11,12 @@ import SystemPackage
 /// name does not end in `.prom`, which the collector would read.
 struct MetricsTextfile: Sendable {
     let path: String
-    let registry: PrometheusCollectorRegistry
+    /// The same exposition as `/metrics`, `process_*` refreshed.
+    let metrics: AgentMetricsRecorder
 
     func write() throws(SystemCallError) {
         var bytes: [UInt8] = []
-        registry.emit(into: &bytes)
+        metrics.emit(into: &bytes)
         let slash = path.lastIndex(of: "/")!
         let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
         let name = String(path[path.index(after: slash)...])

@@ -33,6 +33,11 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     public var scans: ScanStatus?
     /// Disk pressure mode (issue 11); absent without a `pressure` policy section.
     public var pressure: PressureStatus?
+    /// What `/livez` answers: the process and its cycles (issue 19). Optional
+    /// so that `check` can read the `/healthz` of an older agent.
+    public var live: ProbeResult?
+    /// What `/readyz` answers: a synced pod view among the rest.
+    public var ready: ProbeResult?
 
     public init(
         healthy: Bool, state: String, watches: Int, volumes: Int, lastReconcile: Date?,
@@ -50,7 +55,7 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun, podSource, scans, pressure
+        case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun, podSource, scans, pressure, live, ready
     }
 
     // Explicit so that nil fields are written as null, like the plan's.
@@ -67,6 +72,8 @@ public struct AgentHealth: Codable, Sendable, Hashable {
         try container.encode(podSource, forKey: .podSource)
         try container.encode(scans, forKey: .scans)
         try container.encodeIfPresent(pressure, forKey: .pressure)
+        try container.encodeIfPresent(live, forKey: .live)
+        try container.encodeIfPresent(ready, forKey: .ready)
     }
 }
 
