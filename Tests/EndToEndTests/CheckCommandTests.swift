@@ -150,7 +150,7 @@ struct CheckCommandTests {
         let elapsed = Date().timeIntervalSince(started)
         #expect(status == 1)
         let podSource = line(lines, "pod source")
-        #expect(podSource.hasPrefix("fail pod source: apiserver https://127.0.0.1:\(port): "), "\(podSource)")
+        #expect(podSource.hasPrefix("fail pod source: apiserver https://127.0.0.1:\(port)/"), "\(podSource)")
         #expect(podSource.contains("connection refused"), "\(podSource)")
         for noise in ["errno", "error set", "connection reset", "NIOConnectionError", "IOError"] {
             #expect(!podSource.contains(noise), "\(podSource)")
