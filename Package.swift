@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "ReaperCore", "BoundedYAML", "SystemCalls", "Yams", logging, httpClient, nioSSL,
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

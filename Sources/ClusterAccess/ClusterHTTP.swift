@@ -28,6 +28,10 @@ public enum ClusterHTTP {
         )
         configuration.httpVersion = .http1Only
         configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        // A refused or failed connection fails the request at once: the pod
+        // sources retry with their own backoff and say what failed, and
+        // `check` answers in a moment rather than after requestTimeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration, backgroundActivityLogger: logger)
     }
 
@@ -37,6 +41,7 @@ public enum ClusterHTTP {
     /// header's value, `Bearer <token>`); anything else is described, then
     /// scrubbed of every credential `request` carried.
     public static func describe(_ error: any Error, request: HTTPClientRequest?) -> String {
+        if let failure = connectionFailure(error) { return failure }
         if let error = error as? HTTPClientError { return error.shortDescription }
         var text = String(describing: error)
         for value in request?.headers["Authorization"] ?? [] {

@@ -72,21 +72,27 @@ struct PolicyReader {
         }
         var policy = Policy()
         for entry in try entries(of: root, section: nil) {
-            switch entry.key {
-            case "idle": try readIdle(entry.value, into: &policy.idle)
-            case "annotation": try readAnnotation(entry.value, into: &policy.annotation)
-            case "pods": try readPods(entry.value, into: &policy.pods)
-            case "orphans": try readOrphans(entry.value, into: &policy.orphans)
-            case "volumes": try readVolumes(entry.value, into: &policy.volumes)
-            case "limits": try readLimits(entry.value, into: &policy.limits)
-            case "pressure":
-                var pressure = Policy.Pressure()
-                try readPressure(entry.value, into: &pressure)
-                policy.pressure = pressure
-            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: nil)
-            }
+            try readSection(entry, into: &policy)
         }
         return policy
+    }
+
+    /// One top-level section into `policy`. Sections are read independently
+    /// of each other, so `problems(_:)` can read each on its own.
+    func readSection(_ entry: Entry, into policy: inout Policy) throws(PolicyError) {
+        switch entry.key {
+        case "idle": try readIdle(entry.value, into: &policy.idle)
+        case "annotation": try readAnnotation(entry.value, into: &policy.annotation)
+        case "pods": try readPods(entry.value, into: &policy.pods)
+        case "orphans": try readOrphans(entry.value, into: &policy.orphans)
+        case "volumes": try readVolumes(entry.value, into: &policy.volumes)
+        case "limits": try readLimits(entry.value, into: &policy.limits)
+        case "pressure":
+            var pressure = Policy.Pressure()
+            try readPressure(entry.value, into: &pressure)
+            policy.pressure = pressure
+        default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: nil)
+        }
     }
 
     func readIdle(_ node: Node, into idle: inout Policy.Idle) throws(PolicyError) {

@@ -52,8 +52,10 @@ public struct AgentConfiguration: Sendable, Hashable {
     /// The packaged config starts with `true`; SIGHUP reads it again.
     public var dryRun = false
     /// The config file these settings were read from (nil: defaults and flags
-    /// only); a reload reads `dryRun` from it again.
+    /// only); a reload reads `dryRun` from it (and its drop-ins) again.
     public var file: String?
+    /// The drop-ins read after `file`, in the order they were merged.
+    public var dropIns: [String] = []
     /// `metrics.listen`: the opt-in TCP listener for Prometheus (`/metrics`, `/healthz` only).
     public var metricsListen: TCPListenAddress?
     /// `metrics.textfile`: the opt-in node_exporter textfile, rewritten atomically after each cycle.
@@ -96,26 +98,29 @@ public struct AgentConfiguration: Sendable, Hashable {
     /// A config file is small; anything larger is not one.
     public static let maximumFileSize = 1 << 20
 
-    /// Reads a config file over the defaults: opened non-blocking and checked
-    /// to be a regular file of at most `maximumFileSize` (a symlink to one is
-    /// followed, as config management makes them).
+    /// Reads a config file over the defaults, then its drop-ins
+    /// (`dropInDirectory(forConfig:)`) in order over it: each opened
+    /// non-blocking and checked to be a regular file of at most
+    /// `maximumFileSize` (a symlink to one is followed, as config management
+    /// makes them). An error names the file it is in, the config file or a drop-in.
     public static func load(path: String) throws(ConfigurationError) -> AgentConfiguration {
-        let bytes: [UInt8]
-        do {
-            bytes = try RegularFileReader.read(path, limit: maximumFileSize, followSymlinks: true)
-        } catch {
-            throw ConfigurationError(file: path, field: nil, message: "cannot read: \(error)")
+        var configuration = try parse(readSettingsFile(path), file: path)
+        let dropIns = try dropInFiles(in: dropInDirectory(forConfig: path))
+        for dropIn in dropIns {
+            configuration = try parse(readSettingsFile(dropIn), file: dropIn, over: configuration)
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ConfigurationError(file: path, field: nil, message: "cannot read: not UTF-8 text")
-        }
-        var configuration = try parse(text, file: path)
         configuration.file = path
+        configuration.dropIns = dropIns
         return configuration
     }
 
-    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> AgentConfiguration {
-        var configuration = AgentConfiguration()
+    /// The settings of `text` (from `file`, for messages) over `base`: each
+    /// key found replaces `base`'s, the sections `podSource` and `metrics`
+    /// key by key.
+    public static func parse(
+        _ text: String, file: String, over base: AgentConfiguration = AgentConfiguration()
+    ) throws(ConfigurationError) -> AgentConfiguration {
+        var configuration = base
         let documents: [Node]
         do {
             documents = try BoundedYAML.documents(text, limits: .settings).filter { !isNull($0) }
@@ -167,7 +172,7 @@ public struct AgentConfiguration: Sendable, Hashable {
                 }
                 configuration.maxManifestBytes = bytes
             case "podSource":
-                configuration.podSource = try parsePodSource(value, file: file)
+                configuration.podSource = try parsePodSource(value, file: file, over: configuration.podSource)
             case "metrics":
                 try parseMetrics(value, file: file, into: &configuration)
             case "logTarget":
@@ -203,8 +208,10 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 
 extension AgentConfiguration {
     /// The `podSource` section: a mapping of the keys in `podSourceKeys`.
-    static func parsePodSource(_ node: Node, file: String) throws(ConfigurationError) -> PodSourceSettings {
-        var settings = PodSourceSettings()
+    static func parsePodSource(
+        _ node: Node, file: String, over base: PodSourceSettings = PodSourceSettings()
+    ) throws(ConfigurationError) -> PodSourceSettings {
+        var settings = base
         var bookmarkKey: String?
         for (key, setting) in try sectionSettings(node, file: file, section: "podSource", expected: "kind: files, apiserver or kubelet, and its settings") {
             let field = setting.field

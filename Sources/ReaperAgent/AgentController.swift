@@ -45,6 +45,10 @@ public final class AgentController: AgentAPIProvider, Sendable {
         var dryRun: Bool
         /// The last write of `metrics.textfile` failed (logged once until it works again).
         var textfileFailing = false
+        /// When this controller was made: the daemon's start, for `/livez`.
+        var startedAt = Date()
+        /// When the last cycle ended, failed or not: `/livez` sees the loop go on.
+        var lastCycleEnded: Date?
     }
 
     public let configuration: AgentConfiguration
@@ -91,10 +95,15 @@ public final class AgentController: AgentAPIProvider, Sendable {
         scanCache = ScanCacheFeed(
             fullScanInterval: configuration.fullScanInterval, watcher: watcher, watchReads: configuration.watchReads, logger: logger
         )
-        textfile = configuration.metricsTextfile.map { MetricsTextfile(path: $0, registry: metrics.registry) }
+        textfile = configuration.metricsTextfile.map { MetricsTextfile(path: $0, metrics: metrics) }
         pressureGauge = DiskPressureGauge(kubeletRoot: configuration.kubeletRoot, kubeletConfig: configuration.kubeletConfig)
         state = Mutex(State(policy: policy, dryRun: dryRun || configuration.dryRun))
         AgentMode.set(dryRun: dryRun || configuration.dryRun)
+        metrics.recordDryRun(dryRun || configuration.dryRun)
+        // The source's state at each scrape, not only after each cycle: a
+        // source that fails between cycles (every 10m, say) shows at once in
+        // volume_reaper_pod_source_synced and its alert.
+        metrics.onScrape { [metrics, pods] in metrics.recordPodSource(pods.status()) }
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
     }
 
@@ -173,6 +182,16 @@ public final class AgentController: AgentAPIProvider, Sendable {
             lastReconcile: snapshot.lastReconcile, lastReconcileError: snapshot.lastReconcileError,
             reconcileRunningSince: snapshot.cycleStartedAt, dryRun: dryRun, podSource: podSource
         )
+        let inputs = AgentProbes.Inputs(
+            now: now, startedAt: snapshot.startedAt, ready: snapshot.ready, stopping: snapshot.stopping,
+            cycleStartedAt: snapshot.cycleStartedAt, lastCycleEnded: snapshot.lastCycleEnded, lastReconcile: snapshot.lastReconcile,
+            lastReconcileError: snapshot.lastReconcileError, hasPlan: snapshot.plan != nil, podSource: podSource,
+            stuckBound: configuration.stuckBound, reconcileInterval: interval,
+            watchdog: notifier.watchdogInterval.map { (interval: $0.timeInterval, fed: isLive(limit: $0)) }
+        )
+        let live = AgentProbes.live(inputs)
+        health.live = live
+        health.ready = AgentProbes.ready(inputs, live: live)
         if let plan = snapshot.plan, plan.pressure != nil { health.pressure = pressureStatus(plan: plan, now: now) }
         health.liveness = livenessStatus()
         if let seconds = snapshot.lastCycleSeconds {
@@ -271,7 +290,12 @@ public final class AgentController: AgentAPIProvider, Sendable {
     @discardableResult
     func reconcile(trigger: String) async throws -> Plan {
         state.withLock { $0.cycleStartedAt = Date() }
-        defer { state.withLock { $0.cycleStartedAt = nil } }
+        defer {
+            state.withLock { state in
+                state.cycleStartedAt = nil
+                state.lastCycleEnded = Date()
+            }
+        }
         await flushAccesses()
         let started = ContinuousClock.now
         let policy = self.policy
@@ -429,8 +453,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         state.withLock { state in
             guard state.ready else { return false }
             guard let started = state.cycleStartedAt else { return true }
-            let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
-            return Date().timeIntervalSince(started) < seconds
+            return Date().timeIntervalSince(started) < limit.timeInterval
         }
     }
 
@@ -461,6 +484,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
             return state.dryRun
         }
         AgentMode.set(dryRun: next)
+        metrics.recordDryRun(next)
         if previous != next {
             logger.notice("mode changed", metadata: ["dry_run": "\(next)", "config": "\(file)"])
         }

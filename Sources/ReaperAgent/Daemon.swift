@@ -17,6 +17,9 @@ public enum Daemon {
         configuration: AgentConfiguration, policy: Policy, policySource: String, dryRun: Bool,
         inheritedListenerFD: Int32?, logger: Logger
     ) async throws {
+        // Before the store: a second agent's session would restart the clocks.
+        let instance = try AgentInstanceLock.acquire(stateDirectory: configuration.stateDir)
+        defer { instance.release() }
         let store = try AccessStore(directory: configuration.stateDir, logger: logger)
         let session = try store.beginSession(at: Date(), maxUnobservedGap: policy.idle.maxUnobservedGap)
         let settings = configuration.podSourceSettings

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Prometheus
+import SocketAPI
 import SystemCalls
 import SystemPackage
 
@@ -17,13 +17,14 @@ import SystemPackage
 /// with `fstat` to be the regular file just made.
 struct MetricsTextfile: Sendable {
     let path: String
-    let registry: PrometheusCollectorRegistry
+    /// The same exposition as `/metrics`, `process_*` refreshed.
+    let metrics: AgentMetricsRecorder
     /// Names tried before giving up: a name taken is another random draw.
     static let attempts = 8
 
     func write() throws {
         var bytes: [UInt8] = []
-        registry.emit(into: &bytes)
+        metrics.emit(into: &bytes)
         let slash = path.lastIndex(of: "/")!
         let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
         let name = String(path[path.index(after: slash)...])

@@ -34,25 +34,26 @@ public struct ReapEventLog: Sendable {
         for directory in report.podDirectories {
             var metadata = MessageID.podDirectoryReaped.metadata
             metadata["volume_path"] = .string(directory.path)
+            let uid = UserText.excerpt(URL(fileURLWithPath: directory.path).lastPathComponent, limit: 253)
             metadata["pod_uid"] = .string(URL(fileURLWithPath: directory.path).lastPathComponent)
             metadata["reason"] = .string(Reason.orphan.rawValue)
             metadata["bytes_freed"] = .stringConvertible(directory.stats.bytesFreed)
             metadata["files_removed"] = .stringConvertible(directory.stats.filesRemoved)
             metadata["dry_run"] = "false"
             if directory.removed {
-                logger.info("removed orphan pod directory", metadata: metadata)
+                logger.info("removed orphan pod directory \(uid) (\(ByteCountText.format(directory.stats.bytesFreed)))", metadata: metadata)
             } else if directory.isPartial {
                 // Part of it is gone: a failure to report, never a keep.
                 metadata["message_id"] = .string(MessageID.reapFailed.rawValue)
                 metadata["reason"] = .string(directory.reasons.map(\.rawValue).joined(separator: ","))
                 metadata["detail"] = .string(directory.detail ?? "")
-                logger.error("orphan pod directory partially removed; the rest is kept", metadata: metadata)
+                logger.error("orphan pod directory \(uid) partially removed (\(ByteCountText.format(directory.stats.bytesFreed))); the rest is kept", metadata: metadata)
             } else {
                 metadata["message_id"] = .string(MessageID.volumeKeptAtLastCheck.rawValue)
                 metadata["bytes_freed"] = "0"
                 metadata["reason"] = .string(([Reason.orphan] + directory.reasons).map(\.rawValue).joined(separator: ","))
                 metadata["detail"] = .string(directory.detail ?? "")
-                logger.notice("kept orphan pod directory", metadata: metadata)
+                logger.notice("kept orphan pod directory \(uid)", metadata: metadata)
             }
         }
     }
@@ -77,27 +78,29 @@ public struct ReapEventLog: Sendable {
         if let after = outcome.freeBytesAfter { metadata["free_bytes_after"] = .stringConvertible(after) }
         if let filesystem = outcome.filesystem { metadata["filesystem"] = .string(filesystem) }
         if !outcome.unmounted.isEmpty { metadata["unmounted"] = .string(outcome.unmounted.joined(separator: ",")) }
+        // What went, in words; the fields above stay for machines.
+        let message = ReapMessageText.message(outcome)
         switch outcome.action {
         case .reaped:
             metadata.merge(MessageID.volumeReaped.metadata) { $1 }
-            logger.info("reaped idle volume", metadata: metadata)
+            logger.info("\(message)", metadata: metadata)
         case .wouldReap:
             metadata.merge(MessageID.volumeWouldReap.metadata) { $1 }
             metadata["bytes_freed"] = .stringConvertible(verdict.bytes)
-            logger.notice("would reap idle volume (dry run)", metadata: metadata)
+            logger.notice("\(message)", metadata: metadata)
         case .keptAtLastCheck:
             metadata.merge(MessageID.volumeKeptAtLastCheck.metadata) { $1 }
-            logger.notice("kept volume at the last check before deletion", metadata: metadata)
+            logger.notice("\(message)", metadata: metadata)
         case .refusedByLimits:
             metadata.merge(MessageID.reapRefusedByLimits.metadata) { $1 }
-            logger.warning("reap refused by limits", metadata: metadata)
+            logger.warning("\(message)", metadata: metadata)
         case .failed:
             metadata.merge(MessageID.reapFailed.metadata) { $1 }
-            logger.error("reap failed; the volume is kept", metadata: metadata)
+            logger.error("\(message)", metadata: metadata)
         case .partiallyReaped:
             // Under the failure ID: part of the volume is gone, the rest kept.
             metadata.merge(MessageID.reapFailed.metadata) { $1 }
-            logger.error("reap stopped part way; what remains of the volume is kept", metadata: metadata)
+            logger.error("\(message)", metadata: metadata)
         }
     }
 }

@@ -35,6 +35,11 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     public var pressure: PressureStatus?
     /// Whether the kubelet's pod cgroup tree was found (issue 18); null before the first cycle.
     public var liveness: LivenessStatus?
+    /// What `/livez` answers: the process and its cycles (issue 19). Optional
+    /// so that `check` can read the `/healthz` of an older agent.
+    public var live: ProbeResult?
+    /// What `/readyz` answers: a synced pod view among the rest.
+    public var ready: ProbeResult?
 
     public init(
         healthy: Bool, state: String, watches: Int, volumes: Int, lastReconcile: Date?,
@@ -53,7 +58,7 @@ public struct AgentHealth: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case healthy, state, watches, volumes, lastReconcile, lastReconcileError, reconcileRunningSince, dryRun, podSource, scans, pressure
-        case liveness
+        case liveness, live, ready
     }
 
     // Explicit so that nil fields are written as null, like the plan's.
@@ -71,6 +76,8 @@ public struct AgentHealth: Codable, Sendable, Hashable {
         try container.encode(scans, forKey: .scans)
         try container.encodeIfPresent(pressure, forKey: .pressure)
         try container.encode(liveness, forKey: .liveness)
+        try container.encodeIfPresent(live, forKey: .live)
+        try container.encodeIfPresent(ready, forKey: .ready)
     }
 }
 

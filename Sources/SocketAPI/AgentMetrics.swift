@@ -52,6 +52,8 @@ public enum AgentMetrics {
     public static let lastReconcileFailed = "volume_reaper_last_reconcile_failed"
     /// Counter, label `code`: HTTP responses of the socket API (the server records these).
     public static let httpRequests = "volume_reaper_http_requests_total"
+    /// Gauge: 1 in observe mode (`run --plan` or `dryRun: true`: nothing is deleted), else 0.
+    public static let dryRun = "volume_reaper_dry_run"
 
     /// Gauge: 1 while the pod source is synced, else 0.
     public static let podSourceSynced = "volume_reaper_pod_source_synced"
@@ -99,6 +101,8 @@ public enum AgentMetrics {
 /// share one registry and one set of series.
 public struct AgentMetricsRecorder: Sendable {
     public let registry: PrometheusCollectorRegistry
+    /// The `process_*` series, refreshed at each scrape.
+    public let process: ProcessMetrics
 
     private let idleVolumes: Gauge
     private let activeVolumes: Gauge
@@ -121,12 +125,16 @@ public struct AgentMetricsRecorder: Sendable {
     private let reconcileErrors: Counter
     private let lastReconcileFailed: Gauge
     private let livenessTreeFound: Gauge
+    private let dryRun: Gauge
     /// The `reason` labels of `keptBytes` set by the last plan, to zero those that went.
     private let keptReasons = Synchronized(Set<Reason>())
     /// The `filesystem` labels of the other filesystems' series, to drop those that went.
     private let otherFilesystems = Synchronized(Set<String>())
     /// The watcher totals last seen, to advance the counters by the difference.
     private let watcherTotals = Synchronized((events: UInt64(0), overflows: UInt64(0)))
+    /// Run before each exposition: series whose truth changes between
+    /// cycles (the pod source's state) are read at the scrape.
+    private let scrapeHooks = Synchronized<[@Sendable () -> Void]>([])
     /// The pod source's totals last seen, likewise.
     private let podSourceTotals = Synchronized(PodSourceStatus(kind: .files, endpoint: "", state: .syncing))
 
@@ -185,11 +193,35 @@ public struct AgentMetricsRecorder: Sendable {
         livenessTreeFound = registry.makeGauge(
             descriptor: name(AgentMetrics.podLivenessTreeFound, "1 while the kubelet's pod cgroup tree is found, else 0 (orphans kept).")
         )
+        dryRun = registry.makeGauge(
+            descriptor: name(AgentMetrics.dryRun, "1 in observe mode (nothing is deleted), 0 when the agent reaps.")
+        )
+        process = ProcessMetrics(registry: registry)
     }
 
     /// Whether the last cycle found the kubelet's pod cgroup tree.
     public func recordLivenessTree(found: Bool) {
         livenessTreeFound.set(Int64(found ? 1 : 0))
+    }
+
+    /// The mode: observe (true) or reap; set at start and at each reload.
+    public func recordDryRun(_ on: Bool) {
+        dryRun.set(Int64(on ? 1 : 0))
+    }
+
+    /// The exposition as of now: the `process_*` series and what the
+    /// `onScrape` hooks record refreshed first.
+    public func emit(into bytes: inout [UInt8]) {
+        process.refresh()
+        for hook in scrapeHooks.withLock({ $0 }) { hook() }
+        registry.emit(into: &bytes)
+    }
+
+    /// Runs `hook` before each exposition (`/metrics`, the textfile). Hooks
+    /// live as long as the recorder (the daemon's life); each must be cheap
+    /// and never block.
+    public func onScrape(_ hook: @escaping @Sendable () -> Void) {
+        scrapeHooks.withLock { $0.append(hook) }
     }
 
     /// One cycle's use of the scan cache.

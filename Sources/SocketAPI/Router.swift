@@ -6,6 +6,11 @@ import ReaperCore
 /// The socket API's routes (design §6).
 enum Route: Sendable, Hashable {
     case health
+    /// Liveness (issue 19): 200 while the process and its cycles go on, even
+    /// with the API server unreachable; a kubelet probe restarts on 503.
+    case live
+    /// Readiness: 200 while the agent judges by a synced pod view.
+    case ready
     case volumes
     case podVolumes(String)
     case plan
@@ -25,6 +30,8 @@ enum Route: Sendable, Hashable {
     init?(path: String) {
         switch path {
         case "/healthz": self = .health
+        case "/livez": self = .live
+        case "/readyz": self = .ready
         case "/v1/volumes": self = .volumes
         case "/v1/plan": self = .plan
         case "/v1/forecast": self = .forecast
@@ -51,14 +58,18 @@ struct APIRequest: Sendable {
 struct RequestHandler: Sendable {
     let provider: any AgentAPIProvider
     let recorder: AgentMetricsRecorder
-    /// The metrics listener: only `/metrics` and `/healthz` exist.
+    /// The metrics listener: only `/metrics` and the health paths exist.
     var scrapeOnly = false
+
+    /// What the metrics listener serves: read-only, and what kubelet probes
+    /// and Prometheus need.
+    static let scrapeRoutes: Set<Route> = [.metrics, .health, .live, .ready]
 
     func respond(to request: APIRequest) async -> APIResponse {
         guard let target = Self.target(of: request.uri) else {
             return .error(.badRequest, code: "bad-request", message: "malformed request target '\(UserText.excerpt(request.uri))'")
         }
-        guard let route = Route(path: target.path), !scrapeOnly || route == .metrics || route == .health else {
+        guard let route = Route(path: target.path), !scrapeOnly || Self.scrapeRoutes.contains(route) else {
             return .error(.notFound, code: "not-found", message: "no such path: \(UserText.excerpt(target.path))")
         }
         guard request.method == route.method else {
@@ -73,6 +84,13 @@ struct RequestHandler: Sendable {
         case .health:
             let health = await provider.health()
             return .json(health, status: health.healthy ? .ok : .serviceUnavailable)
+
+        case .live, .ready:
+            let health = await provider.health()
+            // An agent that computes no probes (a test double) is judged by `healthy`.
+            let probe = (route == .live ? health.live : health.ready)
+                ?? ProbeResult(checks: [ProbeCheck("healthy", ok: health.healthy, message: health.state)])
+            return .json(probe, status: probe.ok ? .ok : .serviceUnavailable)
 
         case .volumes:
             let stateText = target.queryItems?.first(where: { $0.name == "state" })?.value ?? "all"
@@ -127,7 +145,7 @@ struct RequestHandler: Sendable {
 
         case .metrics:
             var bytes: [UInt8] = []
-            recorder.registry.emit(into: &bytes)
+            recorder.emit(into: &bytes)
             return APIResponse(status: .ok, contentType: APIResponse.prometheusType, body: ByteBuffer(bytes: bytes))
         }
     }

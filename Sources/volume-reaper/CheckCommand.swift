@@ -28,7 +28,8 @@ struct CheckCommand: AsyncParsableCommand {
         if options.logTarget == nil { logging.logTarget = "stderr" }
         let logger = CommandLogging.bootstrap(configuration: logging)
         if let config = options.config {
-            print(CheckLine(.ok, "config", "\(config): valid"))
+            let dropIns = configuration.dropIns.isEmpty ? "" : " with drop-ins " + configuration.dropIns.joined(separator: ", ")
+            print(CheckLine(.ok, "config", "\(config)\(dropIns): valid"))
         }
         let check = NodeCheck(configuration: configuration, configSource: options.config ?? "the flags")
         let lines = await check.run(logger: logger)

@@ -226,6 +226,13 @@ struct OnceCommandTests {
         #expect(job["POD_NAMESPACE"] == "batch")
         #expect(job["POD_NAME"] == "report-job-29184")
         #expect(Int(job["BYTES_FREED"] ?? "") ?? 0 >= 65536)
+        // Issue 19: MESSAGE names what went, for people reading journalctl:
+        // the volume's type and name, the pod, the bytes and the idle time.
+        let message = try #require(job["MESSAGE"])
+        #expect(message.hasPrefix("reaped emptyDir scratch of pod batch/report-job-29184 ("), "\(message)")
+        #expect(message.contains(try Regex(#"\(\d+\.\d (KiB|MiB), idle \d+[dhm]"#)), "\(message)")
+        let reapMessages = entries.filter { $0["MESSAGE_ID"] == Self.reapedMessageID }.compactMap { $0["MESSAGE"] }
+        #expect(Set(reapMessages).count == reapMessages.count, "identical reap lines: \(reapMessages)")
         // Kept volumes are no reaps.
         for expected in node.expectations where expected.verdict == "keep" {
             #expect(!entries.contains { $0["VOLUME_PATH"] == expected.path && $0["MESSAGE_ID"] == Self.reapedMessageID })

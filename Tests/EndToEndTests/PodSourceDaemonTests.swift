@@ -88,7 +88,7 @@ struct PodSourceDaemonTests {
     /// with `podSource.kind: apiserver`; waits for READY=1.
     static func start(
         dryRun: Bool, logTarget: String = "stderr", acceptedTokens: Set<String> = [], auth: ((TestPKI) -> [KubeconfigAuth])? = nil,
-        waitHealthy: Bool = true
+        waitHealthy: Bool = true, extraConfig: String = ""
     ) async throws -> Running {
         let directory = try TemporaryDirectory("apiserver-daemon")
         let pki = try TestPKI(directory: directory.appending("pki"), nodeName: CapturedPods.nodeName)
@@ -126,6 +126,7 @@ struct PodSourceDaemonTests {
                   kubeconfig: \(kubeconfig)
                   maxBackoff: 500ms
                   startupSpread: 0s
+                \(extraConfig)
                 """.write(toFile: config, atomically: true, encoding: .utf8)
             let notify = try NotifySocket(path: directory.appending("notify.sock"))
             let daemon = try BackgroundProcess(

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Prometheus
+import SocketAPI
 import Testing
 import TestSupport
 @testable import ReaperAgent
@@ -32,7 +33,7 @@ struct MetricsTextfileTests {
         let registry = PrometheusCollectorRegistry()
         let gauge = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "volume_reaper_test_gauge", unitName: "", helpText: "A test gauge."))
         gauge.set(Int64(7))
-        let textfile = MetricsTextfile(path: target, registry: registry)
+        let textfile = MetricsTextfile(path: target, metrics: AgentMetricsRecorder(registry: registry))
         let result = finishing(within: 5, unblock: fifos.release) { () -> String? in
             do { try textfile.write(); return nil } catch { return "\(error)" }
         }

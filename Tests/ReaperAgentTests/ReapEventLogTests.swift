@@ -106,4 +106,42 @@ struct ReapEventLogTests {
         // One-shot runs (no memory) log every entry.
         #expect(record(wouldReap).count == 1 && record(wouldReap).count == 1)
     }
+
+    @Test("issue 19: MESSAGE names what went (type, volume, pod, bytes, idle), not one fixed text; the fields stay")
+    func messageNamesTheVolume() throws {
+        var stats = RemovalStats()
+        stats.bytesFreed = 12_897_485  // 12.3 MiB
+        stats.filesRemoved = 3
+        func outcome(_ action: ReapOutcome.Action, verdict: VolumeVerdict = Self.verdict, reasons: [Reason] = [.podTerminated, .idle]) -> ReapOutcome {
+            ReapOutcome(verdict: verdict, action: action, reasons: reasons, detail: nil, stats: stats, unmounted: [])
+        }
+        let reaped = try #require(record(ReapReport(outcomes: [outcome(.reaped)], podDirectories: [], dryRun: false)).first)
+        #expect(reaped.message == "reaped emptyDir scratch of pod batch/job-1 (12.3 MiB, idle 2h)")
+        #expect(reaped.metadata["pod_name"] == "job-1" && reaped.metadata["volume_name"] == "scratch")
+        #expect(reaped.metadata["bytes_freed"] == "12897485")
+        #expect(reaped.metadata["message_id"] == MessageID.volumeReaped.rawValue)
+
+        var planned = Self.verdict
+        planned.bytes = 2048
+        let would = try #require(record(ReapReport(outcomes: [outcome(.wouldReap, verdict: planned)], podDirectories: [], dryRun: true)).first)
+        #expect(would.message == "would reap emptyDir scratch of pod batch/job-1 (2.0 KiB, idle 2h; dry run)")
+
+        var orphan = Self.verdict
+        orphan.pod = nil
+        orphan.namespace = nil
+        orphan.plugin = PluginName("kubernetes.io~configmap")
+        orphan.name = "conf\nfake"
+        let kept = try #require(record(ReapReport(outcomes: [outcome(.keptAtLastCheck, verdict: orphan, reasons: [.accessedDuringReap])], podDirectories: [], dryRun: false)).first)
+        #expect(kept.message == "kept configMap conf\\nfake of orphan pod 5e1f0000-0000-4000-8000-000000000001 at the last check before deletion (accessed-during-reap)")
+        #expect(!kept.message.contains("\n"), "a name cannot split the line")
+
+        // Eleven reaps are eleven different lines.
+        let many = (1...11).map { number in
+            var verdict = Self.verdict
+            verdict.pod = "job-\(number)"
+            return outcome(.reaped, verdict: verdict)
+        }
+        let messages = record(ReapReport(outcomes: many, podDirectories: [], dryRun: false)).map(\.message)
+        #expect(Set(messages).count == 11)
+    }
 }
