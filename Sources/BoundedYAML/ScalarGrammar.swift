@@ -15,15 +15,16 @@ public enum ScalarGrammar {
             default: break
             }
         }
-        if quoted { return .failure(BooleanProblem("write true or false without quotes")) }
+        if quoted { return .failure(BooleanProblem(hint: "write true or false without quotes")) }
         if ["yes", "no", "on", "off", "y", "n"].contains(scalar.string.lowercased()) {
-            return .failure(BooleanProblem("write true or false (yes, no, on and off are not accepted)"))
+            return .failure(BooleanProblem(hint: "write true or false (yes, no, on and off are not accepted)"))
         }
-        return .failure(BooleanProblem("expected true or false"))
+        return .failure(BooleanProblem(hint: nil))
     }
 
     public struct BooleanProblem: Error, Sendable, Hashable, CustomStringConvertible {
-        public var description: String
-        init(_ description: String) { self.description = description }
+        /// What to write instead, when the value is a near miss; nil for anything else.
+        public var hint: String?
+        public var description: String { hint ?? "expected true or false" }
     }
 }

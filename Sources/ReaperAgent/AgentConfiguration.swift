@@ -376,7 +376,8 @@ struct ConfigSetting {
         }
         switch ScalarGrammar.boolean(scalar) {
         case .success(let flag): return flag
-        case .failure(let problem): throw ConfigurationError(file: file, field: field, message: "must be true or false: \(problem) (got \"\(shown)\")")
+        case .failure(let problem):
+            throw ConfigurationError(file: file, field: field, message: "must be true or false\(problem.hint.map { ": " + $0 } ?? "") (got \"\(shown)\")")
         }
     }
 
