@@ -76,7 +76,7 @@ public final class PodCgroups: Sendable {
     /// One pod, read fresh: the reaper asks this right before deleting.
     public func liveness(ofPod uid: String, logger: Logger) -> Liveness {
         let trees: [String]
-        switch findTrees(logger: logger) {
+        switch currentTrees(logger: logger) {
         case .failure(let error): return .inconclusive("\(error)")
         case .success(let found) where found.trees.isEmpty: return .noKubeletTree(found.problem ?? "no kubelet pod cgroup tree under \(root)")
         case .success(let found): trees = found.trees
@@ -108,7 +108,7 @@ public final class PodCgroups: Sendable {
         let wanted = Dictionary(uids.map { (Self.normalized($0), $0) }, uniquingKeysWith: { first, _ in first })
         var result = PodLiveness()
         let trees: [String]
-        switch findTrees(logger: logger) {
+        switch currentTrees(logger: logger) {
         case .failure(let error):
             logger.warning("pod cgroups unreadable: every pod is kept as inconclusive", metadata: ["cgroup_root": "\(root)", "error": "\(error)"])
             result.inconclusive = Set(wanted.values)
@@ -151,6 +151,17 @@ public final class PodCgroups: Sendable {
 
     /// The kubelet's pod trees (see `KubeletCgroupTrees`); logs when they go
     /// missing or are found again.
+    /// The trees as of now: a cached search whose tree has gone since (a
+    /// kubelet restarted under another slice, a sandbox removed) is searched
+    /// again at once, instead of making every pod inconclusive until the
+    /// cache expires.
+    func currentTrees(logger: Logger) -> Result<KubeletCgroupTrees.Result, SystemCallError> {
+        let first = findTrees(logger: logger)
+        guard case .success(let found) = first, found.trees.contains(where: { (try? Syscall.statx(nil, $0)) == nil }) else { return first }
+        cached.withLock { $0 = nil }
+        return findTrees(logger: logger)
+    }
+
     func findTrees(logger: Logger) -> Result<KubeletCgroupTrees.Result, SystemCallError> {
         if let cached = cached.withLock({ $0 }), ContinuousClock.now - cached.at < Self.cacheFor {
             return .success(cached.result)
