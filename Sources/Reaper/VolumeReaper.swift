@@ -81,6 +81,11 @@ public struct ReapReport: Sendable {
     }
 
     public var reaped: [ReapOutcome] { outcomes.filter { $0.action == .reaped } }
+    /// The volumes the last check kept, with its reasons: the daemon walks
+    /// them again next cycle and serves them as kept.
+    public var keptAtLastCheck: [String: [Reason]] {
+        Dictionary(outcomes.filter { $0.action == .keptAtLastCheck }.map { ($0.verdict.path, $0.reasons) }, uniquingKeysWith: { first, _ in first })
+    }
     /// Freed by whole and partial reaps alike.
     public var bytesFreed: UInt64 {
         outcomes.filter { $0.action == .reaped || $0.action == .partiallyReaped }.reduce(0) { $0 + $1.stats.bytesFreed }

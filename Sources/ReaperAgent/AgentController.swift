@@ -331,7 +331,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
                     throw error
                 }
                 let scans = scanCache.finish(cycle)
-                scanCache.forget(result.report.outcomes.filter { $0.action == .keptAtLastCheck }.map(\.verdict.path))
+                scanCache.forget(result.report.keptAtLastCheck.keys)
                 for outcome in result.report.reaped {
                     try? store.markReaped(path: outcome.verdict.path, at: Date(), bytesFreed: outcome.stats.bytesFreed)
                 }
@@ -356,10 +356,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
             metrics.recordLivenessTree(found: podCgroups.treeStatus?.found ?? false)
             await writeTextfile()
             var served = result.snapshot.plan
-            served.keepAfterLastCheck(Dictionary(
-                result.report.outcomes.filter { $0.action == .keptAtLastCheck }.map { ($0.verdict.path, $0.reasons) },
-                uniquingKeysWith: { first, _ in first }
-            ))
+            served.keepAfterLastCheck(result.report.keptAtLastCheck)
             let lastReap: Date? = state.withLock { state in
                 state.plan = served
                 state.lastReconcile = finished

@@ -68,7 +68,7 @@ final class ScanCacheFeed: Sendable {
     }
 
     /// Volumes the last check kept: walked again in the next cycle.
-    func forget(_ paths: [String]) {
+    func forget(_ paths: some Collection<String>) {
         guard !paths.isEmpty else { return }
         cache.withLock { $0.forget(paths) }
     }

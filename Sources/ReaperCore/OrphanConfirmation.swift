@@ -116,10 +116,11 @@ struct OrphanSnapshotJudgement {
         self.viewShrank = viewShrank
     }
 
-    init(_ input: ReconcileInput, observations: [String: OrphanObservation]?) {
+    /// `loss`: the input's `PodViewLoss` when the caller already has it.
+    init(_ input: ReconcileInput, observations: [String: OrphanObservation]?, loss: PodViewLoss? = nil) {
         self.init(
             manifests: input.manifests, policy: input.policy, now: input.now, boot: input.boot, observations: observations,
-            viewShrank: PodViewLoss(input).exceedsLimits
+            viewShrank: (loss ?? PodViewLoss(input)).exceedsLimits
         )
     }
 

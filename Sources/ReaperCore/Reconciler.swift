@@ -38,7 +38,8 @@ public struct ReconcileInput: Sendable {
 /// function: `--plan`, `--once`, the daemon and the socket all share it.
 public enum Reconciler {
     public static func plan(_ input: ReconcileInput) -> Plan {
-        let snapshot = OrphanSnapshotJudgement(input, observations: input.orphanObservations)
+        let loss = PodViewLoss(input)
+        let snapshot = OrphanSnapshotJudgement(input, observations: input.orphanObservations, loss: loss)
         var verdicts: [VolumeVerdict] = []
         var orphanDirectories: [PodDirectory] = []
 
@@ -51,7 +52,7 @@ public enum Reconciler {
             }
         }
 
-        var alerts: [PlanAlert] = PodViewLoss(input).alert.map { [$0] } ?? []
+        var alerts: [PlanAlert] = loss.alert.map { [$0] } ?? []
         var orphanPodDirectories = orphanDirectories
             .filter { input.policy.orphans.removePodDir && snapshot.keepReasons(for: $0).isEmpty }
             .filter { input.liveness.keepReasons(for: $0.uid, orphan: true).isEmpty }
@@ -62,7 +63,7 @@ public enum Reconciler {
             applyPressure(&verdicts, pressure: &assessed, devices: volumeDevices(input.inventory), settings: pressure)
             measured = assessed
         }
-        applyOrphanFraction(&verdicts, orphanPodDirectories: &orphanPodDirectories, alerts: &alerts, input: input)
+        applyOrphanFraction(&verdicts, orphanPodDirectories: &orphanPodDirectories, alerts: &alerts, input: input, snapshot: snapshot)
         applyMaxReaps(&verdicts, limit: max(input.policy.limits.maxReapsPerCycle, pressure?.maxReapsPerCycle ?? 0))
 
         // A pod directory goes only once every volume in it goes.
@@ -250,11 +251,11 @@ public enum Reconciler {
     /// UID directory the view does not list while it vouches for absence,
     /// whatever else keeps it (`pod-alive`, `mounted`, unconfirmed).
     static func applyOrphanFraction(
-        _ verdicts: inout [VolumeVerdict], orphanPodDirectories: inout [String], alerts: inout [PlanAlert], input: ReconcileInput
+        _ verdicts: inout [VolumeVerdict], orphanPodDirectories: inout [String], alerts: inout [PlanAlert], input: ReconcileInput,
+        snapshot judgement: OrphanSnapshotJudgement
     ) {
         let total = input.inventory.pods.count
         guard total > 0, input.policy.orphans.reap else { return }
-        let judgement = OrphanSnapshotJudgement(input, observations: nil)
         let missing = input.inventory.pods.filter { directory in
             directory.kind == .uid && input.manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty
                 && judgement.snapshotKeepReasons(for: directory).allSatisfy { $0 == .orphansDisabled || $0 == .podViewShrank }
