@@ -21,17 +21,8 @@ import SystemPackage
 /// - a kubelet in a container has its tree below the container's cgroup (`docker/<id>/kubepods.slice`).
 /// Where the trees are is found by `KubeletCgroupTrees`.
 public final class PodCgroups: Sendable {
-    public enum Liveness: Sendable, Hashable {
-        /// A cgroup of the pod holds processes.
-        case alive(cgroup: String)
-        /// No cgroup of the pod, or only empty ones.
-        case notAlive
-        /// A cgroup file could not be read.
-        case inconclusive(String)
-        /// No kubelet cgroup tree could be found (why): nothing says whether
-        /// the pod runs, so an orphan is kept (`liveness-unknown`).
-        case noKubeletTree(String)
-    }
+    /// What a pod's cgroups say (the judging lives in ReaperCore).
+    public typealias Liveness = CgroupLiveness
 
     /// The last search for the kubelet's trees: what the metric and
     /// `/healthz` report.

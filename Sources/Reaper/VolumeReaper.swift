@@ -47,6 +47,24 @@ public struct ReapOutcome: Sendable {
     }
 }
 
+extension ReapOutcome.Action {
+    /// What a volume whose opening or removal stopped on `error` became:
+    /// anything already gone makes it a partial reap, never "kept", which
+    /// would say the volume is whole; a tree that could not be read or a path
+    /// outside `<root>/pods` is a failure; the rest (a mount, a lock, activity)
+    /// were kept at the last check.
+    init(stoppedBy error: RemovalError) {
+        if error.removed.filesRemoved > 0 {
+            self = .partiallyReaped
+        } else {
+            switch error.code {
+            case .inconclusive, .outsideKubeletPods: self = .failed
+            case .mounted, .lockHeld, .changedDuringRemoval, .notEmpty: self = .keptAtLastCheck
+            }
+        }
+    }
+}
+
 /// What happened to an orphan's pod directory after its volumes.
 public struct PodDirectoryOutcome: Sendable {
     public var path: String
@@ -138,41 +156,8 @@ public struct VolumeReaper: Sendable {
                 outcomes.append(ReapOutcome(verdict: verdict, action: .wouldReap, reasons: verdict.reasons, detail: nil, stats: RemovalStats(), unmounted: []))
                 continue
             }
-            // Access times that cannot be read now keep everything (fail closed).
-            guard let records = access() else {
-                var kept = verdict
-                kept.keep(because: .inconclusive)
-                outcomes.append(ReapOutcome(verdict: kept, action: .keptAtLastCheck, reasons: [.inconclusive], detail: "access times unreadable at the last check", stats: RemovalStats(), unmounted: []))
-                continue
-            }
-            let pressureReap = verdict.reasons.contains(.diskPressure)
-            var before: (measured: FilesystemUsage, judged: PressureAssessment)?
-            if pressureReap, let measureFree {
-                func keep(_ reasons: [Reason], _ detail: String) {
-                    var kept = verdict
-                    for reason in reasons { kept.keep(because: reason) }
-                    outcomes.append(ReapOutcome(verdict: kept, action: .keptAtLastCheck, reasons: reasons, detail: detail, stats: RemovalStats(), unmounted: []))
-                }
-                // Its own filesystem, as the plan judged it (by device); one
-                // the plan did not measure is not in pressure.
-                guard let measured = measureFree(verdict.path),
-                      let pressure = plan.pressureFilesystems.first(where: { $0.filesystem.device == measured.device }) else {
-                    keep([.inconclusive], "the volume's filesystem cannot be measured as the plan measured it")
-                    continue
-                }
-                if measured.availableBytes >= pressure.thresholdBytes, measured.availableInodes >= pressure.thresholdInodes ?? 0 {
-                    keep([.recentAccess], "free space on \(pressure.filesystem.path) is back above the pressure threshold")
-                    continue
-                }
-                before = (measured, pressure)
-            }
-            var outcome = reapOne(verdict, currentPodView: currentPodView, access: records, logger: logger, clock: clock)
+            let outcome = reapOne(verdict, plan: plan, currentPodView: currentPodView, access: access, logger: logger, clock: clock)
             if outcome.action == .reaped { reapedPaths.insert(verdict.path) }
-            if let before {
-                outcome.freeBytesBefore = before.measured.availableBytes
-                outcome.freeBytesAfter = measureFree?(verdict.path)?.availableBytes
-                outcome.filesystem = before.judged.filesystem.path
-            }
             outcomes.append(outcome)
         }
         var podDirectories: [PodDirectoryOutcome] = []
@@ -191,67 +176,94 @@ public struct VolumeReaper: Sendable {
 
     // MARK: One volume
 
+    /// One volume: the reads the last check asks for, in its order, then
+    /// the unmounts and the removal. `Reconciler.lastCheck` judges.
     func reapOne(
-        _ verdict: VolumeVerdict, currentPodView: () -> PodSnapshot, access: [String: AccessRecord], logger: Logger, clock: () -> Date
+        _ verdict: VolumeVerdict, plan: Plan, currentPodView: () -> PodSnapshot,
+        access: @Sendable () -> [String: AccessRecord]?, logger: Logger, clock: () -> Date
     ) -> ReapOutcome {
         func kept(_ reasons: [Reason], _ detail: String?, action: ReapOutcome.Action = .keptAtLastCheck, unmounted: [String] = []) -> ReapOutcome {
             var updated = verdict
-            updated.verdict = .keep
+            updated.keep(because: reasons[0])
             updated.reasons = reasons
             return ReapOutcome(verdict: updated, action: action, reasons: reasons, detail: detail, stats: RemovalStats(), unmounted: unmounted)
         }
+        var freeSpace: LastCheckInput.FreeSpaceReading?
+        if verdict.reasons.contains(.diskPressure), let measureFree {
+            freeSpace = measureFree(verdict.path).map { .measured($0) } ?? .unmeasurable
+        }
+        var input = LastCheckInput(
+            planned: verdict, access: access(), freeSpace: freeSpace, pressureFilesystems: plan.pressureFilesystems, policy: policy, now: clock()
+        )
         guard let location = KubeletPath(volumePath: verdict.path, kubeletRoot: kubeletRoot) else {
             return kept([.inconclusive], "not a volume path under \(kubeletRoot)/pods: refused", action: .failed)
         }
-        let opened: KubeletPath.OpenVolume
-        do {
-            opened = try location.open()
-        } catch {
-            return kept([error.reason], error.description, action: error.code == .changedDuringRemoval ? .keptAtLastCheck : .failed)
+        // A pressure reap past its pressure check reports the free space
+        // of its filesystem before and after, whatever became of it.
+        var pastPressureCheck = false
+        func finish(_ outcome: ReapOutcome) -> ReapOutcome {
+            guard pastPressureCheck, case .measured(let measured)? = freeSpace,
+                  let judged = plan.pressureFilesystems.first(where: { $0.filesystem.device == measured.device }) else { return outcome }
+            var outcome = outcome
+            outcome.freeBytesBefore = measured.availableBytes
+            outcome.freeBytesAfter = measureFree?(verdict.path)?.availableBytes
+            outcome.filesystem = judged.filesystem.path
+            return outcome
         }
-        defer { opened.close() }
-
-        // A disk-pressure reap is judged by pressure.idleAfter; every other rule stands.
-        var judgingPolicy = policy
-        if verdict.reasons.contains(.diskPressure), let pressure = policy.pressure {
-            judgingPolicy.idle.after = min(policy.idle.after, pressure.idleAfter)
-        }
-        // The last check: scan and judge again with fresh manifests and access times.
-        // Anything changed after it began is in use, and stops the removal.
-        let quietSince = KernelTime.earliestStampFromNow()
+        var opened: KubeletPath.OpenVolume?
+        defer { opened?.close() }
+        // Anything changed after the first walk of the last check began is
+        // in use, and stops the removal.
+        var quietSince: KernelTime?
+        var table: MountTable?
         var unmounted: [String] = []
-        var rescan = rescanned(location, opened, verdict: verdict)
-        var fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: judgingPolicy, now: clock())
-        if fresh.verdict == .keep {
-            return kept(lastCheckReasons(fresh.reasons), "kept at the last check before deletion")
-        }
-        if let alive = livenessKeep(podUID: location.podUID, orphan: verdict.orphan || fresh.orphan, logger: logger) {
-            return kept([alive.reason], alive.detail)
-        }
-        if rescan.volume.scan.isMounted {
-            // Only reached when every mount is of an opted-in type on a local kind.
-            // An unmount in a private mount namespace (a sandboxed unit) would leave
-            // the host's mount in place over what we then delete: refuse.
-            guard Self.inHostMountNamespace() else {
-                return kept([.mounted], "not in the host mount namespace: volumes.unmount refused")
-            }
-            beforeUnmount?(verdict.path)
-            for mount in rescan.volume.scan.mounts.sorted(by: { $0.mountPoint.count > $1.mountPoint.count }) {
-                do throws(RemovalError) {
-                    try unmountChecked(mount, table: rescan.table, location: location, opened: opened)
-                    unmounted.append(mount.mountPoint)
-                    logger.info("unmounted before removal", metadata: ["volume_path": "\(verdict.path)", "mount_point": "\(mount.mountPoint)", "fstype": "\(mount.filesystemType)"])
-                } catch {
-                    return kept([.mounted], "umount \(mount.mountPoint): \(error.detail)", unmounted: unmounted)
+        while true {
+            switch Reconciler.lastCheck(input) {
+            case .keep(let reasons, let detail):
+                return finish(kept(reasons, detail, unmounted: unmounted))
+            case .read(.rescan):
+                pastPressureCheck = true
+                if opened == nil {
+                    do {
+                        opened = try location.open()
+                    } catch {
+                        return finish(kept([error.reason], error.description, action: ReapOutcome.Action(stoppedBy: error)))
+                    }
                 }
-            }
-            rescan = rescanned(location, opened, verdict: verdict)
-            fresh = Reconciler.rejudge(rescan.volume, in: rescan.directory, manifests: currentPodView(), access: access, policy: judgingPolicy, now: clock())
-            if fresh.verdict == .keep || rescan.volume.scan.isMounted {
-                return kept(lastCheckReasons(fresh.reasons.isEmpty ? [.mounted] : fresh.reasons), "kept after unmounting", unmounted: unmounted)
+                if quietSince == nil { quietSince = KernelTime.earliestStampFromNow() }
+                let rescan = rescanned(location, opened!, verdict: verdict)
+                table = rescan.table
+                input.rescan = LastCheckInput.Rescan(volume: rescan.volume, directory: rescan.directory, podView: currentPodView())
+                input.now = clock()
+            case .read(.liveness):
+                input.liveness = podCgroups.liveness(ofPod: location.podUID, logger: logger)
+            case .read(.mountNamespace):
+                input.inHostMountNamespace = Self.inHostMountNamespace()
+            case .reap(let mounts) where !mounts.isEmpty:
+                beforeUnmount?(verdict.path)
+                for mount in mounts {
+                    do throws(RemovalError) {
+                        try unmountChecked(mount, table: table, location: location, opened: opened!)
+                        unmounted.append(mount.mountPoint)
+                        logger.info("unmounted before removal", metadata: ["volume_path": "\(verdict.path)", "mount_point": "\(mount.mountPoint)", "fstype": "\(mount.filesystemType)"])
+                    } catch {
+                        return finish(kept([.mounted], "umount \(mount.mountPoint): \(error.detail)", unmounted: unmounted))
+                    }
+                }
+                input.unmounted = true
+                input.rescan = nil
+            case .reap:
+                return finish(remove(verdict, location: location, opened: opened!, scannedBytes: input.rescan!.volume.scan.bytes,
+                              quietSince: quietSince, unmounted: unmounted, logger: logger))
             }
         }
+    }
 
+    /// The removal itself, once the last check said reap.
+    private func remove(
+        _ verdict: VolumeVerdict, location: KubeletPath, opened: KubeletPath.OpenVolume, scannedBytes: UInt64,
+        quietSince: KernelTime?, unmounted: [String], logger: Logger
+    ) -> ReapOutcome {
         var stats = RemovalStats()
         do {
             let recursive = location.plugin.isLocal && policy.volumes.recursive.contains(location.plugin)
@@ -265,34 +277,20 @@ public struct VolumeReaper: Sendable {
             }
         } catch {
             var updated = verdict
-            updated.verdict = .keep
-            updated.reasons = [error.reason]
-            // Something already gone is a partial reap, whatever stopped it:
-            // never "kept", which would say the volume is whole.
-            let action: ReapOutcome.Action = error.removed.filesRemoved > 0 ? .partiallyReaped
-                : error.code == .inconclusive || error.code == .outsideKubeletPods ? .failed : .keptAtLastCheck
+            updated.keep(because: error.reason)
             logger.debug("removal stopped", metadata: ["volume_path": "\(verdict.path)", "error": "\(error)", "files_removed": "\(error.removed.filesRemoved)"])
-            return ReapOutcome(verdict: updated, action: action, reasons: [error.reason], detail: error.description, stats: error.removed, unmounted: unmounted)
+            return ReapOutcome(verdict: updated, action: ReapOutcome.Action(stoppedBy: error), reasons: [error.reason], detail: error.description, stats: error.removed, unmounted: unmounted)
         }
         // The tree's size as the last check scanned it, right before removal.
-        stats.bytesFreed = max(stats.bytesFreed, rescan.volume.scan.bytes)
+        stats.bytesFreed = max(stats.bytesFreed, scannedBytes)
         var done = verdict
         done.bytes = stats.bytesFreed
         return ReapOutcome(verdict: done, action: .reaped, reasons: verdict.reasons, detail: nil, stats: stats, unmounted: unmounted)
     }
 
-    /// The liveness cross-check for one pod, read now: a cgroup with processes
-    /// keeps it (`pod-alive`), an unreadable one too (`inconclusive`). With no
-    /// kubelet tree to ask, an orphan is kept (`liveness-unknown`: only the
-    /// node could say it still runs); a pod the view lists as terminated goes
-    /// on the view's word, its phase being final.
+    /// The liveness cross-check for one pod, read now (`CgroupLiveness.keep`).
     func livenessKeep(podUID: String, orphan: Bool, logger: Logger) -> (reason: Reason, detail: String)? {
-        switch podCgroups.liveness(ofPod: podUID, logger: logger) {
-        case .alive(let cgroup): return (.podAlive, "the pod's cgroup \(cgroup) holds processes")
-        case .inconclusive(let problem): return (.inconclusive, "the pod's cgroup is unreadable: \(problem)")
-        case .noKubeletTree(let why) where orphan: return (.livenessUnknown, why)
-        case .notAlive, .noKubeletTree: return nil
-        }
+        podCgroups.liveness(ofPod: podUID, logger: logger).keep(orphan: orphan)
     }
 
     /// Whether this process shares PID 1's mount namespace. Unknown is no.
@@ -300,12 +298,6 @@ public struct VolumeReaper: Sendable {
         guard let mine = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt"),
               let host = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/1/ns/mnt") else { return false }
         return mine == host
-    }
-
-    /// A keep found at the last check: an access is `accessed-during-reap`, a
-    /// pod-side change `pod-state-changed`; disk reasons stay as they are.
-    func lastCheckReasons(_ reasons: [Reason]) -> [Reason] {
-        Array(Set(reasons + reasons.compactMap(\.atLastCheck))).sorted()
     }
 
     private func rescanned(_ location: KubeletPath, _ opened: KubeletPath.OpenVolume, verdict: VolumeVerdict) -> (volume: PodVolume, directory: PodDirectory, table: MountTable?) {
