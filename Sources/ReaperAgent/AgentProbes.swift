@@ -28,6 +28,40 @@ struct AgentProbes {
         var reconcileInterval: TimeInterval
         /// systemd's watchdog interval, when it set one, and whether it would be fed now.
         var watchdog: (interval: TimeInterval, fed: Bool)?
+        // For `/healthz` and `status` only.
+        var watches = 0
+        var volumes = 0
+        var dryRun = false
+        var pressure: PressureStatus?
+        var liveness: LivenessStatus?
+        var scans: ScanStatus?
+    }
+
+    /// `/healthz` and `status`: healthy when ready, not stopping, no cycle
+    /// stuck, the last cycle successful within three intervals, and a network
+    /// pod source not failing (it keeps every orphan: the agent works, but
+    /// not as configured; the files source's problems are in the plan).
+    static func health(_ inputs: Inputs) -> AgentHealth {
+        let stuck = inputs.cycleStartedAt.map { inputs.now.timeIntervalSince($0) > inputs.stuckBound } ?? false
+        let fresh = inputs.lastReconcile.map { inputs.now.timeIntervalSince($0) < max(3 * inputs.reconcileInterval, 30) } ?? false
+        let podSourceFailing = inputs.podSource.kind != .files && inputs.podSource.state == .failing
+        let healthy = inputs.ready && !inputs.stopping && !stuck && fresh && inputs.lastReconcileError == nil && !podSourceFailing
+        let state = inputs.stopping ? "stopping"
+            : stuck ? "stuck"
+            : !inputs.ready || inputs.lastReconcile == nil && inputs.lastReconcileError == nil ? "starting"
+            : healthy ? "running" : "degraded"
+        var health = AgentHealth(
+            healthy: healthy, state: state, watches: inputs.watches, volumes: inputs.volumes,
+            lastReconcile: inputs.lastReconcile, lastReconcileError: inputs.lastReconcileError,
+            reconcileRunningSince: inputs.cycleStartedAt, dryRun: inputs.dryRun, podSource: inputs.podSource
+        )
+        let live = live(inputs)
+        health.live = live
+        health.ready = ready(inputs, live: live)
+        health.pressure = inputs.pressure
+        health.liveness = inputs.liveness
+        health.scans = inputs.scans
+        return health
     }
 
     /// `/livez`: no cycle stuck past `reconcileStuckAfter`, cycles still

@@ -44,6 +44,9 @@ struct ReconcileService: Service {
 
     func run() async throws {
         let controller = controller
+        // However this ends (cancelled before the loop began, or with it),
+        // no reconcile request may be left waiting.
+        defer { controller.closeTriggers() }
         await controller.watcher.waitUntilReady()
         // READY=1 only with every watch set and the socket accepting; if the
         // API failed, the group is stopping: never claim readiness.
@@ -124,24 +127,19 @@ struct ReconcileService: Service {
                             controller.reloadPolicy()
                             _ = try? await controller.reconcile(trigger: "reload")
                             try? controller.notifier.ready()
-                        case .request(let continuation):
-                            do {
-                                continuation.resume(returning: try await controller.reconcile(trigger: "api"))
-                            } catch {
-                                continuation.resume(throwing: error)
-                            }
+                        case .request:
+                            await controller.answerRequests()
                         }
                         if Task.isShuttingDownGracefully { break }
                     }
                 } onGracefulShutdown: {
                     controller.markStopping()
                     try? controller.notifier.stopping()
-                    controller.finishTriggers()
+                    controller.closeTriggers()
                 }
-                // Answer requests that arrived during shutdown.
-                for await trigger in controller.triggers {
-                    if case .request(let continuation) = trigger { continuation.resume(throwing: CancellationError()) }
-                }
+                // Stopped or cancelled: requests still waiting get an error
+                // (503 shutting-down), never silence.
+                controller.closeTriggers()
                 return true
             }
             // Run until the trigger loop ends (graceful shutdown), then stop the rest.

@@ -110,7 +110,7 @@ final class AgentHarness: Sendable {
                     count += 1
                     return count
                 })
-                return try controller.accessRecords(covering: paths, policy: policy)
+                return try controller.accesses.records(covering: paths, policy: policy)
             },
             logger: testLogger
         )

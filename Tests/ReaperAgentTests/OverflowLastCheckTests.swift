@@ -80,10 +80,10 @@ struct OverflowLastCheckTests {
         try node.idleVolume(uid, "known")
         try await node.withWatcher {
             let unknown = node.pods + "/" + uid + "/volumes/kubernetes.io~empty-dir/never-watched"
-            #expect(try node.controller.accessRecords(covering: [unknown], policy: node.policy)[unknown] == nil)
+            #expect(try node.controller.accesses.records(covering: [unknown], policy: node.policy)[unknown] == nil)
             let before = Date()
             node.watcher.handle([Self.overflow])
-            let record = try #require(try node.controller.accessRecords(covering: [unknown], policy: node.policy)[unknown])
+            let record = try #require(try node.controller.accesses.records(covering: [unknown], policy: node.policy)[unknown])
             #expect(record.lastAccess >= before.addingTimeInterval(-1))
             #expect(record.source == .inotify)
         }
