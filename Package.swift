@@ -147,7 +147,7 @@ let package = Package(
         ),
         .testTarget(name: "ReaperCoreTests", dependencies: ["ReaperCore"], swiftSettings: strict),
         .testTarget(name: "BoundedYAMLTests", dependencies: ["BoundedYAML", "Yams"], swiftSettings: strict),
-        .testTarget(name: "PolicyFileTests", dependencies: ["PolicyFile", "ReaperCore"], swiftSettings: strict),
+        .testTarget(name: "PolicyFileTests", dependencies: ["PolicyFile", "ReaperCore", "BoundedYAML"], swiftSettings: strict),
         .testTarget(name: "PodManifestsTests", dependencies: ["PodManifests", "ReaperCore"], swiftSettings: strict),
         .testTarget(
             name: "ClusterAccessTests",
@@ -200,6 +200,8 @@ let package = Package(
             name: "ReaperAgentTests",
             dependencies: [
                 "ReaperAgent", "ReaperCore", "PodSources", "TestSupport", logging, lifecycle,
+                // One grammar across files: the policy's, the config's and the drop-ins'.
+                "PolicyFile", "BoundedYAML",
                 // The real controller, watcher and store, for the reap-cycle tests.
                 "AccessStore", "VolumeWatcher", "NodeDiscovery", "Reaper", "SocketAPI", "SystemdIntegration",
                 .product(name: "Prometheus", package: "swift-prometheus"),

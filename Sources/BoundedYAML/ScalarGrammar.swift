@@ -25,6 +25,7 @@ public enum ScalarGrammar {
     public struct BooleanProblem: Error, Sendable, Hashable, CustomStringConvertible {
         /// What to write instead, when the value is a near miss; nil for anything else.
         public var hint: String?
-        public var description: String { hint ?? "expected true or false" }
+        /// The one refusal every file shows (each adds the field and the value).
+        public var description: String { hint ?? "must be true or false" }
     }
 }

@@ -1,9 +1,12 @@
+import BoundedYAML
 import ReaperCore
 import Yams
 
 /// Typed access to a kubeconfig's YAML, every refusal naming the file and the
 /// field path. Fields it is not asked for are never looked at, so a
-/// kubeconfig with fields this agent does not use still loads, as in kubectl.
+/// kubeconfig with fields this agent does not use still loads, as in kubectl;
+/// only a near miss of a field kubectl knows is refused (`certificate-authorty`
+/// would otherwise silently mean "no CA").
 struct KubeconfigFields {
     /// The kubeconfig's path, for messages.
     let file: String
@@ -12,16 +15,20 @@ struct KubeconfigFields {
         ClusterAccessError(file: file, field: field, message)
     }
 
-    /// The entries of a mapping; null reads as empty, as Go's decoder does.
-    func mapping(_ node: Node?, field: String) throws(ClusterAccessError) -> [String: Node] {
-        guard let node, !Self.isNull(node) else { return [:] }
-        guard case let .mapping(mapping) = node else {
+    /// The entries of a mapping, read as the kubeconfig section `section`
+    /// (`KubeconfigSchema`); null reads as empty, as Go's decoder does.
+    func mapping(_ node: Node?, field: String, section: String) throws(ClusterAccessError) -> KubeconfigMapping {
+        var entries = KubeconfigMapping(section: KubeconfigSchema.schema[section])
+        guard let node, !Self.isNull(node) else { return entries }
+        guard case .mapping = node else {
             throw error(field, "expected a mapping, found \(Self.kind(of: node))")
         }
-        var entries: [String: Node] = [:]
-        for (key, value) in mapping {
-            guard case let .scalar(scalar) = key else { throw error(field, "keys are plain names, not \(Self.kind(of: key))") }
-            entries[scalar.string] = value
+        do {
+            for entry in try KubeconfigSchema.schema.entries(of: node, section: section, at: section.isEmpty ? "" : field) {
+                entries.values[entry.key] = entry.value
+            }
+        } catch {
+            throw self.error(error.code == .unknownKey ? error.field : field, error.problem)
         }
         return entries
     }

@@ -24,7 +24,7 @@ struct KubeconfigLoader {
 
     func load() throws(ClusterAccessError) -> AccessProfile {
         let root = try document()
-        let top = try fields.mapping(root, field: "(top level)")
+        let top = try fields.mapping(root, field: "(top level)", section: "")
 
         let contextName: String
         if let chosen = settings.context {
@@ -79,13 +79,13 @@ struct KubeconfigLoader {
 
     /// The entry `name` of the list `list` (`contexts`, `clusters`, `users`),
     /// each `{name: ..., <entryKey>: {...}}`, and its index.
-    func named(_ list: String, _ name: String, in top: [String: Node], entryKey: String) throws(ClusterAccessError) -> (Int, [String: Node]) {
+    func named(_ list: String, _ name: String, in top: KubeconfigMapping, entryKey: String) throws(ClusterAccessError) -> (Int, KubeconfigMapping) {
         var names: [String] = []
         for (index, item) in try fields.sequence(top[list], field: list).enumerated() {
-            let entry = try fields.mapping(item, field: "\(list)[\(index)]")
+            let entry = try fields.mapping(item, field: "\(list)[\(index)]", section: "\(list)[]")
             let itemName = try fields.string(entry["name"], field: "\(list)[\(index)].name") ?? ""
             if itemName == name {
-                return (index, try fields.mapping(entry[entryKey], field: "\(list)[\(index)].\(entryKey)"))
+                return (index, try fields.mapping(entry[entryKey], field: "\(list)[\(index)].\(entryKey)", section: entryKey))
             }
             names.append(itemName)
         }
@@ -95,7 +95,7 @@ struct KubeconfigLoader {
 
     // MARK: Cluster
 
-    func readCluster(_ cluster: [String: Node], field: String) throws(ClusterAccessError) -> AccessProfile {
+    func readCluster(_ cluster: KubeconfigMapping, field: String) throws(ClusterAccessError) -> AccessProfile {
         guard let serverText = try fields.string(cluster["server"], field: "\(field).server") else {
             throw fields.error("\(field).server", "missing: the API server's URL, e.g. https://10.0.0.1:6443")
         }
@@ -128,7 +128,7 @@ struct KubeconfigLoader {
 
     // MARK: User
 
-    func readUser(_ user: [String: Node], field: String, into profile: inout AccessProfile) throws(ClusterAccessError) {
+    func readUser(_ user: KubeconfigMapping, field: String, into profile: inout AccessProfile) throws(ClusterAccessError) {
         profile.clientCertificate = try material(file: user["client-certificate"], data: user["client-certificate-data"], field: "\(field).client-certificate")
         profile.clientKey = try material(file: user["client-key"], data: user["client-key-data"], field: "\(field).client-key")
         if (profile.clientCertificate == nil) != (profile.clientKey == nil) {
@@ -153,7 +153,7 @@ struct KubeconfigLoader {
     }
 
     func readExec(_ node: Node, field: String) throws(ClusterAccessError) -> ExecPluginConfiguration {
-        let exec = try fields.mapping(node, field: field)
+        let exec = try fields.mapping(node, field: field, section: "exec")
         guard let apiVersion = try fields.string(exec["apiVersion"], field: "\(field).apiVersion") else {
             throw fields.error("\(field).apiVersion", "missing: client.authentication.k8s.io/v1 or v1beta1")
         }
@@ -165,7 +165,7 @@ struct KubeconfigLoader {
         }
         var environment: [(String, String)] = []
         for (index, item) in try fields.sequence(exec["env"], field: "\(field).env").enumerated() {
-            let entry = try fields.mapping(item, field: "\(field).env[\(index)]")
+            let entry = try fields.mapping(item, field: "\(field).env[\(index)]", section: "env[]")
             guard let name = try fields.string(entry["name"], field: "\(field).env[\(index)].name") else {
                 throw fields.error("\(field).env[\(index)].name", "missing")
             }

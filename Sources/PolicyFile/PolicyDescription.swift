@@ -1,3 +1,4 @@
+import BoundedYAML
 import Foundation
 import ReaperCore
 
@@ -6,6 +7,13 @@ public enum PolicyDescription {
     /// One line: `idle after 30m (mtime); annotation ...; phases Succeeded, Failed; ...`.
     public static func summary(_ policy: Policy) -> String {
         lines(policy).joined(separator: "; ")
+    }
+
+    /// The policy reference (README's "Policy reference" table, Markdown):
+    /// every key the reader accepts, its default and what it does, made from
+    /// the reader's own table (`PolicySchema`).
+    public static var reference: String {
+        PolicySchema.schema.referenceTable()
     }
 
     /// The summary's parts, one per section.

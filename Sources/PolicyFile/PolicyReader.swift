@@ -29,7 +29,7 @@ struct PolicyReader {
             throw yamlError(error)
         }
         // `---` with nothing after it (a habit of Kubernetes YAML) is no document.
-        let documents = all.filter { !Self.isNull($0) }
+        let documents = all.filter { !YAMLValue.isNull($0) }
         guard let root = documents.first else {
             throw PolicyError(
                 .empty, file: file, field: nil, value: nil,
@@ -67,7 +67,7 @@ struct PolicyReader {
         guard case .mapping = root else {
             throw error(
                 .notAMapping, field: "(top level)", root,
-                "a policy is a mapping of sections (\(PolicySchema.sectionNames.joined(separator: ", "))), not \(Self.kind(of: root))"
+                "a policy is a mapping of sections (\(PolicySchema.sectionNames.joined(separator: ", "))), not \(YAMLValue.kind(of: root))"
             )
         }
         var policy = Policy()
@@ -91,13 +91,13 @@ struct PolicyReader {
             var pressure = Policy.Pressure()
             try readPressure(entry.value, into: &pressure)
             policy.pressure = pressure
-        default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: nil)
+        default: throw unread(entry)
         }
     }
 
     func readIdle(_ node: Node, into idle: inout Policy.Idle) throws(PolicyError) {
         for entry in try entries(of: node, section: "idle") {
-            let field = "idle.\(entry.key)"
+            let field = entry.field
             switch entry.key {
             case "after":
                 idle.after = try duration(entry.value, field)
@@ -111,26 +111,26 @@ struct PolicyReader {
             case "maxUnobservedGap":
                 idle.maxUnobservedGap = try duration(entry.value, field)
             default:
-                throw unknownKey(entry.key, keyNode: entry.keyNode, section: "idle")
+                throw unread(entry)
             }
         }
     }
 
     func readAnnotation(_ node: Node, into annotation: inout Policy.Annotation) throws(PolicyError) {
         for entry in try entries(of: node, section: "annotation") {
-            let field = "annotation.\(entry.key)"
+            let field = entry.field
             switch entry.key {
             case "key": annotation.key = try annotationKey(entry.value, field)
             case "idleAfter": annotation.idleAfter = try duration(entry.value, field)
             case "required": annotation.required = try bool(entry.value, field)
-            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "annotation")
+            default: throw unread(entry)
             }
         }
     }
 
     func readPods(_ node: Node, into pods: inout Policy.Pods) throws(PolicyError) {
         for entry in try entries(of: node, section: "pods") {
-            let field = "pods.\(entry.key)"
+            let field = entry.field
             switch entry.key {
             case "phases":
                 pods.phases = try phases(entry.value, field)
@@ -151,27 +151,27 @@ struct PolicyReader {
             case "protectAnnotation":
                 pods.protectAnnotation = try annotationKey(entry.value, field)
             default:
-                throw unknownKey(entry.key, keyNode: entry.keyNode, section: "pods")
+                throw unread(entry)
             }
         }
     }
 
     func readOrphans(_ node: Node, into orphans: inout Policy.Orphans) throws(PolicyError) {
         for entry in try entries(of: node, section: "orphans") {
-            let field = "orphans.\(entry.key)"
+            let field = entry.field
             switch entry.key {
             case "reap": orphans.reap = try bool(entry.value, field)
             case "manifestsMaxAge": orphans.manifestsMaxAge = try duration(entry.value, field)
             case "confirmAfter": orphans.confirmAfter = try duration(entry.value, field)
             case "removePodDir": orphans.removePodDir = try bool(entry.value, field)
-            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "orphans")
+            default: throw unread(entry)
             }
         }
     }
 
     func readVolumes(_ node: Node, into volumes: inout Policy.Volumes) throws(PolicyError) {
         for entry in try entries(of: node, section: "volumes") {
-            let field = "volumes.\(entry.key)"
+            let field = entry.field
             switch entry.key {
             case "recursive":
                 volumes.recursive = try plugins(entry.value, field) { (item, itemField, plugin) throws(PolicyError) in
@@ -192,26 +192,26 @@ struct PolicyReader {
                     return text
                 }
             default:
-                throw unknownKey(entry.key, keyNode: entry.keyNode, section: "volumes")
+                throw unread(entry)
             }
         }
     }
 
     func readLimits(_ node: Node, into limits: inout Policy.Limits) throws(PolicyError) {
         for entry in try entries(of: node, section: "limits") {
-            let field = "limits.\(entry.key)"
+            let field = entry.field
             switch entry.key {
             case "maxReapsPerCycle": limits.maxReapsPerCycle = try count(entry.value, field)
             case "maxOrphanFraction": limits.maxOrphanFraction = try fraction(entry.value, field)
             case "maxPodsLost": limits.maxPodsLost = try count(entry.value, field)
-            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "limits")
+            default: throw unread(entry)
             }
         }
     }
 
     func readPressure(_ node: Node, into pressure: inout Policy.Pressure) throws(PolicyError) {
         for entry in try entries(of: node, section: "pressure") {
-            let field = "pressure.\(entry.key)"
+            let field = entry.field
             switch entry.key {
             case "available": pressure.available = try amount(entry.value, field)
             case "inodesAvailable": pressure.inodesAvailable = try amount(entry.value, field)
@@ -234,7 +234,7 @@ struct PolicyReader {
                 if pressure.checkInterval < 1 {
                     throw error(.zeroDuration, field: field, entry.value, "must be at least 1s: free space is measured this often between cycles")
                 }
-            default: throw unknownKey(entry.key, keyNode: entry.keyNode, section: "pressure")
+            default: throw unread(entry)
             }
         }
     }
@@ -250,47 +250,29 @@ struct PolicyReader {
 
     // MARK: Mappings
 
-    struct Entry {
-        var key: String
-        var keyNode: Node
-        var value: Node
-    }
+    typealias Entry = FieldEntry
 
-    /// The pairs of a mapping. A section written with no value (`idle:` with
-    /// every key commented out) is an empty section: all defaults.
+    /// The pairs of a mapping, each key checked against `PolicySchema` (a
+    /// near miss named); a section written with no value (`idle:` with every
+    /// key commented out) is an empty section: all defaults.
     func entries(of node: Node, section: String?) throws(PolicyError) -> [Entry] {
-        switch node {
-        case let .mapping(mapping):
-            var entries: [Entry] = []
-            for (keyNode, value) in mapping {
-                guard case let .scalar(key) = keyNode else {
-                    throw error(.wrongType, field: section ?? "(top level)", keyNode, "keys are plain names, not \(Self.kind(of: keyNode))")
-                }
-                entries.append(Entry(key: key.string, keyNode: keyNode, value: value))
+        do {
+            return try PolicySchema.schema.entries(of: node, section: section ?? "")
+        } catch {
+            let code: PolicyError.Code = switch error.code {
+            case .unknownKey: .unknownKey
+            case .notAMapping: .notAMapping
+            case .keyNotText: .wrongType
             }
-            return entries
-        case .scalar where section != nil && Self.isNull(node):
-            return []
-        default:
-            let field = section ?? "(top level)"
-            let keys = section.map(PolicySchema.keys(of:)) ?? PolicySchema.sectionNames
-            throw error(
-                .notAMapping, field: field, node,
-                "expected a mapping of \(keys.joined(separator: ", ")), not \(Self.kind(of: node))"
+            throw PolicyError(
+                code, file: file, field: error.field, value: error.value, problem: error.problem, line: error.line, column: error.column
             )
         }
     }
 
-    func unknownKey(_ key: String, keyNode: Node, section: String?) -> PolicyError {
-        let field = section.map { "\($0).\(key)" } ?? key
-        var problem = section.map { "unknown key in \($0)" } ?? "unknown section"
-        if let suggestion = PolicySchema.suggestion(for: key, section: section) {
-            problem += "; did you mean \(suggestion)?"
-        } else {
-            let known = section.map(PolicySchema.keys(of:)) ?? PolicySchema.sectionNames
-            problem += "; known: \(known.joined(separator: ", "))"
-        }
-        return error(.unknownKey, field: field, keyNode, problem)
+    /// A key of `PolicySchema` that no reader reads: a bug, refused rather than ignored.
+    func unread(_ entry: Entry) -> PolicyError {
+        error(.unknownKey, field: entry.field, entry.keyNode, "known to the schema but not read; please report this")
     }
 
     // MARK: Scalars
@@ -299,12 +281,12 @@ struct PolicyReader {
     func scalar(_ node: Node, _ field: String, expected: String) throws(PolicyError) -> Node.Scalar {
         switch node {
         case let .scalar(scalar):
-            if Self.isNull(node) {
+            if YAMLValue.isNull(node) {
                 throw error(.missingValue, field: field, node, "no value; expected \(expected) (remove the key to get the default)")
             }
             return scalar
         default:
-            throw error(.wrongType, field: field, node, "expected \(expected), not \(Self.kind(of: node))")
+            throw error(.wrongType, field: field, node, "expected \(expected), not \(YAMLValue.kind(of: node))")
         }
     }
 
@@ -345,7 +327,7 @@ struct PolicyReader {
     /// than read as something other than what a reader sees.
     func count(_ node: Node, _ field: String) throws(PolicyError) -> Int {
         let scalar = try scalar(node, field, expected: "a whole number such as 100")
-        let tag = Self.tagName(of: node)
+        let tag = YAMLValue.tagName(of: node)
         if tag == .int {
             let text = scalar.string
             let negative = text.hasPrefix("-")
@@ -371,7 +353,7 @@ struct PolicyReader {
     /// A number within 0...1, in plain decimal (`0.5`, `1`, `5e-1`).
     func fraction(_ node: Node, _ field: String) throws(PolicyError) -> Double {
         let scalar = try scalar(node, field, expected: "a fraction from 0 to 1 such as 0.5")
-        let tag = Self.tagName(of: node)
+        let tag = YAMLValue.tagName(of: node)
         if tag == .int || tag == .float, let value = node.float {
             let text = scalar.string
             let plain = text.allSatisfy { $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) }
@@ -414,12 +396,12 @@ struct PolicyReader {
         switch node {
         case let .sequence(sequence):
             return sequence.enumerated().map { (node: $0.element, field: "\(field)[\($0.offset)]") }
-        case .scalar where Self.isNull(node):
+        case .scalar where YAMLValue.isNull(node):
             throw error(.missingValue, field: field, node, "no value; write [] for an empty list, or remove the key to get the default")
         case let .scalar(scalar):
             throw error(.wrongType, field: field, node, "expected a list, each item \(expected), not a single value; write [\(UserText.excerpt(scalar.string, limit: 40))]")
         default:
-            throw error(.wrongType, field: field, node, "expected a list, each item \(expected), not \(Self.kind(of: node))")
+            throw error(.wrongType, field: field, node, "expected a list, each item \(expected), not \(YAMLValue.kind(of: node))")
         }
     }
 
@@ -462,7 +444,7 @@ struct PolicyReader {
         let kinds = try texts(node, field, expected: "a timestamp kind (\(known.joined(separator: ", ")))") { (item, itemField, text) throws(PolicyError) in
             guard TimestampKind(rawValue: text) != nil else {
                 var problem = "unknown timestamp kind; known: \(known.joined(separator: ", "))"
-                if let near = PolicySchema.nearest(text, in: known) { problem += "; did you mean \(near)?" }
+                if let near = NearMiss.nearest(text, in: known) { problem += "; did you mean \(near)?" }
                 throw error(.unknownTimestampKind, field: itemField, item, problem)
             }
             return text
@@ -481,7 +463,7 @@ struct PolicyReader {
         let names = try texts(node, field, expected: "a pod phase such as Succeeded") { (item, itemField, text) throws(PolicyError) in
             guard let phase = PodPhase(rawValue: text) else {
                 var problem = "unknown pod phase; phases are \(known.joined(separator: ", "))"
-                if let near = PolicySchema.nearest(text, in: known) { problem += "; did you mean \(near)?" }
+                if let near = NearMiss.nearest(text, in: known) { problem += "; did you mean \(near)?" }
                 throw error(.unknownPhase, field: itemField, item, problem)
             }
             if phase == .running || phase == .pending {
@@ -499,72 +481,8 @@ struct PolicyReader {
 
     func error(_ code: PolicyError.Code, field: String, _ node: Node, _ problem: String) -> PolicyError {
         PolicyError(
-            code, file: file, field: field, value: Self.render(node), problem: problem,
+            code, file: file, field: field, value: YAMLValue.render(node), problem: problem,
             line: node.mark?.line, column: node.mark?.column
         )
-    }
-
-    /// The resolved tag (`Tag.name` is not public in Yams).
-    static func tagName(of node: Node) -> Tag.Name {
-        Tag.Name(rawValue: node.tag.rawValue)
-    }
-
-    static func isNull(_ node: Node) -> Bool {
-        guard case .scalar = node else { return false }
-        return Self.tagName(of: node) == .null
-    }
-
-    /// What kind of YAML value this is, for messages.
-    static func kind(of node: Node) -> String {
-        switch node {
-        case .sequence: return "a list"
-        case .mapping: return "a mapping"
-        case .alias: return "an alias"
-        case let .scalar(scalar):
-            if scalar.style == .singleQuoted || scalar.style == .doubleQuoted { return "quoted text" }
-            switch Self.tagName(of: node) {
-            case .null: return "null"
-            case .bool: return "a boolean"
-            case .int, .float: return "a number"
-            case .timestamp: return "a timestamp"
-            default: return "text"
-            }
-        }
-    }
-
-    /// The value as written, flattened to one line: `[mtime, ctime]`, `{a: b}`.
-    /// Stops after `limit` characters: a value that aliases expand to a large
-    /// structure costs no more to show than a short one.
-    static func render(_ node: Node, limit: Int = 2 * UserText.defaultLimit) -> String {
-        var text = ""
-        var length = 0
-        func append(_ piece: String) -> Bool {
-            text += piece
-            length += piece.unicodeScalars.count
-            return length <= limit
-        }
-        func walk(_ node: Node) -> Bool {
-            switch node {
-            case let .scalar(scalar):
-                // At most the rest of the room (plus one, so the excerpt knows it was cut).
-                return append(String(String.UnicodeScalarView(scalar.string.unicodeScalars.prefix(limit - length + 1))))
-            case let .alias(alias):
-                return append("*\(alias.anchor.rawValue)")
-            case let .sequence(sequence):
-                guard append("[") else { return false }
-                for (index, item) in sequence.enumerated() {
-                    guard index == 0 || append(", "), walk(item) else { return false }
-                }
-                return append("]")
-            case let .mapping(mapping):
-                guard append("{") else { return false }
-                for (index, pair) in mapping.enumerated() {
-                    guard index == 0 || append(", "), walk(pair.key), append(": "), walk(pair.value) else { return false }
-                }
-                return append("}")
-            }
-        }
-        _ = walk(node)
-        return text
     }
 }

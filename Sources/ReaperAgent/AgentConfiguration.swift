@@ -78,23 +78,6 @@ public struct AgentConfiguration: Sendable, Hashable {
         reconcileStuckAfter ?? max(5 * reconcileInterval, 300)
     }
 
-    /// Keys a config file may hold, for error messages.
-    public static let keys = [
-        "kubeletRoot", "manifests", "policy", "stateDir", "socket", "socketGroup", "reconcileInterval",
-        "flushInterval", "pollInterval", "reconcileStuckAfter", "fullScanInterval", "maxWatches", "watchReads", "logTarget", "logLevel",
-        "cgroupRoot", "procRoot", "maxManifestBytes", "podSource", "dryRun", "metrics", "kubeletConfig",
-    ]
-
-    /// Keys the `metrics` section may hold.
-    public static let metricsKeys = ["listen", "textfile"]
-
-    /// Keys the `podSource` section may hold.
-    public static let podSourceKeys = [
-        "kind", "kubeconfig", "context", "nodeName", "allowInsecureSkipTLSVerify", "bookmarkTimeout", "watchTimeout",
-        "stallTimeout", "pollInterval", "kubeletURL", "kubeletCertificateAuthority", "requestTimeout", "maxBackoff",
-        "startupSpread", "resyncInterval",
-    ]
-
     /// A config file is small; anything larger is not one.
     public static let maximumFileSize = 1 << 20
 
@@ -131,14 +114,11 @@ public struct AgentConfiguration: Sendable, Hashable {
             throw ConfigurationError(file: file, field: nil, message: "more than one YAML document; a config file holds one")
         }
         guard let root = documents.first else { return configuration }
-        guard let mapping = root.mapping else {
+        guard root.mapping != nil else {
             throw ConfigurationError(file: file, field: nil, message: "must be a mapping of settings")
         }
-        for (keyNode, value) in mapping {
-            guard let key = keyNode.string else {
-                throw ConfigurationError(file: file, field: nil, message: "keys must be strings")
-            }
-            let setting = ConfigSetting(value, file: file, field: key)
+        for (key, setting) in try sectionSettings(of: root, section: "", file: file) {
+            let value = setting.value
             let shown = setting.shown
             switch key {
             case "kubeletRoot": configuration.kubeletRoot = try setting.string()
@@ -188,7 +168,7 @@ public struct AgentConfiguration: Sendable, Hashable {
                 }
                 configuration.logLevel = text
             default:
-                throw ConfigurationError(file: file, field: UserText.excerpt(key), message: "unknown setting; known: \(keys.joined(separator: ", "))")
+                throw setting.unread()
             }
         }
         return configuration
@@ -207,13 +187,13 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 }
 
 extension AgentConfiguration {
-    /// The `podSource` section: a mapping of the keys in `podSourceKeys`.
+    /// The `podSource` section: a mapping of the keys of `schema["podSource"]`.
     static func parsePodSource(
         _ node: Node, file: String, over base: PodSourceSettings = PodSourceSettings()
     ) throws(ConfigurationError) -> PodSourceSettings {
         var settings = base
         var bookmarkKey: String?
-        for (key, setting) in try sectionSettings(node, file: file, section: "podSource", expected: "kind: files, apiserver or kubelet, and its settings") {
+        for (key, setting) in try sectionSettings(of: node, section: "podSource", file: file) {
             let field = setting.field
             let shown = setting.shown
             func url() throws(ConfigurationError) -> String {
@@ -277,33 +257,27 @@ extension AgentConfiguration {
             case "kubeletURL": settings.kubeletURL = try url()
             case "kubeletCertificateAuthority": settings.kubeletCertificateAuthority = try setting.string()
             default:
-                throw ConfigurationError(file: file, field: field, message: "unknown setting; known: \(podSourceKeys.joined(separator: ", "))")
+                throw setting.unread()
             }
         }
         return settings
     }
 
-    /// The settings of a section (`podSource`, `metrics`): a mapping with
-    /// string keys, each value named `<section>.<key>` in messages.
-    static func sectionSettings(
-        _ node: Node, file: String, section: String, expected: String
-    ) throws(ConfigurationError) -> [(key: String, setting: ConfigSetting)] {
-        guard let mapping = node.mapping else {
-            throw ConfigurationError(file: file, field: section, message: "must be a mapping (\(expected))")
+    /// The settings of the section at `path` ("" for the top level), each
+    /// key checked against `schema` (a near miss named) and its value named
+    /// `<section>.<key>` in messages. A section with no value is empty.
+    static func sectionSettings(of node: Node, section path: String, file: String) throws(ConfigurationError) -> [(key: String, setting: ConfigSetting)] {
+        do {
+            return try schema.entries(of: node, section: path).map { ($0.key, ConfigSetting($0.value, file: file, field: $0.field)) }
+        } catch {
+            let got = error.code == .notAMapping ? " (got \"\(UserText.excerpt(error.value, quoting: true))\")" : ""
+            throw ConfigurationError(file: file, field: UserText.excerpt(error.field, limit: 128), message: error.problem + got)
         }
-        var settings: [(key: String, setting: ConfigSetting)] = []
-        for (keyNode, value) in mapping {
-            guard let key = keyNode.string else {
-                throw ConfigurationError(file: file, field: section, message: "keys must be strings")
-            }
-            settings.append((key, ConfigSetting(value, file: file, field: section + "." + UserText.excerpt(key, limit: 64))))
-        }
-        return settings
     }
 
     /// The `metrics` section: `listen` (`[HOST]:PORT`) and `textfile` (an absolute path).
     static func parseMetrics(_ node: Node, file: String, into configuration: inout AgentConfiguration) throws(ConfigurationError) {
-        for (key, setting) in try sectionSettings(node, file: file, section: "metrics", expected: "listen, textfile") {
+        for (key, setting) in try sectionSettings(of: node, section: "metrics", file: file) {
             let field = setting.field
             let text = try setting.string()
             let shown = setting.shown
@@ -325,7 +299,7 @@ extension AgentConfiguration {
                 }
                 configuration.metricsTextfile = text
             default:
-                throw ConfigurationError(file: file, field: field, message: "unknown setting; known: \(metricsKeys.joined(separator: ", "))")
+                throw setting.unread()
             }
         }
     }
@@ -358,6 +332,12 @@ struct ConfigSetting {
         self.field = field
     }
 
+    /// A key of `AgentConfiguration.schema` that no reader reads: a bug,
+    /// refused rather than ignored.
+    func unread() -> ConfigurationError {
+        ConfigurationError(file: file, field: field, message: "known to the schema but not read; please report this")
+    }
+
     /// The value as it may be quoted in a message.
     var shown: String { value.scalar.map { UserText.excerpt($0.string, quoting: true) } ?? "" }
 
@@ -377,7 +357,7 @@ struct ConfigSetting {
         switch ScalarGrammar.boolean(scalar) {
         case .success(let flag): return flag
         case .failure(let problem):
-            throw ConfigurationError(file: file, field: field, message: "must be true or false\(problem.hint.map { ": " + $0 } ?? "") (got \"\(shown)\")")
+            throw ConfigurationError(file: file, field: field, message: "\(problem) (got \"\(shown)\")")
         }
     }
 

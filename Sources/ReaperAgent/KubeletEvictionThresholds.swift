@@ -33,9 +33,15 @@ public struct KubeletEvictionThresholds: Sendable, Hashable {
         var thresholds = KubeletEvictionThresholds()
         // Soft thresholds are reached first when both are set: the larger amount wins.
         for section in ["evictionHard", "evictionSoft"] {
-            guard let mapping = documents.first?.mapping?[section]?.mapping else { continue }
+            guard let node = documents.first?.mapping?[section], node.mapping != nil else { continue }
+            let signals: [FieldEntry]
+            do {
+                signals = try schema.entries(of: node, section: section)
+            } catch {
+                throw ConfigurationProblem("\(file): \(UserText.excerpt(error.field)): \(error.problem)")
+            }
             for (key, field) in [("nodefs.available", \KubeletEvictionThresholds.available), ("nodefs.inodesFree", \.inodesFree)] {
-                guard let text = mapping[key]?.string else { continue }
+                guard let text = signals.first(where: { $0.key == key })?.value.string else { continue }
                 guard let amount = SpaceAmount.parse(text) else {
                     throw ConfigurationProblem("\(file): \(section).\(key): not a percentage or a quantity (got \"\(UserText.excerpt(text, quoting: true))\")")
                 }
@@ -44,6 +50,16 @@ public struct KubeletEvictionThresholds: Sendable, Hashable {
         }
         return thresholds
     }
+
+    /// The kubelet's eviction signals (its `evictionHard` and `evictionSoft`
+    /// keys); the kubelet refuses any other, so a near miss is refused here
+    /// too, naming the signal meant. Only the `nodefs` ones are read.
+    public static let schema = YAMLSchema(["evictionHard", "evictionSoft"].map { section in
+        YAMLSection(section, noun: "eviction signal", unknownKeys: .nearMissesRefused, keys: [
+            "memory.available", "allocatableMemory.available", "nodefs.available", "nodefs.inodesFree", "imagefs.available",
+            "imagefs.inodesFree", "containerfs.available", "containerfs.inodesFree", "pid.available",
+        ].map { YAMLKey($0) })
+    })
 
     /// Of two amounts, the one that asks for more free space; percentages
     /// beat sizes when they cannot be compared without the filesystem.
