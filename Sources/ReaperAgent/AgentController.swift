@@ -8,6 +8,7 @@ import Reaper
 import ReaperCore
 import SocketAPI
 import Synchronization
+import SystemCalls
 import SystemdIntegration
 import VolumeWatcher
 
@@ -135,10 +136,10 @@ public final class AgentController: AgentAPIProvider, Sendable {
     /// Between cycles: whether free space calls for a cycle now (see
     /// `DiskPressureGauge.wantsCycle`). Further pressure cycles only when
     /// they can free something: not in observe mode.
-    func pressureWantsCycle() -> Bool {
+    func pressureWantsCycle() async -> Bool {
         let (policy, plan, dryRun) = state.withLock { ($0.policy, $0.plan, $0.dryRun) }
         let reapedUnderPressure = !dryRun && (plan?.pressureFilesystems.contains { $0.pressureReaps > 0 } ?? false)
-        return pressureGauge.wantsCycle(lastPlanReapedUnderPressure: reapedUnderPressure, policy: policy)
+        return await pressureGauge.wantsCycle(lastPlanReapedUnderPressure: reapedUnderPressure, policy: policy)
     }
 
     /// How long a pods-changed cycle waits so that the last cycle's end lies
@@ -226,7 +227,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
 
     /// Moves what the watcher saw into the store (coalesced writes).
     func flushAccesses() async {
-        _ = try? await work.run { [self] in storeWatcherAccesses() }
+        _ = await work.run { [self] in storeWatcherAccesses() }
     }
 
     /// Drains the watcher into the store. Runs on the work queue only, where
@@ -278,6 +279,13 @@ public final class AgentController: AgentAPIProvider, Sendable {
         record.lastAccess = time
         record.source = .inotify
         records[path] = record
+    }
+
+    /// The clean stop, recorded in the store (the next start's gap check reads it).
+    func endSession() async {
+        let store = store
+        let session = session
+        try? await work.run { try store.endSession(session, at: Date()) }
     }
 
     func heartbeat() async {
@@ -466,11 +474,11 @@ public final class AgentController: AgentAPIProvider, Sendable {
     /// on or off is one edit and a reload. `run --plan` stays a dry run. A
     /// config file that no longer loads deletes nothing until it does (fail
     /// closed: it may have been the edit that meant to stop deletion).
-    func reloadMode() {
+    func reloadMode() async {
         guard let file = configuration.file else { return }
         var next: Bool
         do {
-            next = try AgentConfiguration.load(path: file).dryRun
+            next = try await work.run { try AgentConfiguration.load(path: file).dryRun }
         } catch {
             next = true
             logger.error("config reload failed; observe mode (nothing is deleted) until it loads", metadata: ["error": "\(error)"])
@@ -488,9 +496,10 @@ public final class AgentController: AgentAPIProvider, Sendable {
     }
 
     /// SIGHUP: read the policy again; a bad file keeps the old one.
-    func reloadPolicy() {
+    func reloadPolicy() async {
+        let explicitPath = configuration.policy
         do {
-            let (policy, source) = try PolicyLoader.resolveDefault(explicitPath: configuration.policy)
+            let (policy, source) = try await work.run { try PolicyLoader.resolveDefault(explicitPath: explicitPath) }
             state.withLock { $0.policy = policy }
             logger.notice("policy reloaded", metadata: ["policy": "\(source)"])
         } catch {
