@@ -60,7 +60,7 @@ let package = Package(
         // Kubelet pods tree, mounts and locks, read fd-relative.
         .target(name: "NodeDiscovery", dependencies: ["ReaperCore", "SystemCalls", logging], swiftSettings: strict),
         // Pod manifests (Pod, PodList, List; JSON or YAML) into a snapshot.
-        .target(name: "PodManifests", dependencies: ["ReaperCore", "BoundedYAML", "Yams"], swiftSettings: strict),
+        .target(name: "PodManifests", dependencies: ["ReaperCore", "BoundedYAML", "SystemCalls", "Yams"], swiftSettings: strict),
         // How to reach the cluster: kubeconfig, in-cluster service account,
         // exec plugins, rotating tokens and client certificates, the node's name.
         .target(

@@ -1,11 +1,6 @@
 import Foundation
 import GRDB
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// What `statistics()` reports, for status output.
 public struct AccessStoreStatistics: Sendable, Hashable {

@@ -1,9 +1,6 @@
 import Foundation
 import SystemCalls
 import SystemPackage
-#if canImport(Glibc)
-import Glibc
-#endif
 import GRDB
 import Logging
 

@@ -1,10 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The files of the database on disk: the state directory, and moving a
 /// corrupt database (with its WAL and shared-memory files) aside.

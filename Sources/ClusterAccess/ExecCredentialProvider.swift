@@ -1,8 +1,8 @@
-import Dispatch
 import Foundation
 import Logging
 import ReaperCore
 import Synchronization
+import SystemCalls
 
 /// What an exec plugin answered: a token, a client certificate and key, or both.
 struct ExecCredential: Sendable, Hashable {
@@ -31,7 +31,7 @@ final class ExecCredentialProvider: Sendable {
     let logger: Logger
     private let cached = Mutex<ExecCredential?>(nil)
     /// Runs happen here, off Swift's cooperative pool, one at a time.
-    private let queue = DispatchQueue(label: "volume-reaper.exec-credential")
+    private let work = BlockingWork(label: "volume-reaper.exec-credential")
 
     init(
         _ configuration: ExecPluginConfiguration, clusterInfo: [String: any Sendable]?,
@@ -47,14 +47,12 @@ final class ExecCredentialProvider: Sendable {
     /// The cached credential if still good, else a fresh one from the plugin.
     func credential() async throws(ClusterAccessError) -> ExecCredential {
         if let fresh = freshCached() { return fresh }
-        let result: Result<ExecCredential, ClusterAccessError> = await withCheckedContinuation { continuation in
-            queue.async {
-                continuation.resume(returning: Result { () throws(ClusterAccessError) -> ExecCredential in
-                    if let fresh = self.freshCached() { return fresh }
-                    let credential = try self.runPlugin()
-                    self.cached.withLock { $0 = credential }
-                    return credential
-                })
+        let result = await work.run { () -> Result<ExecCredential, ClusterAccessError> in
+            Result { () throws(ClusterAccessError) -> ExecCredential in
+                if let fresh = self.freshCached() { return fresh }
+                let credential = try self.runPlugin()
+                self.cached.withLock { $0 = credential }
+                return credential
             }
         }
         return try result.get()

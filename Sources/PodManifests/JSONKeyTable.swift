@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The keys of one open object. Up to `linearLimit` keys (most objects) are
 /// compared directly; past that they go into an open-addressing table hashed
@@ -87,7 +82,8 @@ struct KeyTable {
         guard first.range.count == second.range.count else { return false }
         guard let base = bytes.baseAddress, first.range.count > 0 else { return true }
         guard base[first.range.lowerBound] == base[second.range.lowerBound] else { return false }
-        return memcmp(base + first.range.lowerBound, base + second.range.lowerBound, first.range.count) == 0
+        return UnsafeBufferPointer(start: base + first.range.lowerBound, count: first.range.count)
+            .elementsEqual(UnsafeBufferPointer(start: base + second.range.lowerBound, count: first.range.count))
     }
 
     static func unescaped(_ key: Key, in bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {

@@ -26,6 +26,9 @@ public final class FilesPodSource: PodSource {
         self.init(path: settings.manifests, settleTime: settings.manifestSettleTime, maxFileBytes: settings.maxDocumentBytes)
     }
 
+    /// Blocking (file reads, and a wait of up to `settleTime` for a file
+    /// still being written): called only on a `BlockingWork` queue, where
+    /// the plan and the last checks run.
     public func currentSnapshot() -> PodSnapshot {
         if let known = last.withLock({ $0 }), known.errors.isEmpty, let fingerprint = known.fingerprint,
            ManifestReader.fingerprint(path: path) == fingerprint {
@@ -45,8 +48,14 @@ public final class FilesPodSource: PodSource {
         }
     }
 
+    /// From the last read only, never reading: a read may wait `settleTime`
+    /// for a file still being written, and `/healthz` and the metrics scrape
+    /// ask this on Swift's cooperative threads. Before the first read (the
+    /// first cycle's): `syncing`.
     public func status() -> PodSourceStatus {
-        let snapshot = last.withLock { $0 } ?? currentSnapshot()
+        guard let snapshot = last.withLock({ $0 }) else {
+            return PodSourceStatus(kind: .files, endpoint: path, state: .syncing)
+        }
         var status = PodSourceStatus(kind: .files, endpoint: path, state: snapshot.isComplete ? .synced : .failing)
         status.problem = snapshot.errors.first?.description ?? (snapshot.files.isEmpty ? "no manifest file under \(path)" : nil)
         status.problemKind = status.problem == nil ? nil : "manifests"

@@ -1,9 +1,6 @@
 import SystemCalls
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Only one process reaps at a time (design §5.7): an exclusive flock on
 /// `<state-dir>/reaper.lock`, held until `release()` or process exit.
@@ -20,12 +17,15 @@ public final class ReaperLock: Sendable {
     /// Throws `ReaperLockError.held` when another reaper has it.
     public static func acquire(stateDirectory: String) throws(ReaperLockError) -> ReaperLock {
         let path = stateDirectory + "/reaper.lock"
-        if mkdir(stateDirectory, 0o700) != 0, errno != EEXIST {
-            throw ReaperLockError(path: stateDirectory, message: "cannot create the state directory: \(Errno(rawValue: errno))", isHeld: false)
+        do throws(SystemCallError) {
+            try Syscall.makeDirectory(stateDirectory, mode: 0o700)
+        } catch where error.errno == .fileExists {
+        } catch {
+            throw ReaperLockError(path: stateDirectory, message: "cannot create the state directory: \(error.errno)", isHeld: false)
         }
         let fd: FileDescriptor
         do {
-            fd = try Syscall.openAt(nil, path, flags: O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+            fd = try Syscall.openAt(nil, path, flags: OpenFlags.readWrite | OpenFlags.create | OpenFlags.noFollow, mode: 0o600)
         } catch {
             throw ReaperLockError(path: path, message: "cannot open: \(error)", isHeld: false)
         }

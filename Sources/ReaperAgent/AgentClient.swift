@@ -3,9 +3,6 @@ import ReaperCore
 import SystemCalls
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A small blocking HTTP/1.1 client for the agent's Unix socket, used by
 /// `volume-reaper idle`, `status` and `reconcile`.

@@ -8,6 +8,7 @@ import Reaper
 import ReaperCore
 import SocketAPI
 import Synchronization
+import SystemCalls
 import SystemdIntegration
 import VolumeWatcher
 
@@ -143,10 +144,10 @@ public final class AgentController: AgentAPIProvider, Sendable {
     /// Between cycles: whether free space calls for a cycle now (see
     /// `DiskPressureGauge.wantsCycle`). Further pressure cycles only when
     /// they can free something: not in observe mode.
-    func pressureWantsCycle() -> Bool {
+    func pressureWantsCycle() async -> Bool {
         let (policy, plan, dryRun) = state.withLock { ($0.policy, $0.plan, $0.dryRun) }
         let reapedUnderPressure = !dryRun && (plan?.pressureFilesystems.contains { $0.pressureReaps > 0 } ?? false)
-        return cycle.pressureGauge.wantsCycle(lastPlanReapedUnderPressure: reapedUnderPressure, policy: policy)
+        return await cycle.pressureGauge.wantsCycle(lastPlanReapedUnderPressure: reapedUnderPressure, policy: policy)
     }
 
     /// How long a pods-changed cycle waits so that the last cycle's end lies
@@ -237,7 +238,14 @@ public final class AgentController: AgentAPIProvider, Sendable {
     /// Moves what the watcher saw into the store (coalesced writes).
     func flushAccesses() async {
         let accesses = accesses
-        _ = try? await work.run { accesses.flush() }
+        _ = await work.run { accesses.flush() }
+    }
+
+    /// The clean stop, recorded in the store (the next start's gap check reads it).
+    func endSession() async {
+        let store = store
+        let session = session
+        try? await work.run { try store.endSession(session, at: Date()) }
     }
 
     func heartbeat() async {
@@ -272,17 +280,10 @@ public final class AgentController: AgentAPIProvider, Sendable {
             return state.lastReap
         }
         let observers = observers, run = cycle
-        let outcome: CycleOutcome
-        do {
-            outcome = try await work.run {
-                let outcome = run.run(trigger: trigger, lastReap: lastReap)
-                for observer in observers { observer.cycleEnded(outcome) }
-                return outcome
-            }
-        } catch {
-            // The work queue itself never throws for a cycle; keep the state true anyway.
-            state.withLock { $0.cycleStartedAt = nil }
-            throw error
+        let outcome = await work.run {
+            let outcome = run.run(trigger: trigger, lastReap: lastReap)
+            for observer in observers { observer.cycleEnded(outcome) }
+            return outcome
         }
         return try state.withLock { state in
             state.cycleStartedAt = nil
@@ -324,11 +325,11 @@ public final class AgentController: AgentAPIProvider, Sendable {
     /// on or off is one edit and a reload. `run --plan` stays a dry run. A
     /// config file that no longer loads deletes nothing until it does (fail
     /// closed: it may have been the edit that meant to stop deletion).
-    func reloadMode() {
+    func reloadMode() async {
         guard let file = configuration.file else { return }
         var next: Bool
         do {
-            next = try AgentConfiguration.load(path: file).dryRun
+            next = try await work.run { try AgentConfiguration.load(path: file).dryRun }
         } catch {
             next = true
             logger.error("config reload failed; observe mode (nothing is deleted) until it loads", metadata: ["error": "\(error)"])
@@ -346,9 +347,10 @@ public final class AgentController: AgentAPIProvider, Sendable {
     }
 
     /// SIGHUP: read the policy again; a bad file keeps the old one.
-    func reloadPolicy() {
+    func reloadPolicy() async {
+        let explicitPath = configuration.policy
         do {
-            let (policy, source) = try PolicyLoader.resolveDefault(explicitPath: configuration.policy)
+            let (policy, source) = try await work.run { try PolicyLoader.resolveDefault(explicitPath: explicitPath) }
             state.withLock { $0.policy = policy }
             logger.notice("policy reloaded", metadata: ["policy": "\(source)"])
         } catch {

@@ -6,6 +6,7 @@ import Prometheus
 import ReaperCore
 import ServiceLifecycle
 import SocketAPI
+import SystemCalls
 import SystemdIntegration
 import VolumeWatcher
 
@@ -20,8 +21,11 @@ public enum Daemon {
         // Before the store: a second agent's session would restart the clocks.
         let instance = try AgentInstanceLock.acquire(stateDirectory: configuration.stateDir)
         defer { instance.release() }
-        let store = try AccessStore(directory: configuration.stateDir, logger: logger)
-        let session = try store.beginSession(at: Date(), maxUnobservedGap: policy.idle.maxUnobservedGap)
+        // Opening (and perhaps migrating) SQLite blocks: off the cooperative pool.
+        let (store, session) = try await BlockingWork(label: "volume-reaper.store-open").run {
+            let store = try AccessStore(directory: configuration.stateDir, logger: logger)
+            return (store, try store.beginSession(at: Date(), maxUnobservedGap: policy.idle.maxUnobservedGap))
+        }
         let settings = configuration.podSourceSettings
         let pods: any PodSource
         var podService: (any Service)?

@@ -26,7 +26,7 @@ struct AccessFlushService: Service {
         }
         // Shutdown (this service is first in the group, so it stops last).
         await controller.flushAccesses()
-        try? controller.store.endSession(controller.session, at: Date())
+        await controller.endSession()
         controller.logger.info("access store flushed", metadata: ["state_dir": "\(controller.configuration.stateDir)"])
     }
 }
@@ -75,7 +75,7 @@ struct ReconcileService: Service {
             group.addTask {
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: controller.pressureCheckWait(idle: interval)) } catch { return false }
-                    if controller.pressureWantsCycle() { controller.trigger(.diskPressure) }
+                    if await controller.pressureWantsCycle() { controller.trigger(.diskPressure) }
                 }
                 return false
             }
@@ -123,8 +123,8 @@ struct ReconcileService: Service {
                             _ = try? await controller.reconcile(trigger: "pods")
                         case .reload:
                             try? controller.notifier.reloading()
-                            controller.reloadMode()
-                            controller.reloadPolicy()
+                            await controller.reloadMode()
+                            await controller.reloadPolicy()
                             _ = try? await controller.reconcile(trigger: "reload")
                             try? controller.notifier.ready()
                         case .request:

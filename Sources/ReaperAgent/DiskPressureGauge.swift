@@ -39,6 +39,10 @@ public final class DiskPressureGauge: Sendable {
     let mountInfoPath: String
     private let state = Mutex(State())
     private let parsedKubeletConfig = Mutex<ParsedKubeletConfig?>(nil)
+    /// The check between cycles measures here: openat, statx, fstatvfs and a
+    /// kubelet config parse are blocking calls. (Within a cycle the gauge is
+    /// already on the cycle's queue and measures there.)
+    private let work = BlockingWork(label: "volume-reaper.pressure")
 
     public init(kubeletRoot: String, kubeletConfig: String, mountInfoPath: String = "/proc/self/mountinfo") {
         self.kubeletRoot = kubeletRoot
@@ -221,7 +225,11 @@ public final class DiskPressureGauge: Sendable {
     /// one in pressure is still short of space after the last cycle reaped
     /// under pressure (its cap or a last check may have left more to do).
     /// A hint only: the cycle measures again before anything is judged.
-    public func wantsCycle(lastPlanReapedUnderPressure: Bool, policy: Policy) -> Bool {
+    public func wantsCycle(lastPlanReapedUnderPressure: Bool, policy: Policy) async -> Bool {
+        await work.run { self.measureWantsCycle(lastPlanReapedUnderPressure: lastPlanReapedUnderPressure, policy: policy) }
+    }
+
+    private func measureWantsCycle(lastPlanReapedUnderPressure: Bool, policy: Policy) -> Bool {
         guard let settings = policy.pressure else { return false }
         let (last, probes) = state.withLock { ($0.last, $0.elsewhereProbes) }
         guard let last else { return false }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SocketAPI
 import SystemCalls
 import SystemPackage
@@ -56,7 +53,7 @@ struct MetricsTextfile: Sendable {
             let temporary = ".\(name).\(String(UInt64.random(in: .min ... .max), radix: 36)).tmp"
             do {
                 let fd = try Syscall.openAt(
-                    directory, temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, mode: 0o644
+                    directory, temporary, flags: OpenFlags.writeOnly | OpenFlags.create | OpenFlags.exclusive | OpenFlags.noFollow | OpenFlags.nonBlocking | OpenFlags.noControllingTerminal, mode: 0o644
                 )
                 return (temporary, fd)
             } catch where error.errno == .fileExists && attempt < Self.attempts {

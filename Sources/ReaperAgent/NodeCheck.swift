@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Logging
 import PodSources
@@ -54,10 +51,15 @@ public struct NodeCheck: Sendable {
     }
 
     public func run(logger: Logger) async -> [CheckLine] {
-        var lines: [CheckLine] = []
-        lines.append(kubeletRoot())
-        lines.append(podLiveness(logger: logger))
+        // Every item reads files or waits for a child: on the blocking executor.
+        let work = BlockingWork(label: "volume-reaper.check")
+        let lines = await work.run { [self] in [kubeletRoot(), podLiveness(logger: logger)] }
         let pods = await PodSources.oneShot(configuration.podSourceSettings, logger: logger)
+        return lines + (await work.run { [self] in blockingItems(pods: pods, logger: logger) })
+    }
+
+    private func blockingItems(pods: any PodSource, logger: Logger) -> [CheckLine] {
+        var lines: [CheckLine] = []
         lines.append(podSource(pods))
         lines.append(inotifyBudget())
         lines.append(journald())
@@ -121,8 +123,9 @@ public struct NodeCheck: Sendable {
     }
 
     func podSource(_ pods: any PodSource) -> CheckLine {
-        let status = pods.status()
+        // The snapshot first: the files source's status tells of its last read.
         let snapshot = pods.currentSnapshot()
+        let status = pods.status()
         let name = "\(status.kind.rawValue) \(status.endpoint)"
         if status.kind == .files {
             if let error = snapshot.errors.first {

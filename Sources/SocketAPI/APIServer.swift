@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -21,7 +16,7 @@ public final class APIServer: Service, Sendable {
     public let configuration: APIServerConfiguration
     private let handler: RequestHandler
     private let logger: Logger
-    private let socketGroupID: gid_t?
+    private let socketGroupID: UInt32?
     private let listening = ListeningSignal()
     /// Whether `run()` got as far as accepting connections.
     private let listened = Synchronized(false)

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// What sits at the API socket's path, for `volume-reaper check`.
 public enum APISocketState: Sendable, Hashable {

@@ -1,16 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import NIOCore
+import SystemCalls
 
 /// Who is at the other end of an accepted Unix socket, as the kernel says
 /// (`SO_PEERCRED`: the credentials at `connect()` time).
 struct PeerCredentials: Sendable, Hashable {
-    var pid: pid_t
-    var uid: uid_t
-    var gid: gid_t
+    var pid: Int32
+    var uid: UInt32
+    var gid: UInt32
 
     /// Reads `SO_PEERCRED` on `channel`'s socket. NIO's generic
     /// `SocketOptionProvider.unsafeGetSocketOption` calls getsockopt with the
@@ -21,8 +17,8 @@ struct PeerCredentials: Sendable, Hashable {
         guard let provider = channel as? any SocketOptionProvider else {
             return channel.eventLoop.makeSucceededFuture(nil)
         }
-        let raw: EventLoopFuture<(pid_t, uid_t, gid_t)> = provider.unsafeGetSocketOption(
-            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED)
+        let raw: EventLoopFuture<(Int32, UInt32, UInt32)> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(PeerCredentialOption.level), name: SocketOptionName(PeerCredentialOption.name)
         )
         return raw.map { PeerCredentials(pid: $0.0, uid: $0.1, gid: $0.2) as PeerCredentials? }
             .recover { _ in nil }

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Foundation
 
 /// A value behind a lock, for the little state shared between the accept
@@ -33,8 +28,8 @@ struct ConnectionLimiter: Sendable {
 
     private struct Counts {
         var total = 0
-        var byProcess: [pid_t: Int] = [:]
-        var byUser: [uid_t: Int] = [:]
+        var byProcess: [Int32: Int] = [:]
+        var byUser: [UInt32: Int] = [:]
     }
 
     private let counts = Synchronized(Counts())

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import SystemCalls
 
 /// Where the metrics listener binds: `[HOST]:PORT` with an IP address host
 /// (`:9847` is every IPv4 address, `127.0.0.1:9847`, `[::]:9847`).
@@ -27,9 +23,9 @@ public struct TCPListenAddress: Sendable, Hashable, CustomStringConvertible {
             host = "0.0.0.0"
         } else if host.hasPrefix("[") && host.hasSuffix("]") {
             host = String(host.dropFirst().dropLast())
-            guard Self.isAddress(host, family: AF_INET6) else { return nil }
+            guard Self.isAddress(host, ipv6: true) else { return nil }
         } else {
-            guard Self.isAddress(host, family: AF_INET) else { return nil }
+            guard Self.isAddress(host, ipv6: false) else { return nil }
         }
         self.host = host
         self.port = port
@@ -39,8 +35,7 @@ public struct TCPListenAddress: Sendable, Hashable, CustomStringConvertible {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
-    private static func isAddress(_ text: String, family: Int32) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 16)
-        return inet_pton(family, text, &buffer) == 1
+    private static func isAddress(_ text: String, ipv6: Bool) -> Bool {
+        Syscall.isNumericAddress(text, ipv6: ipv6)
     }
 }
