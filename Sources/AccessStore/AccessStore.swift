@@ -122,7 +122,7 @@ public final class AccessStore: Sendable {
                 return nil
             }
         } catch {
-            let failure = OpenFailure(stage: "open read-only", error: error)
+            let failure = StoreOpenError(stage: "open read-only", error: error)
             if failure.isCorruption {
                 logger.warning(
                     "access store database is corrupt; reading without stored access times",
@@ -158,7 +158,7 @@ public final class AccessStore: Sendable {
     // MARK: Opening
 
     /// Opens, checks and migrates the writer's pool.
-    private static func openWriter(path: String) throws(OpenFailure) -> DatabasePool {
+    private static func openWriter(path: String) throws(StoreOpenError) -> DatabasePool {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "AccessStore"
@@ -166,25 +166,25 @@ public final class AccessStore: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
-            throw OpenFailure(stage: "open", error: error)
+            throw StoreOpenError(stage: "open", error: error)
         }
         do {
             let problems = try pool.read { try String.fetchAll($0, sql: "PRAGMA quick_check") }
             guard problems == ["ok"] else {
                 try? pool.close()
-                throw OpenFailure(stage: "quick_check", message: problems.prefix(3).joined(separator: "; "))
+                throw StoreOpenError(stage: "quick_check", message: problems.prefix(3).joined(separator: "; "))
             }
-        } catch let failure as OpenFailure {
+        } catch let failure as StoreOpenError {
             throw failure
         } catch {
             try? pool.close()
-            throw OpenFailure(stage: "quick_check", error: error)
+            throw StoreOpenError(stage: "quick_check", error: error)
         }
         do {
             try Schema.migrator.migrate(pool)
         } catch {
             try? pool.close()
-            throw OpenFailure(stage: "migrate", error: error)
+            throw StoreOpenError(stage: "migrate", error: error)
         }
         return pool
     }
@@ -217,7 +217,7 @@ public final class AccessStore: Sendable {
 
 /// Why opening failed, and whether that means the file is corrupt (move it
 /// aside) or the environment is at fault (leave it alone and throw).
-struct OpenFailure: Error, CustomStringConvertible {
+struct StoreOpenError: Error, CustomStringConvertible {
     var stage: String
     var message: String
     var isCorruption: Bool

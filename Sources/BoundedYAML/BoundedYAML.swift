@@ -11,7 +11,7 @@ import Yams
 /// expand an exponential structure.
 public enum BoundedYAML {
     /// Every document of `text` (a `---` with nothing after it included, as null).
-    public static func documents(_ text: String, limits: YAMLLimits) throws(YAMLProblem) -> [Node] {
+    public static func documents(_ text: String, limits: YAMLLimits) throws(YAMLError) -> [Node] {
         try check(text, limits: limits)
         do {
             let parser = try Parser(yaml: text)
@@ -21,18 +21,18 @@ public enum BoundedYAML {
         } catch let error as YamlError {
             throw translate(error)
         } catch {
-            throw YAMLProblem(.syntax, "not valid YAML", line: 1, column: 1)
+            throw YAMLError(.syntax, "not valid YAML", line: 1, column: 1)
         }
     }
 
     /// Checks `text`'s event stream against `limits` without composing anything.
-    public static func check(_ text: String, limits: YAMLLimits) throws(YAMLProblem) {
+    public static func check(_ text: String, limits: YAMLLimits) throws(YAMLError) {
         var bytes = Array(text.utf8)
         let count = bytes.count
-        try bytes.withUnsafeMutableBufferPointer { buffer throws(YAMLProblem) in
+        try bytes.withUnsafeMutableBufferPointer { buffer throws(YAMLError) in
             var parser = yaml_parser_t()
             guard yaml_parser_initialize(&parser) == 1 else {
-                throw YAMLProblem(.syntax, "out of memory reading YAML", line: 1, column: 1)
+                throw YAMLError(.syntax, "out of memory reading YAML", line: 1, column: 1)
             }
             defer { yaml_parser_delete(&parser) }
             yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
@@ -53,40 +53,40 @@ public enum BoundedYAML {
     // MARK: Errors in our words
 
     /// libyaml's scanner, parser or reader error, as a one-line problem.
-    static func syntaxProblem(_ parser: yaml_parser_t, bytes: UnsafeBufferPointer<UInt8>) -> YAMLProblem {
+    static func syntaxProblem(_ parser: yaml_parser_t, bytes: UnsafeBufferPointer<UInt8>) -> YAMLError {
         let problem = parser.problem.map { String(cString: $0) } ?? "unknown error"
         if parser.error == YAML_READER_ERROR {
             let (line, column) = position(ofByte: parser.problem_offset, in: bytes)
             let what = problem.contains("control characters") ? "a control character, not allowed in YAML"
                 : problem.contains("invalid") || problem.contains("incomplete") ? "not UTF-8 text"
                 : problem
-            return YAMLProblem(.syntax, "not valid YAML: \(what)", line: line, column: column)
+            return YAMLError(.syntax, "not valid YAML: \(what)", line: line, column: column)
         }
         if parser.error == YAML_MEMORY_ERROR {
-            return YAMLProblem(.syntax, "out of memory reading YAML", line: 1, column: 1)
+            return YAMLError(.syntax, "out of memory reading YAML", line: 1, column: 1)
         }
         let line = Int(parser.problem_mark.line) + 1, column = Int(parser.problem_mark.column) + 1
         if problem.contains("nest") {
-            return YAMLProblem(.tooDeep, "collections nested too deeply", line: line, column: column)
+            return YAMLError(.tooDeep, "collections nested too deeply", line: line, column: column)
         }
         var text = "not valid YAML: \(problem)"
         if let context = parser.context.map({ String(cString: $0) }) {
             text += " (\(context) at line \(parser.context_mark.line + 1), column \(parser.context_mark.column + 1))"
         }
-        return YAMLProblem(.syntax, text, line: line, column: column)
+        return YAMLError(.syntax, text, line: line, column: column)
     }
 
     /// A Yams error (should the composer fail after the check passed), in our words.
-    static func translate(_ error: YamlError) -> YAMLProblem {
+    static func translate(_ error: YamlError) -> YAMLError {
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
             var text = "not valid YAML: \(UserText.excerpt(problem))"
             if let context { text += " (\(UserText.excerpt(context.text)) at line \(context.mark.line), column \(context.mark.column))" }
-            return YAMLProblem(.syntax, text, line: mark.line, column: mark.column)
+            return YAMLError(.syntax, text, line: mark.line, column: mark.column)
         case let .duplicatedKeysInMapping(_, context):
-            return YAMLProblem(.duplicateKey, "duplicate key in a mapping", line: context.mark.line, column: context.mark.column)
+            return YAMLError(.duplicateKey, "duplicate key in a mapping", line: context.mark.line, column: context.mark.column)
         default:
-            return YAMLProblem(.syntax, "not valid YAML", line: 1, column: 1)
+            return YAMLError(.syntax, "not valid YAML", line: 1, column: 1)
         }
     }
 
@@ -126,7 +126,7 @@ struct EventWalker {
         self.limits = limits
     }
 
-    mutating func visit(_ event: yaml_event_t) throws(YAMLProblem) {
+    mutating func visit(_ event: yaml_event_t) throws(YAMLError) {
         let line = Int(event.start_mark.line) + 1, column = Int(event.start_mark.column) + 1
         switch event.type {
         case YAML_SCALAR_EVENT:
@@ -137,7 +137,7 @@ struct EventWalker {
         case YAML_ALIAS_EVENT:
             let name = Self.text(event.data.alias.anchor) ?? ""
             if let frame = stack.last, frame.isMapping, frame.expectingKey {
-                throw YAMLProblem(
+                throw YAMLError(
                     .aliasAsKey, "an alias (*\(UserText.excerpt(name))) used as a mapping key; write the key out",
                     line: line, column: column
                 )
@@ -145,10 +145,10 @@ struct EventWalker {
             try asKeyOrValue(scalar: nil, line: line, column: column)
             aliasCount += 1
             guard aliasCount <= limits.maxAliases else {
-                throw YAMLProblem(.tooManyAliases, "more than \(limits.maxAliases) aliases", line: line, column: column)
+                throw YAMLError(.tooManyAliases, "more than \(limits.maxAliases) aliases", line: line, column: column)
             }
             guard let size = anchors[name] else {
-                throw YAMLProblem(
+                throw YAMLError(
                     .undefinedAlias, "undefined alias *\(UserText.excerpt(name)): no anchor &\(UserText.excerpt(name)) before it",
                     line: line, column: column
                 )
@@ -157,14 +157,14 @@ struct EventWalker {
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             let isMapping = event.type == YAML_MAPPING_START_EVENT
             if let frame = stack.last, frame.isMapping, frame.expectingKey {
-                throw YAMLProblem(
+                throw YAMLError(
                     .complexKey, "a \(isMapping ? "mapping" : "list") used as a mapping key; keys are plain names",
                     line: line, column: column
                 )
             }
             try asKeyOrValue(scalar: nil, line: line, column: column)
             guard stack.count < limits.maxDepth else {
-                throw YAMLProblem(.tooDeep, "collections nested more than \(limits.maxDepth) deep", line: line, column: column)
+                throw YAMLError(.tooDeep, "collections nested more than \(limits.maxDepth) deep", line: line, column: column)
             }
             let anchor = isMapping ? Self.text(event.data.mapping_start.anchor) : Self.text(event.data.sequence_start.anchor)
             try add(1, line: line, column: column)
@@ -181,11 +181,11 @@ struct EventWalker {
     }
 
     /// Flips a mapping between key and value; checks a scalar key for a repeat.
-    mutating func asKeyOrValue(scalar: String?, line: Int, column: Int) throws(YAMLProblem) {
+    mutating func asKeyOrValue(scalar: String?, line: Int, column: Int) throws(YAMLError) {
         guard let index = stack.indices.last, stack[index].isMapping else { return }
         if stack[index].expectingKey, let scalar {
             guard stack[index].keys.insert(scalar).inserted else {
-                throw YAMLProblem(
+                throw YAMLError(
                     .duplicateKey, "duplicate key \"\(UserText.excerpt(scalar, quoting: true))\": each key may appear once in a mapping",
                     key: scalar, line: line, column: column
                 )
@@ -194,25 +194,25 @@ struct EventWalker {
         stack[index].expectingKey.toggle()
     }
 
-    mutating func add(_ count: Int, line: Int, column: Int) throws(YAMLProblem) {
+    mutating func add(_ count: Int, line: Int, column: Int) throws(YAMLError) {
         nodes += count
         guard nodes <= limits.maxNodes else {
-            throw YAMLProblem(
+            throw YAMLError(
                 .tooManyNodes, "more than \(limits.maxNodes) nodes with aliases expanded; anchors and aliases may not multiply a document",
                 line: line, column: column
             )
         }
     }
 
-    mutating func define(_ anchor: UnsafeMutablePointer<yaml_char_t>?, size: Int, line: Int, column: Int) throws(YAMLProblem) {
+    mutating func define(_ anchor: UnsafeMutablePointer<yaml_char_t>?, size: Int, line: Int, column: Int) throws(YAMLError) {
         guard let name = Self.text(anchor) else { return }
         try defineNamed(name, size: size, line: line, column: column)
     }
 
-    mutating func defineNamed(_ name: String, size: Int, line: Int, column: Int) throws(YAMLProblem) {
+    mutating func defineNamed(_ name: String, size: Int, line: Int, column: Int) throws(YAMLError) {
         anchorCount += 1
         guard anchorCount <= limits.maxAnchors else {
-            throw YAMLProblem(.tooManyAnchors, "more than \(limits.maxAnchors) anchors", line: line, column: column)
+            throw YAMLError(.tooManyAnchors, "more than \(limits.maxAnchors) anchors", line: line, column: column)
         }
         anchors[name] = size
     }

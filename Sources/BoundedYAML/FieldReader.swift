@@ -10,7 +10,7 @@ public struct FieldEntry {
 
 /// Why a mapping was refused before any value was read: the file's reader
 /// puts it in its own error type, with the file's name.
-public struct FieldProblem: Error {
+public struct FieldError: Error {
     public enum Code: Sendable, Hashable {
         /// A key the section's table does not hold.
         case unknownKey
@@ -46,7 +46,7 @@ extension YAMLSchema {
     /// kubeconfig's `users[0].user`). Keys the section does not know are
     /// refused as its `unknownKeys` says; a section written with no value
     /// (every key commented out) is empty.
-    public func entries(of node: Node, section path: String, at prefix: String? = nil) throws(FieldProblem) -> [FieldEntry] {
+    public func entries(of node: Node, section path: String, at prefix: String? = nil) throws(FieldError) -> [FieldEntry] {
         let section = self[path]
         let prefix = prefix ?? path
         switch node {
@@ -54,13 +54,13 @@ extension YAMLSchema {
             var entries: [FieldEntry] = []
             for (keyNode, value) in mapping {
                 guard case let .scalar(key) = keyNode else {
-                    throw FieldProblem(
+                    throw FieldError(
                         code: .keyNotText, field: prefix.isEmpty ? "(top level)" : prefix, node: keyNode,
                         problem: "keys are plain names, not \(YAMLValue.kind(of: keyNode))"
                     )
                 }
                 if let problem = unknownKeyProblem(key.string, in: section, at: prefix) {
-                    throw FieldProblem(code: .unknownKey, field: YAMLSection.field(key.string, under: prefix), node: keyNode, problem: problem)
+                    throw FieldError(code: .unknownKey, field: YAMLSection.field(key.string, under: prefix), node: keyNode, problem: problem)
                 }
                 entries.append(FieldEntry(key: key.string, keyNode: keyNode, value: value, field: YAMLSection.field(key.string, under: prefix)))
             }
@@ -68,7 +68,7 @@ extension YAMLSchema {
         case .scalar where !prefix.isEmpty && YAMLValue.isNull(node):
             return []
         default:
-            throw FieldProblem(
+            throw FieldError(
                 code: .notAMapping, field: prefix.isEmpty ? "(top level)" : prefix, node: node,
                 problem: "expected a mapping of \(section.names.joined(separator: ", ")), not \(YAMLValue.kind(of: node))"
             )

@@ -6,7 +6,7 @@ import Yams
 public enum ScalarGrammar {
     /// Only YAML's plain `true` and `false` (any case YAML allows): not
     /// `yes`/`no`/`on`/`off`, and not quoted text, which is a string.
-    public static func boolean(_ scalar: Node.Scalar) -> Result<Bool, BooleanProblem> {
+    public static func boolean(_ scalar: Node.Scalar) -> Result<Bool, BooleanError> {
         let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
         if !quoted {
             switch scalar.string {
@@ -15,14 +15,14 @@ public enum ScalarGrammar {
             default: break
             }
         }
-        if quoted { return .failure(BooleanProblem(hint: "write true or false without quotes")) }
+        if quoted { return .failure(BooleanError(hint: "write true or false without quotes")) }
         if ["yes", "no", "on", "off", "y", "n"].contains(scalar.string.lowercased()) {
-            return .failure(BooleanProblem(hint: "write true or false (yes, no, on and off are not accepted)"))
+            return .failure(BooleanError(hint: "write true or false (yes, no, on and off are not accepted)"))
         }
-        return .failure(BooleanProblem(hint: nil))
+        return .failure(BooleanError(hint: nil))
     }
 
-    public struct BooleanProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct BooleanError: Error, Sendable, Hashable, CustomStringConvertible {
         /// What to write instead, when the value is a near miss; nil for anything else.
         public var hint: String?
         /// The one refusal every file shows (each adds the field and the value).

@@ -17,7 +17,7 @@ enum PluginProcess {
         var stdoutTooLarge = false
     }
 
-    enum Failure: Error, Sendable {
+    enum RunError: Error, Sendable {
         /// posix_spawn failed: the errno (ENOENT: not found; EACCES: not executable).
         case spawn(Errno)
         case system(SystemCallError)
@@ -28,7 +28,7 @@ enum PluginProcess {
     static func run(
         executable: String, arguments: [String], environment: [String],
         timeout: Duration, stdoutLimit: Int
-    ) throws(Failure) -> Outcome {
+    ) throws(RunError) -> Outcome {
         let deadline = ContinuousClock.now + timeout
         let stdoutPipe = try makePipe(), stderrPipe = try makePipe()
         var pid = pid_t()
@@ -107,7 +107,7 @@ enum PluginProcess {
     /// Swift's Glibc module offers with close-on-exec set atomically, so a
     /// child another thread spawns meanwhile cannot inherit the write end
     /// and hold our end-of-file back.
-    static func makePipe() throws(Failure) -> (read: FileDescriptor, write: FileDescriptor) {
+    static func makePipe() throws(RunError) -> (read: FileDescriptor, write: FileDescriptor) {
         var fds: [Int32] = [-1, -1]
         let result = fds.withUnsafeMutableBufferPointer {
             socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress)

@@ -30,7 +30,7 @@ public struct MountTable: Sendable, Hashable {
         do {
             bytes = try RegularFileReader.read(path, limit: maxBytes, followSymlinks: true)
         } catch {
-            throw MountTableProblem(description: "\(path): \(error)")
+            throw MountTableError(description: "\(path): \(error)")
         }
         return MountTable(mountinfo: String(decoding: bytes, as: UTF8.self))
     }
@@ -83,6 +83,6 @@ public struct MountTable: Sendable, Hashable {
 }
 
 /// A mountinfo file that could not be read as one.
-struct MountTableProblem: Error, CustomStringConvertible {
+struct MountTableError: Error, CustomStringConvertible {
     var description: String
 }

@@ -288,18 +288,18 @@ public final class PodCgroups: Sendable {
     /// whether `cgroup.procs` lists a pid, and all of `cgroup.events`. Opened
     /// non-blocking and read only when a regular file: a FIFO planted in a
     /// cgroup would otherwise block the plan for good.
-    private static func readSmallFile(_ name: String, in directory: FileDescriptor, path: String) throws(CgroupFileProblem) -> String? {
+    private static func readSmallFile(_ name: String, in directory: FileDescriptor, path: String) throws(CgroupFileError) -> String? {
         do {
             let bytes = try RegularFileReader.readStart(name, relativeTo: directory, maxBytes: 512)
             return String(decoding: bytes, as: UTF8.self)
         } catch {
             if case .system(let failure) = error, failure.isVanished { return nil }
-            throw CgroupFileProblem(description: "\(path)/\(name): \(error)")
+            throw CgroupFileError(description: "\(path)/\(name): \(error)")
         }
     }
 }
 
 /// A cgroup file that could not be read as one: the pod is inconclusive.
-struct CgroupFileProblem: Error, CustomStringConvertible {
+struct CgroupFileError: Error, CustomStringConvertible {
     var description: String
 }

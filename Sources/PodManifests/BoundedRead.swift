@@ -7,7 +7,7 @@ import Foundation
 /// trusts `st_size`: a sparse file may claim a terabyte, and a size near 2^63
 /// overflows arithmetic. Reading stops one byte past the limit.
 enum BoundedRead {
-    enum Failure: Error {
+    enum ReadError: Error {
         case tooLarge
         case readError(Int32)
     }
@@ -15,7 +15,7 @@ enum BoundedRead {
     /// The largest limit honoured (1 TiB of address space).
     static let maximumLimit = 1 << 40
 
-    static func readAll(fd: Int32, limit: Int) -> Result<Data, Failure> {
+    static func readAll(fd: Int32, limit: Int) -> Result<Data, ReadError> {
         let limit = min(max(limit, 0), maximumLimit)
         let reserved = limit + 1
         #if canImport(Glibc)

@@ -31,14 +31,14 @@ struct JSONOutline {
     /// Deeper nesting is refused (JSONDecoder's own limit is 512 too).
     static let maximumDepth = 512
 
-    enum Failure: Error {
+    enum SyntaxError: Error {
         /// Not JSON at all: the text may still be YAML (flow style).
         case syntax(String, offset: Int)
         /// JSON, but not acceptable as a manifest.
         case refused(String, offset: Int)
     }
 
-    static func scan(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> JSONOutline {
+    static func scan(_ bytes: UnsafeRawBufferPointer) throws(SyntaxError) -> JSONOutline {
         var scanner = Scanner(bytes: bytes.bindMemory(to: UInt8.self))
         return try scanner.run()
     }
@@ -64,7 +64,7 @@ private struct Scanner {
 
     private enum Expect { case value, valueOrClose, key, keyOrClose, colon, commaOrClose }
 
-    mutating func run() throws(JSONOutline.Failure) -> JSONOutline {
+    mutating func run() throws(JSONOutline.SyntaxError) -> JSONOutline {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
         skipWhitespace()
         var outline = JSONOutline(root: index..<index)
@@ -168,7 +168,7 @@ private struct Scanner {
         return frames.removeLast().start
     }
 
-    private func syntax(_ message: String) -> JSONOutline.Failure {
+    private func syntax(_ message: String) -> JSONOutline.SyntaxError {
         .syntax(message, offset: index)
     }
 
@@ -182,7 +182,7 @@ private struct Scanner {
     }
 
     /// Skips the string at `index` (on its opening quote); true when it has escapes.
-    private mutating func skipString() throws(JSONOutline.Failure) -> Bool {
+    private mutating func skipString() throws(JSONOutline.SyntaxError) -> Bool {
         var hasEscapes = false
         index += 1
         while index < bytes.count {
@@ -223,7 +223,7 @@ private struct Scanner {
         return index - start
     }
 
-    private mutating func skipNumber() throws(JSONOutline.Failure) {
+    private mutating func skipNumber() throws(JSONOutline.SyntaxError) {
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count else { throw syntax("Unexpected end of file") }
         if bytes[index] == UInt8(ascii: "0") {
@@ -242,7 +242,7 @@ private struct Scanner {
         }
     }
 
-    private mutating func skipLiteral(_ literal: StaticString) throws(JSONOutline.Failure) {
+    private mutating func skipLiteral(_ literal: StaticString) throws(JSONOutline.SyntaxError) {
         let count = literal.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw syntax("Unexpected end of file") }
         for offset in 0..<count where bytes[index + offset] != literal.utf8Start[offset] {

@@ -71,17 +71,17 @@ extension ManifestReader {
 
     // MARK: - YAML documents
 
-    static func loadYAML(_ text: String, jsonProblem: String?) throws(Problem) -> [ManifestTree] {
+    static func loadYAML(_ text: String, jsonProblem: String?) throws(ParseError) -> [ManifestTree] {
         var body = Substring(text)
         if body.first == "\u{FEFF}" { body = body.dropFirst() }
         // Aliases as keys, duplicate keys and alias bombs are refused on the
         // event stream, before Yams composes (its duplicate-key check is
         // quadratic in what an alias key expands to).
-        do throws(YAMLProblem) {
+        do throws(YAMLError) {
             try BoundedYAML.check(String(body), limits: .manifests)
         } catch {
-            if let jsonProblem { throw Problem("not valid JSON (\(jsonProblem)) nor YAML (\(error))") }
-            throw Problem("not valid YAML: \(error)")
+            if let jsonProblem { throw ParseError("not valid JSON (\(jsonProblem)) nor YAML (\(error))") }
+            throw ParseError("not valid YAML: \(error)")
         }
         do {
             var documents: [ManifestTree] = []
@@ -93,9 +93,9 @@ extension ManifestReader {
         } catch {
             let yamlProblem = yamlMessage(error)
             if let jsonProblem {
-                throw Problem("not valid JSON (\(jsonProblem)) nor YAML (\(yamlProblem))")
+                throw ParseError("not valid JSON (\(jsonProblem)) nor YAML (\(yamlProblem))")
             }
-            throw Problem("not valid YAML: \(yamlProblem)")
+            throw ParseError("not valid YAML: \(yamlProblem)")
         }
     }
 
@@ -125,9 +125,9 @@ extension ManifestReader {
 
     private static func readDocument(
         _ document: ManifestTree, file: String, location: inout Location, into pods: inout [Pod]
-    ) throws(Problem) {
+    ) throws(ParseError) {
         guard document.isMapping else {
-            throw Problem("is \(document.kindDescription), not a mapping (expected a Pod, PodList or List)")
+            throw ParseError("is \(document.kindDescription), not a mapping (expected a Pod, PodList or List)")
         }
         let fields = document.podFields
         switch try PodRules.documentKind(try PodRules.kind(fields)) {
@@ -138,18 +138,18 @@ extension ManifestReader {
             // Writers always give `items` (`[]` when empty); a list without
             // it is a document cut short before its items.
             guard let itemsValue = document["items"] else {
-                throw Problem("has no items (expected a list, [] when empty): cut short?")
+                throw ParseError("has no items (expected a list, [] when empty): cut short?")
             }
             guard !itemsValue.isNull else { return }
             guard let items = itemsValue.elements else {
-                throw Problem("items is \(itemsValue.kindDescription), not a list")
+                throw ParseError("items is \(itemsValue.kindDescription), not a list")
             }
             for (index, item) in items.enumerated() {
                 location.item = index
                 location.itemLine = item.line
                 location.pod = nil
                 guard item.isMapping else {
-                    throw Problem("is \(item.kindDescription), not a mapping")
+                    throw ParseError("is \(item.kindDescription), not a mapping")
                 }
                 let itemFields = item.podFields
                 try PodRules.checkItemKind(try PodRules.kind(itemFields), listKind: listKind)
@@ -163,7 +163,7 @@ extension ManifestReader {
 }
 
 /// A problem inside one file, before it is given the file's name.
-struct Problem: Error {
+struct ParseError: Error {
     var message: String
     init(_ message: String) { self.message = message }
 }

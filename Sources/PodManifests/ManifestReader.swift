@@ -190,29 +190,29 @@ public enum ManifestReader {
     }
 
     /// The type of what `path` names, following symlinks.
-    private static func fileType(_ path: String) -> Result<FileType, Problem> {
+    private static func fileType(_ path: String) -> Result<FileType, ParseError> {
         var info = stat()
         guard stat(path, &info) == 0 else {
             let code = errno
             var link = stat()
             if code == ENOENT, lstat(path, &link) == 0 {
-                return .failure(Problem("is a dangling symlink"))
+                return .failure(ParseError("is a dangling symlink"))
             }
-            return .failure(Problem(code == ENOENT ? "does not exist" : errnoText(code)))
+            return .failure(ParseError(code == ENOENT ? "does not exist" : errnoText(code)))
         }
         return .success(FileType(mode: info.st_mode))
     }
 
-    private static func listDirectory(_ path: String) -> Result<[String], Problem> {
+    private static func listDirectory(_ path: String) -> Result<[String], ParseError> {
         guard let directory = opendir(path) else {
-            return .failure(Problem("cannot list: \(errnoText(errno))"))
+            return .failure(ParseError("cannot list: \(errnoText(errno))"))
         }
         defer { closedir(directory) }
         var names: [String] = []
         while true {
             errno = 0
             guard let entry = readdir(directory) else {
-                if errno != 0 { return .failure(Problem("cannot list: \(errnoText(errno))")) }
+                if errno != 0 { return .failure(ParseError("cannot list: \(errnoText(errno))")) }
                 break
             }
             let name = withUnsafePointer(to: &entry.pointee.d_name) {

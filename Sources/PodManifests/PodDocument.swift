@@ -47,8 +47,8 @@ public struct PodDocument: Sendable {
     /// `decode(json:source:)` for a document of a manifest file: problems
     /// carry `location`, and a syntax error is told apart so that the caller
     /// can try YAML.
-    static func decode(_ json: Data, source: String, location: Location) throws(DocumentProblem) -> PodDocument {
-        guard UTF8Check.isValid(json) else { throw .refused(Problem("is not UTF-8 text")) }
+    static func decode(_ json: Data, source: String, location: Location) throws(DocumentError) -> PodDocument {
+        guard UTF8Check.isValid(json) else { throw .refused(ParseError("is not UTF-8 text")) }
         let outline: JSONOutline
         switch JSONOutline.scan(json) {
         case .success(let scanned):
@@ -56,32 +56,32 @@ public struct PodDocument: Sendable {
         case let .failure(.syntax(message, offset)):
             throw .syntax(message + " at " + TextPosition.describe(offset: offset, in: json))
         case let .failure(.refused(message, offset)):
-            throw .refused(Problem("\(location): \(message) at \(TextPosition.describe(offset: offset, in: json))"))
+            throw .refused(ParseError("\(location): \(message) at \(TextPosition.describe(offset: offset, in: json))"))
         }
         if json[outline.root.lowerBound] == UInt8(ascii: "n") {
-            throw .refused(Problem("no document (the file is empty or only comments)"))
+            throw .refused(ParseError("no document (the file is empty or only comments)"))
         }
         var location = location
         do {
             return try decode(outline, in: json, source: source, location: &location)
         } catch {
-            throw .refused(Problem("\(location): \(error.message)"))
+            throw .refused(ParseError("\(location): \(error.message)"))
         }
     }
 
-    enum DocumentProblem: Error {
+    enum DocumentError: Error {
         case syntax(String)
-        case refused(Problem)
+        case refused(ParseError)
     }
 
     private static func decode(
         _ outline: JSONOutline, in json: Data, source: String, location: inout Location
-    ) throws(Problem) -> PodDocument {
+    ) throws(ParseError) -> PodDocument {
         let decoder = JSONDecoder()
         let root = outline.root
         guard json[root.lowerBound] == UInt8(ascii: "{") else {
             let kind = JSONValueKind.describe(firstByte: json[root.lowerBound])
-            throw Problem("is \(kind), not a mapping (expected a Pod, PodList or List)")
+            throw ParseError("is \(kind), not a mapping (expected a Pod, PodList or List)")
         }
         let kind = try PodRules.text(member(outline.member("kind"), in: json, decoder: decoder), "kind")
         switch try PodRules.documentKind(kind) {
@@ -98,7 +98,7 @@ public struct PodDocument: Sendable {
                 document.continueToken = try PodRules.text(list.continueToken, "metadata.continue").flatMap { $0.isEmpty ? nil : $0 }
                 if let count = try PodRules.text(list.remainingItemCount, "metadata.remainingItemCount") {
                     guard let number = Int(count), number >= 0 else {
-                        throw Problem("metadata.remainingItemCount \(MessageText.name(count)) is not a count")
+                        throw ParseError("metadata.remainingItemCount \(MessageText.name(count)) is not a count")
                     }
                     document.remainingItemCount = number
                 }
@@ -107,14 +107,14 @@ public struct PodDocument: Sendable {
                 return document
             }
             guard let ranges = outline.items else {
-                throw Problem("items is \(JSONValueKind.describe(firstByte: json[items.value.lowerBound])), not a list")
+                throw ParseError("items is \(JSONValueKind.describe(firstByte: json[items.value.lowerBound])), not a list")
             }
             document.pods.reserveCapacity(ranges.count)
             for (index, range) in ranges.enumerated() {
                 location.item = index
                 location.pod = nil
                 guard json[range.lowerBound] == UInt8(ascii: "{") else {
-                    throw Problem("is \(JSONValueKind.describe(firstByte: json[range.lowerBound])), not a mapping")
+                    throw ParseError("is \(JSONValueKind.describe(firstByte: json[range.lowerBound])), not a mapping")
                 }
                 let fields = try decodeFields(PodFields.self, json[range], decoder: decoder)
                 try PodRules.checkItemKind(try PodRules.kind(fields), listKind: listKind)
@@ -128,7 +128,7 @@ public struct PodDocument: Sendable {
 
     /// A top-level scalar member (such as `kind`), decoded only when it is a
     /// scalar: a mapping or list is named by its first byte, never decoded.
-    static func member(_ member: JSONOutline.Member?, in json: Data, decoder: JSONDecoder) throws(Problem) -> Field<ScalarText> {
+    static func member(_ member: JSONOutline.Member?, in json: Data, decoder: JSONDecoder) throws(ParseError) -> Field<ScalarText> {
         guard let member else { return .absent }
         let first = json[member.value.lowerBound]
         if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
@@ -137,13 +137,13 @@ public struct PodDocument: Sendable {
         return try decodeFields(Field<ScalarText>.self, json[member.value], decoder: decoder)
     }
 
-    static func decodeFields<Value: Decodable>(_ type: Value.Type, _ json: Data, decoder: JSONDecoder) throws(Problem) -> Value {
+    static func decodeFields<Value: Decodable>(_ type: Value.Type, _ json: Data, decoder: JSONDecoder) throws(ParseError) -> Value {
         do {
             return try decoder.decode(type, from: json)
         } catch {
             // The outline checked the syntax; what is left is e.g. a number
             // out of range in a field the reconciler reads.
-            throw Problem("not valid JSON: \(JSONValueKind.describe(error))")
+            throw ParseError("not valid JSON: \(JSONValueKind.describe(error))")
         }
     }
 }
@@ -171,37 +171,37 @@ public struct PodWatchEvent: Sendable {
         }
     }
 
-    private static func decodeEvent(_ json: Data, source: String) throws(Problem) -> PodWatchEvent {
-        guard UTF8Check.isValid(json) else { throw Problem("is not UTF-8 text") }
+    private static func decodeEvent(_ json: Data, source: String) throws(ParseError) -> PodWatchEvent {
+        guard UTF8Check.isValid(json) else { throw ParseError("is not UTF-8 text") }
         let outline: JSONOutline
         switch JSONOutline.scan(json) {
         case .success(let scanned):
             outline = scanned
         case let .failure(.syntax(message, offset)), let .failure(.refused(message, offset)):
-            throw Problem("\(message) at \(TextPosition.describe(offset: offset, in: json))")
+            throw ParseError("\(message) at \(TextPosition.describe(offset: offset, in: json))")
         }
         let decoder = JSONDecoder()
         guard json[outline.root.lowerBound] == UInt8(ascii: "{") else {
-            throw Problem("is \(JSONValueKind.describe(firstByte: json[outline.root.lowerBound])), not a mapping")
+            throw ParseError("is \(JSONValueKind.describe(firstByte: json[outline.root.lowerBound])), not a mapping")
         }
         guard let type = try PodRules.text(PodDocument.member(outline.member("type"), in: json, decoder: decoder), "type") else {
-            throw Problem("has no type")
+            throw ParseError("has no type")
         }
         guard let object = outline.member("object"), json[object.value.lowerBound] == UInt8(ascii: "{") else {
-            throw Problem("\(MessageText.name(type)) has no object mapping")
+            throw ParseError("\(MessageText.name(type)) has no object mapping")
         }
         var event = PodWatchEvent(type: type)
         switch type {
         case "ADDED", "MODIFIED", "DELETED":
             let fields = try PodDocument.decodeFields(PodFields.self, json[object.value], decoder: decoder)
             if let kind = try PodRules.kind(fields), kind != "Pod" {
-                throw Problem("\(type) object kind \(MessageText.name(kind)) is not Pod")
+                throw ParseError("\(type) object kind \(MessageText.name(kind)) is not Pod")
             }
             var location = Location(document: 1)
             do {
                 event.pod = try PodRules.pod(fields, file: source, location: &location)
             } catch {
-                throw Problem("\(type)\(location.pod.map { " pod \($0)" } ?? ""): \(error.message)")
+                throw ParseError("\(type)\(location.pod.map { " pod \($0)" } ?? ""): \(error.message)")
             }
             event.resourceVersion = try PodRules.text(fields.metadata.presentValue?.resourceVersion ?? .absent, "object.metadata.resourceVersion")
         case "BOOKMARK":
@@ -219,7 +219,7 @@ public struct PodWatchEvent: Sendable {
             event.errorCode = status.code
             event.errorReason = try PodRules.text(status.reason, "object.reason")
         default:
-            throw Problem("type \(MessageText.name(type)) is not ADDED, MODIFIED, DELETED, BOOKMARK or ERROR")
+            throw ParseError("type \(MessageText.name(type)) is not ADDED, MODIFIED, DELETED, BOOKMARK or ERROR")
         }
         return event
     }

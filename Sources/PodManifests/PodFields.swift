@@ -14,11 +14,11 @@ enum Field<Value> {
     case wrong(String)
 
     /// The value; nil when absent; an error naming `field` when wrongly typed.
-    func value(_ field: @autoclosure () -> String, expected: String) throws(Problem) -> Value? {
+    func value(_ field: @autoclosure () -> String, expected: String) throws(ParseError) -> Value? {
         switch self {
         case .absent: return nil
         case .present(let value): return value
-        case .wrong(let kind): throw Problem("\(field()) is \(kind), not \(expected)")
+        case .wrong(let kind): throw ParseError("\(field()) is \(kind), not \(expected)")
         }
     }
 }
@@ -80,17 +80,17 @@ struct TerminatedFields {
 
 /// The rules a pod's fields must follow, for every format.
 enum PodRules {
-    static func text(_ field: Field<ScalarText>, _ name: @autoclosure () -> String) throws(Problem) -> String? {
+    static func text(_ field: Field<ScalarText>, _ name: @autoclosure () -> String) throws(ParseError) -> String? {
         try field.value(name(), expected: "text")?.text
     }
 
     /// The kind of a document or list item.
-    static func kind(_ fields: PodFields) throws(Problem) -> String? {
+    static func kind(_ fields: PodFields) throws(ParseError) -> String? {
         try text(fields.kind, "kind")
     }
 
     /// The pod `fields` describe; `location.pod` is set once its name is known.
-    static func pod(_ fields: PodFields, file: String, location: inout Location) throws(Problem) -> Pod {
+    static func pod(_ fields: PodFields, file: String, location: inout Location) throws(ParseError) -> Pod {
         let metadata = try fields.metadata.value("metadata", expected: "a mapping")
         let name = try text(metadata?.name ?? .absent, "metadata.name") ?? ""
         var namespace = try text(metadata?.namespace ?? .absent, "metadata.namespace") ?? ""
@@ -100,21 +100,21 @@ enum PodRules {
         let uid: String
         switch metadata?.uid ?? .absent {
         case .absent:
-            throw Problem("no metadata.uid")
+            throw ParseError("no metadata.uid")
         case .wrong(let kind):
-            throw Problem("metadata.uid is \(kind), not a string")
+            throw ParseError("metadata.uid is \(kind), not a string")
         case .present(let scalar):
-            if let kind = scalar.nonString { throw Problem("metadata.uid is \(kind), not a string") }
+            if let kind = scalar.nonString { throw ParseError("metadata.uid is \(kind), not a string") }
             uid = scalar.text
         }
-        guard !uid.isEmpty else { throw Problem("metadata.uid is empty") }
+        guard !uid.isEmpty else { throw ParseError("metadata.uid is empty") }
 
         var annotations: [String: String] = [:]
         for (key, annotation) in try metadata?.annotations.value("metadata.annotations", expected: "a mapping") ?? [] {
             switch annotation {
             case .absent: annotations[key] = ""
             case .present(let scalar): annotations[key] = scalar.text
-            case .wrong(let kind): throw Problem("annotation \(MessageText.name(key)) is \(kind), not text")
+            case .wrong(let kind): throw ParseError("annotation \(MessageText.name(key)) is \(kind), not text")
             }
         }
 
@@ -124,7 +124,7 @@ enum PodRules {
             let field = "metadata.ownerReferences[\(index)]"
             let owner = try element(reference, field)
             guard let kind = try text(owner.kind, "\(field).kind"), !kind.isEmpty else {
-                throw Problem("\(field) has no kind")
+                throw ParseError("\(field) has no kind")
             }
             owners.append(OwnerReference(kind: kind, name: try text(owner.name, "\(field).name") ?? ""))
         }
@@ -144,7 +144,7 @@ enum PodRules {
                 // ContainerStatusUnknown) adds nothing; a garbled one fails.
                 guard let finished = try text(terminated?.finishedAt ?? .absent, finishedField) else { continue }
                 guard let date = Timestamps.parse(finished) else {
-                    throw Problem("\(finishedField) \(MessageText.quoted(finished)) is not an RFC 3339 time")
+                    throw ParseError("\(finishedField) \(MessageText.quoted(finished)) is not an RFC 3339 time")
                 }
                 if finishedAt.map({ date > $0 }) ?? true { finishedAt = date }
             }
@@ -157,11 +157,11 @@ enum PodRules {
     }
 
     /// A list element that must be a mapping (null is not one).
-    private static func element<Value>(_ field: Field<Value>, _ name: String) throws(Problem) -> Value {
+    private static func element<Value>(_ field: Field<Value>, _ name: String) throws(ParseError) -> Value {
         switch field {
         case .present(let value): return value
-        case .absent: throw Problem("\(name) is null, not a mapping")
-        case .wrong(let kind): throw Problem("\(name) is \(kind), not a mapping")
+        case .absent: throw ParseError("\(name) is null, not a mapping")
+        case .wrong(let kind): throw ParseError("\(name) is \(kind), not a mapping")
         }
     }
 }
@@ -170,22 +170,22 @@ extension PodRules {
     /// What a document is, by its `kind`.
     enum DocumentKind { case pod, list(String) }
 
-    static func documentKind(_ kind: String?) throws(Problem) -> DocumentKind {
+    static func documentKind(_ kind: String?) throws(ParseError) -> DocumentKind {
         switch kind {
         case "Pod": return .pod
         case "PodList", "List": return .list(kind ?? "")
-        case nil: throw Problem("has no kind (expected Pod, PodList or List)")
-        case let other?: throw Problem("kind \(MessageText.name(other)) is not Pod, PodList or List")
+        case nil: throw ParseError("has no kind (expected Pod, PodList or List)")
+        case let other?: throw ParseError("kind \(MessageText.name(other)) is not Pod, PodList or List")
         }
     }
 
     /// Checks the `kind` of an item of a `listKind` list: items without kind are pods in a PodList only.
-    static func checkItemKind(_ kind: String?, listKind: String) throws(Problem) {
+    static func checkItemKind(_ kind: String?, listKind: String) throws(ParseError) {
         switch kind {
         case "Pod": return
         case nil where listKind == "PodList": return
-        case nil: throw Problem("has no kind (every item of a List must be kind Pod)")
-        case let other?: throw Problem("kind \(MessageText.name(other)) is not Pod")
+        case nil: throw ParseError("has no kind (every item of a List must be kind Pod)")
+        case let other?: throw ParseError("kind \(MessageText.name(other)) is not Pod")
         }
     }
 }

@@ -6,8 +6,8 @@ import Foundation
 // and YAML; every other key is skipped.
 
 extension JSONOutline {
-    static func scan(_ json: Data) -> Result<JSONOutline, Failure> {
-        json.withUnsafeBytes { bytes in Result { () throws(Failure) in try scan(bytes) } }
+    static func scan(_ json: Data) -> Result<JSONOutline, SyntaxError> {
+        json.withUnsafeBytes { bytes in Result { () throws(SyntaxError) in try scan(bytes) } }
     }
 }
 

@@ -12,7 +12,7 @@ extension APIServerPodSource {
 
     /// One LIST, every page of it, then the view replaced as of the moment
     /// the first page was asked for (every page is at its resourceVersion).
-    func list() async throws(PodSourceProblem) {
+    func list() async throws(PodSourceError) {
         let target = try connection.target()
         let base = "/api/v1/pods?fieldSelector=spec.nodeName%3D\(queryValue(target.nodeName))"
         let shown = ClusterEndpoint.shown(target.endpoint.url(base))
@@ -26,7 +26,7 @@ extension APIServerPodSource {
             for page in 1...max(1, settings.maxListPages) {
                 let path = token.map { base + "&continue=" + queryValue($0) } ?? base
                 let document: PodDocument
-                do throws(PodSourceProblem) {
+                do throws(PodSourceError) {
                     document = try await listPage(path, target: target, shown: shown)
                 } catch {
                     if error.kind == .expired, token != nil, restarts < Self.maxListRestarts {
@@ -41,7 +41,7 @@ extension APIServerPodSource {
                 if page == 1 {
                     version = document.resourceVersion
                 } else if document.resourceVersion != version {
-                    throw PodSourceProblem(
+                    throw PodSourceError(
                         .badAnswer,
                         "\(shown): LIST page \(page) is at resourceVersion \(UserText.excerpt(document.resourceVersion ?? "none")), the first at \(UserText.excerpt(version ?? "none")): not one list"
                     )
@@ -52,20 +52,20 @@ extension APIServerPodSource {
                     continue
                 }
                 guard let version, !version.isEmpty else {
-                    throw PodSourceProblem(.badAnswer, "\(shown): LIST answer has no metadata.resourceVersion to watch from")
+                    throw PodSourceError(.badAnswer, "\(shown): LIST answer has no metadata.resourceVersion to watch from")
                 }
                 view.replace(with: pods, resourceVersion: version, takenAt: sentAt)
                 lastVouched.mark()
                 return
             }
-            throw PodSourceProblem(
+            throw PodSourceError(
                 .badAnswer, "\(shown): LIST not complete after \(settings.maxListPages) pages (each set metadata.continue); a node's pods fit in one"
             )
         }
     }
 
     /// One page of a LIST, checked to be a PodList of well-named pods.
-    private func listPage(_ path: String, target: ClusterConnection.Target, shown: String) async throws(PodSourceProblem) -> PodDocument {
+    private func listPage(_ path: String, target: ClusterConnection.Target, shown: String) async throws(PodSourceError) -> PodDocument {
         let response = try await target.endpoint.get(path, deadline: .now() + .seconds(Int64(settings.requestTimeout.rounded(.up))))
         let body = try await target.endpoint.body(
             of: response, url: target.endpoint.url(path), stallTimeout: settings.stallTimeout,

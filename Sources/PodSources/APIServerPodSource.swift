@@ -68,7 +68,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
     /// LIST: one request that ends, where a streaming list would need a watch
     /// closed after its first bookmark for the same pods.
     public func listOnce() async {
-        do throws(PodSourceProblem) {
+        do throws(PodSourceError) {
             try await list()
         } catch {
             view.fail(error)
@@ -108,7 +108,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
         while !Task.isCancelled {
             let streaming = !view.canResume && settings.watchList && !watchListRefused.load(ordering: .relaxed)
             if !view.canResume && !streaming {
-                do throws(PodSourceProblem) {
+                do throws(PodSourceError) {
                     try await list()
                 } catch {
                     view.fail(error)
@@ -120,7 +120,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
             // Whole seconds, as timeoutSeconds carries them: a watch that ran them all ended on time.
             let seconds = max(1, Int(jittered))
             let started = ContinuousClock.now
-            do throws(PodSourceProblem) {
+            do throws(PodSourceError) {
                 let end = try await watch(seconds: seconds, streamingList: streaming)
                 if end.bookmarksOverdue {
                     // The view is not wrong, only no longer vouched for (its
@@ -160,7 +160,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
     /// between whole events (a cut line is dropped and sent again, since the
     /// view's resourceVersion never counted it). A 410, a bad or oversized
     /// line (an event lost) and anything else relist.
-    static func resumable(_ kind: PodSourceProblem.Kind) -> Bool {
+    static func resumable(_ kind: PodSourceError.Kind) -> Bool {
         switch kind {
         case .unreachable, .stalled, .serverError, .unauthorized, .forbidden, .credentials: true
         case .expired, .badAnswer, .tooLarge, .refused, .duplicateUID: false
@@ -190,7 +190,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
     /// One watch: from the view's resourceVersion, or, as a streaming list
     /// (`streamingList`), from the server's current state with every pod
     /// sent first. Returns how it ended when it ended cleanly.
-    private func watch(seconds: Int, streamingList: Bool) async throws(PodSourceProblem) -> WatchEnd {
+    private func watch(seconds: Int, streamingList: Bool) async throws(PodSourceError) -> WatchEnd {
         let target = try connection.target()
         var path = "/api/v1/pods?fieldSelector=spec.nodeName%3D\(queryValue(target.nodeName))&watch=true"
         if streamingList {
@@ -198,7 +198,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
             // consistent read, as a LIST without one is.
             path += "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
         } else {
-            guard let version = view.resourceVersion else { throw PodSourceProblem(.expired, "no resourceVersion to watch from") }
+            guard let version = view.resourceVersion else { throw PodSourceError(.expired, "no resourceVersion to watch from") }
             path += "&resourceVersion=\(queryValue(version))"
         }
         path += "&allowWatchBookmarks=true&timeoutSeconds=\(seconds)"
@@ -218,7 +218,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
         // Our own end a little after the server's: a server that ignores
         // timeoutSeconds is ended by us, as a normal end.
         let deadline = ContinuousClock.now + .seconds(seconds) + .seconds(5)
-        let overdue: @Sendable () -> Result<WatchEnd, PodSourceProblem>? = {
+        let overdue: @Sendable () -> Result<WatchEnd, PodSourceError>? = {
             let now = ContinuousClock.now
             let (events, awaiting) = tally.state.withLock { ($0.events, $0.awaitingInitialEnd) }
             if awaiting {
@@ -226,7 +226,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
                 // serve streaming lists (one that ignores the parameters
                 // streams the pods but never ends them).
                 return now - sent > initialTimeout
-                    ? .failure(PodSourceProblem(.refused, "\(shown): no initial-events-end BOOKMARK within \(DurationText.format(initialSeconds))"))
+                    ? .failure(PodSourceError(.refused, "\(shown): no initial-events-end BOOKMARK within \(DurationText.format(initialSeconds))"))
                     : nil
             }
             return now - lastVouched.instant > bookmarkTimeout ? .success(WatchEnd(events: events, bookmarksOverdue: true)) : nil
@@ -234,7 +234,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
         let end = try await StallGuard.run(
             stallTimeout: settings.stallTimeout, deadline: deadline, atDeadline: .success(WatchEnd(events: .max)), what: shown,
             overdue: overdue
-        ) { progress throws(PodSourceProblem) -> WatchEnd in
+        ) { progress throws(PodSourceError) -> WatchEnd in
             var splitter = LineSplitter(maxLineBytes: maxLine)
             // A streaming list's pods until its end bookmark (nil after it).
             var initial: [String: [Pod]]? = streamingList ? [:] : nil
@@ -245,7 +245,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
                     do {
                         lines = try splitter.lines(in: chunk)
                     } catch {
-                        throw PodSourceProblem(.tooLarge, "\(shown): watch event over the limit of \(maxLine) bytes")
+                        throw PodSourceError(.tooLarge, "\(shown): watch event over the limit of \(maxLine) bytes")
                     }
                     for line in lines {
                         let vouched = try Self.handle(line, view: view, initial: &initial, sentAt: sentAt, shown: shown)
@@ -256,16 +256,16 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
                         }
                     }
                 }
-            } catch let problem as PodSourceProblem {
+            } catch let problem as PodSourceError {
                 throw problem
             } catch {
-                throw PodSourceProblem(.unreachable, "\(shown): watch cut: \(ClusterHTTP.describe(error, request: nil))")
+                throw PodSourceError(.unreachable, "\(shown): watch cut: \(ClusterHTTP.describe(error, request: nil))")
             }
             if splitter.hasPartialLine {
-                throw PodSourceProblem(.unreachable, "\(shown): watch cut in the middle of an event")
+                throw PodSourceError(.unreachable, "\(shown): watch cut in the middle of an event")
             }
             if initial != nil {
-                throw PodSourceProblem(.refused, "\(shown): the streaming list ended without its initial-events-end BOOKMARK")
+                throw PodSourceError(.refused, "\(shown): the streaming list ended without its initial-events-end BOOKMARK")
             }
             return WatchEnd(events: tally.state.withLock { $0.events })
         }
@@ -277,16 +277,16 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
     /// view (a BOOKMARK after the initial events, or the one ending them).
     private static func handle(
         _ line: Data, view: PodView, initial: inout [String: [Pod]]?, sentAt: Date, shown: String
-    ) throws(PodSourceProblem) -> Bool {
+    ) throws(PodSourceError) -> Bool {
         let event: PodWatchEvent
         do {
             event = try PodWatchEvent.decode(json: line, source: shown)
         } catch {
-            throw PodSourceProblem(.badAnswer, "\(shown): \(error.message)")
+            throw PodSourceError(.badAnswer, "\(shown): \(error.message)")
         }
         switch event.type {
         case "ADDED", "MODIFIED", "DELETED":
-            guard let pod = event.pod else { throw PodSourceProblem(.badAnswer, "\(shown): \(event.type) event without a pod") }
+            guard let pod = event.pod else { throw PodSourceError(.badAnswer, "\(shown): \(event.type) event without a pod") }
             try AnswerRules.checkUID(pod, uids: .uuid, at: "\(shown): \(event.type) event")
             guard initial != nil else {
                 view.apply(event: event.type, pod: pod, resourceVersion: event.resourceVersion)
@@ -306,7 +306,7 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
                 // Bookmarks before the end one only report progress.
                 guard event.initialEventsEnd else { return false }
                 guard let version = event.resourceVersion, !version.isEmpty else {
-                    throw PodSourceProblem(.badAnswer, "\(shown): initial-events-end BOOKMARK has no metadata.resourceVersion to watch from")
+                    throw PodSourceError(.badAnswer, "\(shown): initial-events-end BOOKMARK has no metadata.resourceVersion to watch from")
                 }
                 view.replace(with: pods.values.flatMap { $0 }, resourceVersion: version, takenAt: sentAt)
                 initial = nil
@@ -317,9 +317,9 @@ public final class APIServerPodSource: ViewBackedPodSource, Service {
         default:
             let reason = event.errorReason.map { " \(UserText.excerpt($0, limit: 100))" } ?? ""
             if event.errorCode == 410 {
-                throw PodSourceProblem(.expired, "\(shown): watch ERROR 410\(reason): resourceVersion too old")
+                throw PodSourceError(.expired, "\(shown): watch ERROR 410\(reason): resourceVersion too old")
             }
-            throw PodSourceProblem(.serverError, "\(shown): watch ERROR \(event.errorCode.map(String.init) ?? "without a code")\(reason)")
+            throw PodSourceError(.serverError, "\(shown): watch ERROR \(event.errorCode.map(String.init) ?? "without a code")\(reason)")
         }
     }
 }

@@ -17,15 +17,15 @@ enum AnswerRules {
 
     /// Decodes `body` as the node's pod list from `shown`; `what` names the
     /// answer in messages (`LIST answer`, `/pods answer`).
-    static func podList(_ body: Data, shown: String, what: String, uids: UIDs) throws(PodSourceProblem) -> PodDocument {
+    static func podList(_ body: Data, shown: String, what: String, uids: UIDs) throws(PodSourceError) -> PodDocument {
         let document: PodDocument
         do {
             document = try PodDocument.decode(json: body, source: shown)
         } catch {
-            throw PodSourceProblem(.badAnswer, "\(shown): \(what): \(error.message)")
+            throw PodSourceError(.badAnswer, "\(shown): \(what): \(error.message)")
         }
         guard document.kind == "PodList" else {
-            throw PodSourceProblem(.badAnswer, "\(shown): \(what) is kind \(document.kind), not PodList: it cannot stand for the node's pods")
+            throw PodSourceError(.badAnswer, "\(shown): \(what) is kind \(document.kind), not PodList: it cannot stand for the node's pods")
         }
         for (index, pod) in document.pods.enumerated() {
             try checkUID(pod, uids: uids, at: "\(shown): \(what): items[\(index)]")
@@ -36,7 +36,7 @@ enum AnswerRules {
     /// A pod whose UID is not a directory name the kubelet would make fails
     /// the answer: `5E56...` or ` 5e56...` would leave the real directory
     /// unmatched, an orphan by mistake.
-    static func checkUID(_ pod: Pod, uids: UIDs, at place: String) throws(PodSourceProblem) {
+    static func checkUID(_ pod: Pod, uids: UIDs, at place: String) throws(PodSourceError) {
         switch (PodDirectoryKind(directoryName: pod.uid), uids) {
         case (.uid?, _), (.configHash?, .uuidOrConfigHash):
             return
@@ -44,7 +44,7 @@ enum AnswerRules {
             let expected = uids == .uuid
                 ? "a lowercase UUID (8-4-4-4-12 hex digits)"
                 : "a lowercase UUID (8-4-4-4-12 hex digits) or a static pod's 32-hex config hash"
-            throw PodSourceProblem(
+            throw PodSourceError(
                 .badAnswer,
                 "\(place) (\(UserText.excerpt(pod.namespace))/\(UserText.excerpt(pod.name))): metadata.uid \"\(UserText.excerpt(pod.uid, quoting: true))\""
                     + " is not \(expected), the name the kubelet gives a pod directory"

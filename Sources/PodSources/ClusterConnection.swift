@@ -40,19 +40,19 @@ final class ClusterConnection: Sendable {
         )
     }
 
-    func target() throws(PodSourceProblem) -> Target {
+    func target() throws(PodSourceError) -> Target {
         if let target = loaded.withLock({ $0 }) { return target }
         let credentials: ClusterCredentials
         do {
             credentials = try ClusterCredentials.load(settings.access, logger: logger)
         } catch {
-            throw PodSourceProblem(.credentials, error.description)
+            throw PodSourceError(.credentials, error.description)
         }
         guard let resolved = NodeName.resolve(
             configured: settings.nodeName, environment: settings.access.environment,
             kubeconfigUserName: credentials.kubeconfigUserName, hostname: { ProcessInfo.processInfo.hostName }
         ) else {
-            throw PodSourceProblem(.credentials, "podSource.nodeName: no node name (set podSource.nodeName or NODE_NAME)")
+            throw PodSourceError(.credentials, "podSource.nodeName: no node name (set podSource.nodeName or NODE_NAME)")
         }
         // A name that is no node name would select no pod (a view that
         // vouches every pod gone) or make a kubelet URL with another port.
@@ -60,14 +60,14 @@ final class ClusterConnection: Sendable {
         do {
             node = (try NodeName.validated(resolved.name, source: resolved.source), resolved.source)
         } catch {
-            throw PodSourceProblem(.credentials, error.description)
+            throw PodSourceError(.credentials, error.description)
         }
         var forServer = credentials
         if let retarget {
             do {
                 forServer = try retarget(credentials, node.name)
             } catch {
-                throw PodSourceProblem(.credentials, error.description)
+                throw PodSourceError(.credentials, error.description)
             }
         }
         let target = Target(

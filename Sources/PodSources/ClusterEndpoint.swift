@@ -7,7 +7,7 @@ import ReaperCore
 
 /// GET requests to the API server or the kubelet with the credentials as
 /// they are on disk now (a rotated token or certificate is used by the next
-/// request), and the answers' status turned into `PodSourceProblem`s.
+/// request), and the answers' status turned into `PodSourceError`s.
 struct ClusterEndpoint: Sendable {
     let client: HTTPClient
     let credentials: ClusterCredentials
@@ -20,22 +20,22 @@ struct ClusterEndpoint: Sendable {
     /// Sends a GET for `path` (with its query) and returns the response once
     /// its head arrived with 200. `deadline` bounds the wait for the head
     /// only; the caller bounds the body.
-    func get(_ path: String, deadline: NIODeadline) async throws(PodSourceProblem) -> HTTPClientResponse {
+    func get(_ path: String, deadline: NIODeadline) async throws(PodSourceError) -> HTTPClientResponse {
         let url = url(path)
         let request: HTTPClientRequest
         do {
             request = try await ClusterHTTP.request(path, credentials: credentials)
         } catch {
             // Already one line, its values escaped once and no secret in it.
-            throw PodSourceProblem(.credentials, error.description)
+            throw PodSourceError(.credentials, error.description)
         }
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, deadline: deadline)
         } catch let error as HTTPClientError where error == .deadlineExceeded {
-            throw PodSourceProblem(.stalled, "\(Self.shown(url)): no answer in time")
+            throw PodSourceError(.stalled, "\(Self.shown(url)): no answer in time")
         } catch {
-            throw PodSourceProblem(.unreachable, "\(Self.shown(url)): \(ClusterHTTP.describe(error, request: request))")
+            throw PodSourceError(.unreachable, "\(Self.shown(url)): \(ClusterHTTP.describe(error, request: request))")
         }
         guard response.status == .ok else {
             let detail = await Self.statusMessage(response)
@@ -43,11 +43,11 @@ struct ClusterEndpoint: Sendable {
             switch response.status.code {
             case 401:
                 credentials.invalidate()
-                throw PodSourceProblem(.unauthorized, summary + " (the credentials were not accepted)")
-            case 403: throw PodSourceProblem(.forbidden, summary + " (the identity may not list or watch this node's pods)")
-            case 410: throw PodSourceProblem(.expired, summary)
-            case 400, 422: throw PodSourceProblem(.refused, summary)
-            default: throw PodSourceProblem(.serverError, summary)
+                throw PodSourceError(.unauthorized, summary + " (the credentials were not accepted)")
+            case 403: throw PodSourceError(.forbidden, summary + " (the identity may not list or watch this node's pods)")
+            case 410: throw PodSourceError(.expired, summary)
+            case 400, 422: throw PodSourceError(.refused, summary)
+            default: throw PodSourceError(.serverError, summary)
             }
         }
         return response
@@ -55,29 +55,29 @@ struct ClusterEndpoint: Sendable {
 
     /// The whole body, at most `maxBodyBytes`; no byte for `stallTimeout`,
     /// or the body not complete by `deadline`, is `stalled`.
-    func body(of response: HTTPClientResponse, url: String, stallTimeout: TimeInterval, deadline: ContinuousClock.Instant) async throws(PodSourceProblem) -> Data {
+    func body(of response: HTTPClientResponse, url: String, stallTimeout: TimeInterval, deadline: ContinuousClock.Instant) async throws(PodSourceError) -> Data {
         let shown = Self.shown(url)
         if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > maxBodyBytes {
-            throw PodSourceProblem(.tooLarge, "\(shown): answer of \(length) bytes is over the limit of \(maxBodyBytes)")
+            throw PodSourceError(.tooLarge, "\(shown): answer of \(length) bytes is over the limit of \(maxBodyBytes)")
         }
         let limit = maxBodyBytes
         return try await StallGuard.run(
             stallTimeout: stallTimeout, deadline: deadline,
-            atDeadline: .failure(PodSourceProblem(.stalled, "\(shown): answer not complete in time")), what: shown
-        ) { progress throws(PodSourceProblem) -> Data in
+            atDeadline: .failure(PodSourceError(.stalled, "\(shown): answer not complete in time")), what: shown
+        ) { progress throws(PodSourceError) -> Data in
             var collected = Data()
             do {
                 for try await chunk in response.body {
                     progress.tick()
                     guard collected.count + chunk.readableBytes <= limit else {
-                        throw PodSourceProblem(.tooLarge, "\(shown): answer over the limit of \(limit) bytes")
+                        throw PodSourceError(.tooLarge, "\(shown): answer over the limit of \(limit) bytes")
                     }
                     chunk.withUnsafeReadableBytes { collected.append(contentsOf: $0) }
                 }
-            } catch let problem as PodSourceProblem {
+            } catch let problem as PodSourceError {
                 throw problem
             } catch {
-                throw PodSourceProblem(.unreachable, "\(shown): answer cut short: \(ClusterHTTP.describe(error, request: nil))")
+                throw PodSourceError(.unreachable, "\(shown): answer cut short: \(ClusterHTTP.describe(error, request: nil))")
             }
             return collected
         }

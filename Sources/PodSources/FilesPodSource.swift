@@ -67,7 +67,7 @@ public final class FilesPodSource: PodSource {
 
 /// The source the settings name, for one pass (`--plan`, `--once`): the
 /// network sources ask once (one LIST, one poll) and hold that answer.
-public enum PodSources {
+public enum PodSourceFactory {
     public static func oneShot(_ settings: PodSourceSettings, logger: Logger) async -> any PodSource {
         switch settings.kind {
         case .files:

@@ -59,7 +59,7 @@ public final class KubeletPodSource: ViewBackedPodSource, Service {
 
     @discardableResult
     private func poll() async -> Bool {
-        do throws(PodSourceProblem) {
+        do throws(PodSourceError) {
             let target = try connection.target()
             let url = target.endpoint.url("/pods")
             view.setEndpoint(ClusterEndpoint.shown(url))
@@ -72,7 +72,7 @@ public final class KubeletPodSource: ViewBackedPodSource, Service {
             let document = try AnswerRules.podList(body, shown: shown, what: "/pods answer", uids: .uuidOrConfigHash)
             // The kubelet never pages /pods: a page would be taken as all of it.
             if document.continueToken != nil {
-                throw PodSourceProblem(.badAnswer, "\(shown): /pods answer sets metadata.continue: one page of several cannot stand for the node's pods")
+                throw PodSourceError(.badAnswer, "\(shown): /pods answer sets metadata.continue: one page of several cannot stand for the node's pods")
             }
             view.replace(with: document.pods, resourceVersion: nil, takenAt: sentAt)
             return true

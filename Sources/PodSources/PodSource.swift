@@ -15,7 +15,7 @@ public protocol PodSource: Sendable {
 
 /// Why a request to the API server or the kubelet gave no usable answer.
 /// One line that names the endpoint, the status or the field.
-public struct PodSourceProblem: Error, Sendable, Hashable, CustomStringConvertible {
+public struct PodSourceError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         /// No connection, TLS failure, a reset.
         case unreachable

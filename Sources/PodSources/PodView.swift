@@ -25,7 +25,7 @@ final class PodView: Sendable {
         var continuous = false
         var status: PodSourceStatus
         /// The problem last logged, so that each change of state is logged once.
-        var loggedProblem: PodSourceProblem?
+        var loggedProblem: PodSourceError?
         var cachedSnapshot: PodSnapshot?
         var endpoint: String
         /// UIDs the last whole answer dropped that the view before it listed
@@ -228,7 +228,7 @@ final class PodView: Sendable {
     /// follows the server until the next good LIST or poll, or, when the
     /// failure lost no event (`resumable`: the request failed or the stream
     /// was cut between whole events), until a resumed watch's BOOKMARK.
-    func fail(_ problem: PodSourceProblem, resumable: Bool = false) {
+    func fail(_ problem: PodSourceError, resumable: Bool = false) {
         update { state in
             defer {
                 state.synced = false
@@ -266,7 +266,7 @@ final class PodView: Sendable {
     private func flagDuplicates(_ duplicated: Set<String>, in state: inout State) {
         defer { state.duplicates = duplicated }
         guard !duplicated.isEmpty, !duplicated.isSubset(of: state.duplicates) else { return }
-        state.status.failures[PodSourceProblem.Kind.duplicateUID.rawValue, default: 0] += 1
+        state.status.failures[PodSourceError.Kind.duplicateUID.rawValue, default: 0] += 1
         logger.warning("pod source answer lists a pod UID more than once; its orphans are kept", metadata: [
             "pod_source": "\(kind.rawValue)", "endpoint": "\(state.endpoint)", "uids": "\(duplicated.sorted().prefix(10).joined(separator: ","))",
             "count": "\(duplicated.count)",

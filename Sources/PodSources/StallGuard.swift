@@ -18,16 +18,16 @@ enum StallGuard {
     /// `overdue`, asked at each check, ends the read early with what it
     /// gives (a watch whose bookmarks stopped, a streaming list that never ends).
     static func run<Value: Sendable>(
-        stallTimeout: TimeInterval, deadline: ContinuousClock.Instant, atDeadline: Result<Value, PodSourceProblem>, what: String,
-        overdue: (@Sendable () -> Result<Value, PodSourceProblem>?)? = nil,
-        _ read: @escaping @Sendable (Progress) async throws(PodSourceProblem) -> Value
-    ) async throws(PodSourceProblem) -> Value {
+        stallTimeout: TimeInterval, deadline: ContinuousClock.Instant, atDeadline: Result<Value, PodSourceError>, what: String,
+        overdue: (@Sendable () -> Result<Value, PodSourceError>?)? = nil,
+        _ read: @escaping @Sendable (Progress) async throws(PodSourceError) -> Value
+    ) async throws(PodSourceError) -> Value {
         let progress = Progress()
         let limit = Duration.milliseconds(Int64(max(stallTimeout, 0.05) * 1000))
         let check = min(limit / 4, .milliseconds(500))
-        let outcome: Result<Value, PodSourceProblem>? = await withTaskGroup(of: Result<Value, PodSourceProblem>?.self) { group in
+        let outcome: Result<Value, PodSourceError>? = await withTaskGroup(of: Result<Value, PodSourceError>?.self) { group in
             group.addTask {
-                do throws(PodSourceProblem) {
+                do throws(PodSourceError) {
                     return .success(try await read(progress))
                 } catch {
                     return .failure(error)
@@ -38,7 +38,7 @@ enum StallGuard {
                     if ContinuousClock.now >= deadline { return atDeadline }
                     if let early = overdue?() { return early }
                     if progress.idle >= limit {
-                        return .failure(PodSourceProblem(.stalled, "\(what): no byte for \(DurationText.format(stallTimeout))"))
+                        return .failure(PodSourceError(.stalled, "\(what): no byte for \(DurationText.format(stallTimeout))"))
                     }
                     try? await Task.sleep(for: check)
                 }
@@ -48,7 +48,7 @@ enum StallGuard {
             group.cancelAll()
             return first
         }
-        guard let outcome else { throw PodSourceProblem(.unreachable, "\(what): cancelled") }
+        guard let outcome else { throw PodSourceError(.unreachable, "\(what): cancelled") }
         return try outcome.get()
     }
 }

@@ -47,7 +47,7 @@ struct PolicyReader {
         return root
     }
 
-    func yamlError(_ problem: YAMLProblem) -> PolicyError {
+    func yamlError(_ problem: YAMLError) -> PolicyError {
         switch problem.code {
         case .duplicateKey:
             return PolicyError(

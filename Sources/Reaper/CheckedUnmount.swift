@@ -3,7 +3,7 @@ import ReaperCore
 import SystemCalls
 import SystemPackage
 
-extension VolumeReaper {
+extension PlanExecutor {
     /// Unmounts exactly the mount the last check saw at `mount.mountPoint`,
     /// never another one a rename put on that path since.
     ///

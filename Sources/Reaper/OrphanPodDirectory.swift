@@ -5,7 +5,7 @@ import ReaperCore
 import SystemCalls
 import SystemPackage
 
-extension VolumeReaper {
+extension PlanExecutor {
     /// Removes the rest of an orphan's pod directory once its volumes are gone:
     /// `containers/`, `plugins/`, `etc-hosts`, empty `volume-subpaths/`. Kept
     /// if anything is mounted, a volume remains, `volumeDevices/` exists, or

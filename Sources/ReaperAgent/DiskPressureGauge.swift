@@ -27,7 +27,7 @@ public final class DiskPressureGauge: Sendable {
     /// The kubelet config as last parsed, and the file it was parsed from.
     struct ParsedKubeletConfig {
         var file: FileIdentity
-        var result: Result<KubeletEvictionThresholds?, ConfigurationProblem>
+        var result: Result<KubeletEvictionThresholds?, KubeletConfigError>
         /// The file was last modified a second or more before it was read:
         /// a later write would show a later modification time. (Times tick
         /// coarsely: two same-size writes in one tick look the same.)
@@ -173,14 +173,14 @@ public final class DiskPressureGauge: Sendable {
     /// (no symlink, no `..`), which must still be on `device`. Named by the
     /// mount point mountinfo gives its mount, else by the volume path.
     func measure(volumePath: String, expecting device: String?, table: MountTable?) throws -> FilesystemUsage {
-        guard volumePath.hasPrefix(kubeletRoot + "/") else { throw MeasurementProblem("\(volumePath): not below \(kubeletRoot)") }
+        guard volumePath.hasPrefix(kubeletRoot + "/") else { throw MeasurementError("\(volumePath): not below \(kubeletRoot)") }
         let root = try Syscall.openAt(nil, kubeletRoot, flags: O_RDONLY | O_DIRECTORY)
         defer { Syscall.close(root) }
         let fd = try Syscall.openBeneath(root, String(volumePath.dropFirst(kubeletRoot.count + 1)))
         defer { Syscall.close(fd) }
         let status = try Syscall.statx(fd, path: volumePath)
         if let device, status.deviceName != device {
-            throw MeasurementProblem("\(volumePath): now on device \(status.deviceName), not \(device)")
+            throw MeasurementError("\(volumePath): now on device \(status.deviceName), not \(device)")
         }
         let space = try Syscall.fstatvfs(fd, path: volumePath)
         let mountPoint = table.flatMap { table in table.mountIDs.firstIndex(of: status.mountID).map { table.mounts[$0].mountPoint } }
@@ -193,19 +193,19 @@ public final class DiskPressureGauge: Sendable {
     /// The kubelet's eviction thresholds (nil: no config file), parsed again
     /// only when the file changed: the check between cycles asks every
     /// `pressure.checkInterval`.
-    func kubeletThresholds() throws(ConfigurationProblem) -> KubeletEvictionThresholds? {
+    func kubeletThresholds() throws(KubeletConfigError) -> KubeletEvictionThresholds? {
         // Opened, so a symlinked config is judged by what it points to.
         let identity = try? FileIdentity.of(kubeletConfig)
         if let identity, let parsed = parsedKubeletConfig.withLock({ $0 }), parsed.settled, parsed.file == identity {
             return try parsed.result.get()
         }
-        let result: Result<KubeletEvictionThresholds?, ConfigurationProblem>
+        let result: Result<KubeletEvictionThresholds?, KubeletConfigError>
         do {
             result = .success(try KubeletEvictionThresholds.load(path: kubeletConfig))
-        } catch let problem as ConfigurationProblem {
+        } catch let problem as KubeletConfigError {
             result = .failure(problem)
         } catch {
-            result = .failure(ConfigurationProblem("\(kubeletConfig): \(error)"))
+            result = .failure(KubeletConfigError("\(kubeletConfig): \(error)"))
         }
         if let identity {
             let settled = Double(identity.modified.seconds) + 1 <= Date().timeIntervalSince1970
@@ -258,7 +258,7 @@ public final class DiskPressureGauge: Sendable {
 
 /// A filesystem that cannot be measured as asked: the path is not below the
 /// kubelet root, or what it names moved to another device since the walk.
-struct MeasurementProblem: Error, CustomStringConvertible {
+struct MeasurementError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }

@@ -28,7 +28,7 @@ public struct KubeletEvictionThresholds: Sendable, Hashable {
         do {
             documents = try BoundedYAML.documents(text, limits: .settings)
         } catch {
-            throw ConfigurationProblem("\(file): \(error)")
+            throw KubeletConfigError("\(file): \(error)")
         }
         var thresholds = KubeletEvictionThresholds()
         // Soft thresholds are reached first when both are set: the larger amount wins.
@@ -38,12 +38,12 @@ public struct KubeletEvictionThresholds: Sendable, Hashable {
             do {
                 signals = try schema.entries(of: node, section: section)
             } catch {
-                throw ConfigurationProblem("\(file): \(UserText.excerpt(error.field)): \(error.problem)")
+                throw KubeletConfigError("\(file): \(UserText.excerpt(error.field)): \(error.problem)")
             }
             for (key, field) in [("nodefs.available", \KubeletEvictionThresholds.available), ("nodefs.inodesFree", \.inodesFree)] {
                 guard let text = signals.first(where: { $0.key == key })?.value.string else { continue }
                 guard let amount = SpaceAmount.parse(text) else {
-                    throw ConfigurationProblem("\(file): \(section).\(key): not a percentage or a quantity (got \"\(UserText.excerpt(text, quoting: true))\")")
+                    throw KubeletConfigError("\(file): \(section).\(key): not a percentage or a quantity (got \"\(UserText.excerpt(text, quoting: true))\")")
                 }
                 thresholds[keyPath: field] = larger(thresholds[keyPath: field], amount)
             }
@@ -81,14 +81,14 @@ public enum KubeletConfigFile {
     public static let maxBytes = 4 << 20
 
     /// The text; nil when the file does not exist.
-    public static func read(path: String) throws(ConfigurationProblem) -> String? {
+    public static func read(path: String) throws(KubeletConfigError) -> String? {
         do {
             // A symlink is followed: config management links kubelet configs.
             let bytes = try RegularFileReader.read(path, limit: maxBytes, followSymlinks: true)
             return String(decoding: bytes, as: UTF8.self)
         } catch {
             if case .system(let failure) = error, failure.isVanished { return nil }
-            throw ConfigurationProblem("\(UserText.excerpt(path, limit: 200)): cannot read the kubelet config: \(error)")
+            throw KubeletConfigError("\(UserText.excerpt(path, limit: 200)): cannot read the kubelet config: \(error)")
         }
     }
 
@@ -102,7 +102,7 @@ public enum KubeletConfigFile {
 }
 
 /// A one-line configuration error.
-public struct ConfigurationProblem: Error, CustomStringConvertible, Sendable {
+public struct KubeletConfigError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
 }

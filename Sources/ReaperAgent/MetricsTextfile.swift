@@ -33,7 +33,7 @@ struct MetricsTextfile: Sendable {
             defer { Syscall.close(fd) }
             let status = try Syscall.statx(fd, path: temporaryPath)
             guard status.isRegular else {
-                throw TextfileProblem(description: "\(temporaryPath): \(RegularFileReader.kind(of: status.mode)), not the regular file just created")
+                throw TextfileError(description: "\(temporaryPath): \(RegularFileReader.kind(of: status.mode)), not the regular file just created")
             }
             try Syscall.writeAll(fd, bytes, path: temporaryPath)
             try Syscall.fsync(fd, path: temporaryPath)
@@ -64,6 +64,6 @@ struct MetricsTextfile: Sendable {
 }
 
 /// The temporary file turned out not to be the regular file it was made as.
-struct TextfileProblem: Error, CustomStringConvertible {
+struct TextfileError: Error, CustomStringConvertible {
     var description: String
 }

@@ -54,7 +54,7 @@ public struct NodeCheck: Sendable {
         // Every item reads files or waits for a child: on the blocking executor.
         let work = BlockingWork(label: "volume-reaper.check")
         let lines = await work.run { [self] in [kubeletRoot(), podLiveness(logger: logger)] }
-        let pods = await PodSources.oneShot(configuration.podSourceSettings, logger: logger)
+        let pods = await PodSourceFactory.oneShot(configuration.podSourceSettings, logger: logger)
         return lines + (await work.run { [self] in blockingItems(pods: pods, logger: logger) })
     }
 
@@ -140,7 +140,7 @@ public struct NodeCheck: Sendable {
         }
         guard status.state == .synced else {
             let problem = status.problem ?? "no answer"
-            let fix: String = switch status.problemKind.flatMap(PodSourceProblem.Kind.init(rawValue:)) {
+            let fix: String = switch status.problemKind.flatMap(PodSourceError.Kind.init(rawValue:)) {
             case .unauthorized: "the credentials were refused: renew the token or certificate in podSource.kubeconfig (or the service account)"
             case .forbidden: "grant get, list and watch on pods to this identity (the node authorizer or the packaged ClusterRole)"
             case .credentials: "fix the kubeconfig field named, or set podSource.kubeconfig"
@@ -253,7 +253,7 @@ public struct NodeCheck: Sendable {
     }
 
     func unmount(_ policy: Policy?) -> CheckLine {
-        let host = VolumeReaper.inHostMountNamespace()
+        let host = PlanExecutor.inHostMountNamespace()
         let namespace = host ? "this process is in the host mount namespace" : "this process is not in the host mount namespace"
         guard let policy else {
             return CheckLine(host ? .ok : .warn, "unmount", "\(namespace); the policy could not be read",

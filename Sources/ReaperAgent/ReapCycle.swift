@@ -44,7 +44,7 @@ public struct ReapCycle: Sendable {
         defer { lock?.release() }
         let snapshot = try builder.build(accessFor: access, observations: observations, scans: scans, logger: logger)
         let paths = snapshot.plan.volumes.map(\.path)
-        var reaper = VolumeReaper(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
+        var reaper = PlanExecutor(kubeletRoot: builder.configuration.kubeletRoot, policy: builder.policy, mountInfoPath: builder.mountInfoPath)
         reaper.podCgroups = builder.podCgroups
         if snapshot.plan.pressureFilesystems.contains(where: \.active), let gauge = builder.pressureGauge {
             // The plugin directory: on the volume's filesystem (a volume that

@@ -31,7 +31,7 @@ public struct ProcessSelf: Sendable, Hashable {
     }
 
     /// Why `/proc/self` could not be read.
-    public struct Failure: Error, Sendable, CustomStringConvertible {
+    public struct ReadError: Error, Sendable, CustomStringConvertible {
         public var file: String
         public var message: String
         public var description: String { "\(file): \(message)" }
@@ -40,7 +40,7 @@ public struct ProcessSelf: Sendable, Hashable {
     static let statPath = "/proc/self/stat"
 
     /// Reads `/proc/self/stat`, `/proc/self/fd` and the fd limit now.
-    public static func read() throws(Failure) -> ProcessSelf {
+    public static func read() throws(ReadError) -> ProcessSelf {
         let stat = try StatFields.read()
         let ticks = Double(max(sysconf(Int32(_SC_CLK_TCK)), 1))
         let page = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 1))
@@ -53,13 +53,13 @@ public struct ProcessSelf: Sendable, Hashable {
     /// When this process started, Unix seconds: boot time (`btime` of
     /// `/proc/stat`) plus its start in clock ticks since boot. Fixed for the
     /// process's life: read it once.
-    public static func startTime() throws(Failure) -> Double {
+    public static func startTime() throws(ReadError) -> Double {
         let stat = try StatFields.read()
         // /proc/stat grows with CPUs and interrupts; 4 MiB covers large machines.
         let text = try readText("/proc/stat", limit: 4 << 20)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
               let boot = line.split(separator: " ").last.flatMap({ Double($0) }) else {
-            throw Failure(file: "/proc/stat", message: "no btime line")
+            throw ReadError(file: "/proc/stat", message: "no btime line")
         }
         let ticks = Double(max(sysconf(Int32(_SC_CLK_TCK)), 1))
         return boot + Double(stat.startTicks) / ticks
@@ -75,15 +75,15 @@ public struct ProcessSelf: Sendable, Hashable {
         var vsize: UInt64
         var rssPages: UInt64
 
-        static func read() throws(Failure) -> StatFields {
+        static func read() throws(ReadError) -> StatFields {
             let text = try readText(statPath, limit: 4096)
-            guard let close = text.lastIndex(of: ")") else { throw Failure(file: statPath, message: "no command name") }
+            guard let close = text.lastIndex(of: ")") else { throw ReadError(file: statPath, message: "no command name") }
             // After ")": field 3 (state) at index 0, so field n is at n - 3.
             let fields = text[text.index(after: close)...].split(separator: " ")
-            func field(_ number: Int) throws(Failure) -> UInt64 {
+            func field(_ number: Int) throws(ReadError) -> UInt64 {
                 let index = number - 3
                 guard index < fields.count, let value = UInt64(fields[index].trimmingTrailingNewline) else {
-                    throw Failure(file: statPath, message: "field \(number) missing or not a number")
+                    throw ReadError(file: statPath, message: "field \(number) missing or not a number")
                 }
                 return value
             }
@@ -92,36 +92,36 @@ public struct ProcessSelf: Sendable, Hashable {
     }
 
     /// Entries of `/proc/self/fd`, less the descriptor that lists them.
-    static func openDescriptors() throws(Failure) -> Int {
+    static func openDescriptors() throws(ReadError) -> Int {
         let path = "/proc/self/fd"
         do {
             let fd = try Syscall.openDirectory(nil, path)
             defer { Syscall.close(fd) }
             return max(try Syscall.readDirectory(fd, path: path).count - 1, 0)
         } catch {
-            throw Failure(file: path, message: "\(error)")
+            throw ReadError(file: path, message: "\(error)")
         }
     }
 
     /// The soft limit on open files: `Max open files` of
     /// `/proc/self/limits` (`unlimited`: the largest value).
-    static func descriptorLimit() throws(Failure) -> UInt64 {
+    static func descriptorLimit() throws(ReadError) -> UInt64 {
         let path = "/proc/self/limits"
         let text = try readText(path, limit: 8192)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Max open files") }),
               let soft = line.dropFirst("Max open files".count).split(separator: " ").first else {
-            throw Failure(file: path, message: "no Max open files line")
+            throw ReadError(file: path, message: "no Max open files line")
         }
         if soft == "unlimited" { return .max }
-        guard let value = UInt64(soft) else { throw Failure(file: path, message: "Max open files is not a number") }
+        guard let value = UInt64(soft) else { throw ReadError(file: path, message: "Max open files is not a number") }
         return value
     }
 
-    static func readText(_ path: String, limit: Int) throws(Failure) -> String {
+    static func readText(_ path: String, limit: Int) throws(ReadError) -> String {
         do {
             return String(decoding: try RegularFileReader.read(path, limit: limit, followSymlinks: true), as: UTF8.self)
         } catch {
-            throw Failure(file: path, message: "\(error)")
+            throw ReadError(file: path, message: "\(error)")
         }
     }
 }

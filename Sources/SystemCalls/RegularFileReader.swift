@@ -12,7 +12,7 @@ import SystemPackage
 /// memory).
 public enum RegularFileReader {
     /// Why a file was not read.
-    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum ReadError: Error, Sendable, Equatable, CustomStringConvertible {
         /// open/fstat/read failed.
         case system(SystemCallError)
         /// Something other than a regular file: the kind, e.g. `a FIFO`.
@@ -35,7 +35,7 @@ public enum RegularFileReader {
     /// config management made lead to a regular file.
     public static func read(
         _ path: String, relativeTo directory: FileDescriptor? = nil, limit: Int, followSymlinks: Bool
-    ) throws(Failure) -> [UInt8] {
+    ) throws(ReadError) -> [UInt8] {
         let (fd, status) = try openRegular(path, relativeTo: directory, followSymlinks: followSymlinks)
         defer { Syscall.close(fd) }
         guard status.size <= UInt64(max(limit, 0)) else { throw .tooLarge(limit: limit) }
@@ -74,7 +74,7 @@ public enum RegularFileReader {
     /// there may say size 0 (/proc), so this reads until `maxBytes` or the end.
     public static func readStart(
         _ path: String, relativeTo directory: FileDescriptor? = nil, maxBytes: Int
-    ) throws(Failure) -> [UInt8] {
+    ) throws(ReadError) -> [UInt8] {
         let fd = try openRegular(path, relativeTo: directory, followSymlinks: false).fd
         defer { Syscall.close(fd) }
         var bytes = [UInt8](repeating: 0, count: max(maxBytes, 0))
@@ -98,7 +98,7 @@ public enum RegularFileReader {
     /// Opens `path` non-blocking and checks with `fstat` that it is a regular file.
     private static func openRegular(
         _ path: String, relativeTo directory: FileDescriptor?, followSymlinks: Bool
-    ) throws(Failure) -> (fd: FileDescriptor, status: FileStatus) {
+    ) throws(ReadError) -> (fd: FileDescriptor, status: FileStatus) {
         let flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | (followSymlinks ? 0 : O_NOFOLLOW)
         let fd: FileDescriptor
         do {

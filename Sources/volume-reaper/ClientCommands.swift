@@ -12,7 +12,7 @@ struct SocketOptions: ParsableArguments {
         do {
             return try AgentClient(socketPath: socket).request(method, path)
         } catch {
-            throw CommandFailure("\(error)")
+            throw CommandError("\(error)")
         }
     }
 
@@ -20,7 +20,7 @@ struct SocketOptions: ParsableArguments {
         guard (200..<300).contains(response.status) else {
             let message = (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any])
                 .flatMap { $0["error"] as? [String: Any] }.flatMap { $0["message"] as? String }
-            throw CommandFailure("the daemon answered \(response.status): \(UserText.excerpt(message ?? String(decoding: response.body, as: UTF8.self), limit: 400))")
+            throw CommandError("the daemon answered \(response.status): \(UserText.excerpt(message ?? String(decoding: response.body, as: UTF8.self), limit: 400))")
         }
     }
 }
@@ -49,7 +49,7 @@ struct IdleCommand: ParsableCommand {
         do {
             plan = try Plan.decoder().decode(Plan.self, from: response.body)
         } catch {
-            throw CommandFailure("unexpected answer from \(UserText.excerpt(socket.socket, limit: 120)): \(UserText.excerpt("\(error)", limit: 400))")
+            throw CommandError("unexpected answer from \(UserText.excerpt(socket.socket, limit: 120)): \(UserText.excerpt("\(error)", limit: 400))")
         }
         var idle = plan
         idle.volumes = plan.volumes.filter { $0.verdict == .reap }
@@ -112,7 +112,7 @@ struct ForecastCommand: ParsableCommand {
         do {
             print(try Plan.decoder().decode(Forecast.self, from: response.body).render(), terminator: "")
         } catch {
-            throw CommandFailure("unexpected answer from \(UserText.excerpt(socket.socket, limit: 120)): \(UserText.excerpt("\(error)", limit: 400))")
+            throw CommandError("unexpected answer from \(UserText.excerpt(socket.socket, limit: 120)): \(UserText.excerpt("\(error)", limit: 400))")
         }
     }
 }

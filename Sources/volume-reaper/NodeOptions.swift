@@ -47,7 +47,7 @@ struct NodeOptions: ParsableArguments {
             do {
                 configuration = try AgentConfiguration.load(path: config)
             } catch {
-                throw CommandFailure("config \(error)")
+                throw CommandError("config \(error)")
             }
         }
         if let kubeletRoot { configuration.kubeletRoot = kubeletRoot }
@@ -84,7 +84,7 @@ struct NodeOptions: ParsableArguments {
             let (policy, source) = try PolicyLoader.resolveDefault(explicitPath: configuration.policy)
             return (policy, source)
         } catch {
-            throw CommandFailure("policy \(error)")
+            throw CommandError("policy \(error)")
         }
     }
 }

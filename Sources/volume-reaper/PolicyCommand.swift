@@ -23,7 +23,7 @@ struct PolicyCommand: ParsableCommand {
                 print("\(file): ok")
                 print(PolicyDescription.summary(policy))
             } catch {
-                throw CommandFailure("\(error)")
+                throw CommandError("\(error)")
             }
         }
     }

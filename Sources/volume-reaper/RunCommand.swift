@@ -43,7 +43,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             inherited = try ListenFDs.takeFromProcess().unixListener()
         } catch {
-            throw CommandFailure("socket activation: \(error)")
+            throw CommandError("socket activation: \(error)")
         }
         var configuration = try options.resolved()
         if let socketGroup { configuration.socketGroup = socketGroup }
@@ -58,7 +58,7 @@ struct RunCommand: AsyncParsableCommand {
                 inheritedListenerFD: inherited, logger: logger
             )
         } catch {
-            throw CommandFailure("\(error)")
+            throw CommandError("\(error)")
         }
     }
 }

@@ -9,7 +9,7 @@ import Yams
 struct BoundedYAMLTests {
     static let limits = YAMLLimits.settings
 
-    func refusal(_ text: String, limits: YAMLLimits = BoundedYAMLTests.limits) -> YAMLProblem? {
+    func refusal(_ text: String, limits: YAMLLimits = BoundedYAMLTests.limits) -> YAMLError? {
         do {
             _ = try BoundedYAML.documents(text, limits: limits)
             return nil

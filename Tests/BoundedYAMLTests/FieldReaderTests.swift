@@ -13,7 +13,7 @@ struct FieldReaderTests {
         YAMLSection("foreign", unknownKeys: .nearMissesRefused, keys: [YAMLKey("server"), YAMLKey("certificate-authority")]),
     ])
 
-    func problem(_ yaml: String, _ section: String, at prefix: String? = nil) throws -> FieldProblem? {
+    func problem(_ yaml: String, _ section: String, at prefix: String? = nil) throws -> FieldError? {
         let node = try #require(try BoundedYAML.documents(yaml, limits: .settings).first)
         do {
             _ = try Self.schema.entries(of: node, section: section, at: prefix)

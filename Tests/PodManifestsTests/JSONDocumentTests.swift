@@ -55,7 +55,7 @@ struct JSONDocumentTests {
             (#"{"a":"\u12G4"}"#, "Invalid \\u escape in a string", 10),
         ] {
             let bytes = Array(text.utf8)
-            let result = bytes.withUnsafeBytes { raw in Result { () throws(JSONOutline.Failure) in try JSONOutline.scan(raw) } }
+            let result = bytes.withUnsafeBytes { raw in Result { () throws(JSONOutline.SyntaxError) in try JSONOutline.scan(raw) } }
             guard case .failure(.syntax(let message, let at)) = result else {
                 Issue.record("\(text): \(result)")
                 continue

@@ -155,7 +155,7 @@ struct FleetCostTests {
         try await TestCluster.with { cluster in
             cluster.server.setWatchListSupported(watchList)
             let connection = ClusterConnection(settings: cluster.settings, logger: TestCluster.logger)
-            do throws(PodSourceProblem) {
+            do throws(PodSourceError) {
                 let target = try connection.target()
                 _ = try await target.endpoint.get("/api/v1/pods?" + query, deadline: .now() + .seconds(5))
                 Issue.record("\(query): served")

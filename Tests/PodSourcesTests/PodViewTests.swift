@@ -67,7 +67,7 @@ struct PodViewTests {
         let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
         let sent = Date(timeIntervalSince1970: 1_000_000)
         view.replace(with: [Self.pod("a", phase: "Succeeded")], resourceVersion: "10", takenAt: sent)
-        view.fail(PodSourceProblem(.unreachable, "https://server/api/v1/pods: watch cut in the middle of an event"))
+        view.fail(PodSourceError(.unreachable, "https://server/api/v1/pods: watch cut in the middle of an event"))
         var snapshot = view.snapshot()
         #expect(snapshot.pods.map(\.uid) == ["a"], "the view stays intact")
         #expect(!snapshot.synced && !snapshot.isComplete && snapshot.fingerprint == nil)
@@ -88,7 +88,7 @@ struct PodViewTests {
         let sent = Date(timeIntervalSince1970: 1_000_000)
         view.replace(with: [Self.pod("a", phase: "Running")], resourceVersion: "10", takenAt: sent)
         let listed = view.snapshot().fingerprint
-        view.fail(PodSourceProblem(.unreachable, "https://server/api/v1/pods: watch cut: connection reset"), resumable: true)
+        view.fail(PodSourceError(.unreachable, "https://server/api/v1/pods: watch cut: connection reset"), resumable: true)
         #expect(!view.snapshot().synced && view.snapshot().fingerprint == nil && view.canResume)
         view.apply(event: "DELETED", pod: Self.pod("a", phase: "Running"), resourceVersion: "12")
         #expect(!view.snapshot().synced, "an event is not the server's word on the whole view")
@@ -99,7 +99,7 @@ struct PodViewTests {
         #expect(resynced.refreshedAt == sent.addingTimeInterval(60 - PodSourceSettings.defaultBookmarkMargin))
         #expect(view.status().state == .synced)
 
-        view.fail(PodSourceProblem(.expired, "watch ERROR 410"), resumable: false)
+        view.fail(PodSourceError(.expired, "watch ERROR 410"), resumable: false)
         #expect(!view.canResume)
         view.bookmark(resourceVersion: "20", receivedAt: sent.addingTimeInterval(120))
         #expect(!view.snapshot().synced, "after a 410 only a new list vouches")
@@ -153,7 +153,7 @@ struct PodViewTests {
     func expired() {
         let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
         view.replace(with: [], resourceVersion: "10", takenAt: Date())
-        view.fail(PodSourceProblem(.expired, "watch ERROR 410"))
+        view.fail(PodSourceError(.expired, "watch ERROR 410"))
         #expect(view.status().state == .syncing)
         #expect(!view.snapshot().synced)
     }

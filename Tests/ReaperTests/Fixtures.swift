@@ -185,8 +185,8 @@ final class TestNode {
     /// An empty kubelet pod cgroup tree: nothing runs (without a tree every orphan is kept).
     var cgroupRoot: String { directory.appending("cgroup") }
 
-    var reaper: VolumeReaper {
-        var reaper = VolumeReaper(kubeletRoot: root, policy: policy, mountInfoPath: mountInfoPath)
+    var reaper: PlanExecutor {
+        var reaper = PlanExecutor(kubeletRoot: root, policy: policy, mountInfoPath: mountInfoPath)
         reaper.podCgroups = PodCgroups(root: cgroupRoot, procRoot: directory.appending("proc"))
         return reaper
     }

@@ -4,9 +4,9 @@ import ReaperCore
 import Testing
 import TestSupport
 
-/// `VolumeReaper.execute` on real trees: what changes between the plan and
+/// `PlanExecutor.execute` on real trees: what changes between the plan and
 /// the deletion is seen at the last check and keeps the volume (design §5.6).
-@Suite("VolumeReaper: the last check")
+@Suite("PlanExecutor: the last check")
 struct LastCheckTests {
     /// One terminated pod with an idle emptyDir, and a running pod beside it.
     func idleVolume(_ label: String) throws -> (TestNode, String) {
@@ -249,7 +249,7 @@ struct LastCheckTests {
 /// Issue 21, item 1: the last check's reason mapping was a hand-kept set in
 /// the reaper that missed `pod-source-unsynced` when it was added; reasons
 /// are now classified once (`Reason.category`).
-@Suite("VolumeReaper: the last check classifies every reason")
+@Suite("PlanExecutor: the last check classifies every reason")
 struct LastCheckClassificationTests {
     @Test("a pod source that turns unsynced between the plan and the last check keeps its orphans with pod-source-unsynced")
     func unsyncedAtLastCheck() throws {

@@ -6,7 +6,7 @@ import TestSupport
 
 /// Limits (design §5.8), orphan pod directories, the reaper lock and safety
 /// rule 1, on real trees.
-@Suite("VolumeReaper: limits, orphans, lock, rule 1")
+@Suite("PlanExecutor: limits, orphans, lock, rule 1")
 struct LimitsAndOrphansTests {
     @Test("most pod dirs orphaned: no orphan reaped, an alert; the terminated pod's volume still goes")
     func circuitBreaker() throws {

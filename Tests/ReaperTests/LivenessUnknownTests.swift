@@ -9,7 +9,7 @@ import TestSupport
 /// nothing says whether an orphan's pod still runs, so it is kept
 /// (`liveness-unknown`); a pod the view lists as terminated still goes on the
 /// view's word (its phase is final).
-@Suite("VolumeReaper: no kubelet cgroup tree at the last check")
+@Suite("PlanExecutor: no kubelet cgroup tree at the last check")
 struct LivenessUnknownTests {
     @Test("planned as reap, but no kubelet tree at the last check: the orphan's volume and pod directory are kept as liveness-unknown; a terminated pod's volume goes")
     func orphanKeptWithoutTree() throws {

@@ -7,7 +7,7 @@ import TestSupport
 /// Per-plugin actions (design §5.5): CSI and network volumes only lose empty,
 /// unmounted directories; CSI's `vol_data.json` only after `mount/`; opted-in
 /// mounts of local kinds are plainly unmounted first.
-@Suite("VolumeReaper: per-plugin actions")
+@Suite("PlanExecutor: per-plugin actions")
 struct PluginActionTests {
     static let csi = "kubernetes.io~csi"
     static let nfs = "kubernetes.io~nfs"

@@ -8,7 +8,7 @@ import Testing
 import TestSupport
 
 /// The removal-side holes of issue 13, each recreated the way it was found.
-@Suite("VolumeReaper: removal-side holes of issue 13")
+@Suite("PlanExecutor: removal-side holes of issue 13")
 struct RemovalSafetyTests {
     /// One terminated pod with an idle emptyDir.
     func idleVolume(_ label: String) throws -> (TestNode, String) {

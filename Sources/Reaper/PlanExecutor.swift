@@ -115,7 +115,7 @@ public struct ReapReport: Sendable {
 /// plainly unmounted first, local kinds are emptied with `SafeRemover`, every
 /// other plugin only loses an empty directory, and nothing outside
 /// `<root>/pods/<uid>/` is touched.
-public struct VolumeReaper: Sendable {
+public struct PlanExecutor: Sendable {
     public var kubeletRoot: String
     public var policy: Policy
     public var mountInfoPath: String

@@ -2,7 +2,7 @@ import ReaperCore
 
 /// Why a YAML text was refused, in our words (never the library's), with
 /// where: 1-based line and column.
-public struct YAMLProblem: Error, Sendable, Hashable, CustomStringConvertible {
+public struct YAMLError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Code: String, Sendable, Hashable, CaseIterable {
         /// Not YAML at all: the scanner or parser stopped.
         case syntax

@@ -11,7 +11,7 @@ import ReaperCore
 /// always its own (`run --plan` is the daemon's dry run, never the root's).
 /// `volume-reaper --plan` and `--once` go to the default one-shot command.
 @main
-struct VolumeReaper: AsyncParsableCommand {
+struct VolumeReaperCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume-reaper",
         abstract: "Reap idle Kubernetes pod volumes safely.",
@@ -60,7 +60,7 @@ struct OneShotCommand: AsyncParsableCommand {
         // Observe mode in the config (the packaged one starts so): --once
         // would delete, which the file says not to. Refused, never guessed.
         if once && configuration.dryRun {
-            throw CommandFailure("config \(configuration.file ?? "-"): dryRun: true (observe mode), so --once would delete against it; use --plan, or set dryRun: false")
+            throw CommandError("config \(configuration.file ?? "-"): dryRun: true (observe mode), so --once would delete against it; use --plan, or set dryRun: false")
         }
         AgentMode.set(dryRun: plan)
         let logger = CommandLogging.bootstrap(configuration: configuration)
@@ -68,7 +68,7 @@ struct OneShotCommand: AsyncParsableCommand {
         // One LIST (or poll, or read of the files) for the whole pass: a
         // terminated pod never runs again, and a pod created after the LIST
         // has a directory newer than it (manifests-older-than-pod).
-        let pods = await PodSources.oneShot(configuration.podSourceSettings, logger: logger)
+        let pods = await PodSourceFactory.oneShot(configuration.podSourceSettings, logger: logger)
         let builder = PlanBuilder(configuration: configuration, policy: policy, pods: pods)
         if plan {
             let access = StoredAccess.readOnly(stateDirectory: configuration.stateDir, policy: policy, logger: logger)
@@ -78,7 +78,7 @@ struct OneShotCommand: AsyncParsableCommand {
             do {
                 access = try StoredAccess.readWrite(stateDirectory: configuration.stateDir, policy: policy, logger: logger)
             } catch {
-                throw CommandFailure("access store in \(configuration.stateDir): \(error)")
+                throw CommandError("access store in \(configuration.stateDir): \(error)")
             }
             try reapOnce(builder: builder, access: access, logger: logger)
         }
@@ -89,7 +89,7 @@ struct OneShotCommand: AsyncParsableCommand {
         do {
             snapshot = try builder.build(accessFor: { try access.records(for: $0) }, observations: access, logger: logger)
         } catch {
-            throw CommandFailure("\(error)")
+            throw CommandError("\(error)")
         }
         reportManifestErrors(snapshot)
         if json {
@@ -110,7 +110,7 @@ struct OneShotCommand: AsyncParsableCommand {
             CommandLogging.printError("\(error)")
             throw ExitCode(4)
         } catch {
-            throw CommandFailure("\(error)")
+            throw CommandError("\(error)")
         }
         access.recordReaps(result.report)
         reportManifestErrors(result.snapshot)
@@ -135,7 +135,7 @@ struct OneShotCommand: AsyncParsableCommand {
 }
 
 /// A failure with a one-line message and a non-zero exit.
-struct CommandFailure: Error, CustomStringConvertible {
+struct CommandError: Error, CustomStringConvertible {
     var description: String
     init(_ message: String) { description = message }
 }
