@@ -92,7 +92,7 @@ public struct AgentConfiguration: Sendable, Hashable {
     public static let podSourceKeys = [
         "kind", "kubeconfig", "context", "nodeName", "allowInsecureSkipTLSVerify", "bookmarkTimeout", "watchTimeout",
         "stallTimeout", "pollInterval", "kubeletURL", "kubeletCertificateAuthority", "requestTimeout", "maxBackoff",
-        "startupSpread", "resyncInterval",
+        "startupSpread", "resyncInterval", "events",
     ]
 
     /// A config file is small; anything larger is not one.
@@ -269,6 +269,7 @@ extension AgentConfiguration {
                 } else {
                     settings.startupSpread = try setting.duration()
                 }
+            case "events": settings.events = try setting.boolean()
             case "watchTimeout": settings.watchTimeout = try setting.duration()
             case "stallTimeout": settings.stallTimeout = try setting.duration()
             case "pollInterval": settings.pollInterval = try setting.duration()

@@ -73,6 +73,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
     let pressureGauge: DiskPressureGauge
     private let state: Mutex<State>
     private let work = BlockingWork(label: "volume-reaper.reconcile")
+    /// Kubernetes Events of reaps and breaker trips (`podSource.events`); nil: none.
+    let clusterEvents: EventRecorder?
     /// Would-reaps and refusals by limits are logged when they change, not every cycle.
     let repeatedOutcomes = RepeatedOutcomes()
     let triggers: AsyncStream<ReconcileTrigger>
@@ -80,8 +82,10 @@ public final class AgentController: AgentAPIProvider, Sendable {
 
     init(
         configuration: AgentConfiguration, policy: Policy, dryRun: Bool, store: AccessStore, pods: any PodSource,
-        session: Int64, watcher: VolumeWatcher, metrics: AgentMetricsRecorder, notifier: SystemdNotifier, logger: Logger
+        session: Int64, watcher: VolumeWatcher, metrics: AgentMetricsRecorder, notifier: SystemdNotifier, logger: Logger,
+        clusterEvents: EventRecorder? = nil
     ) {
+        self.clusterEvents = clusterEvents
         self.configuration = configuration
         alwaysDryRun = dryRun
         self.store = store
@@ -104,6 +108,12 @@ public final class AgentController: AgentAPIProvider, Sendable {
         // source that fails between cycles (every 10m, say) shows at once in
         // volume_reaper_pod_source_synced and its alert.
         metrics.onScrape { [metrics, pods] in metrics.recordPodSource(pods.status()) }
+        if let clusterEvents {
+            metrics.onScrape { [metrics] in
+                let counts = clusterEvents.counts
+                metrics.recordClusterEvents(["sent": counts.sent, "dropped": counts.dropped, "failed": counts.failed])
+            }
+        }
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
     }
 
@@ -340,6 +350,10 @@ public final class AgentController: AgentAPIProvider, Sendable {
             let finished = Date()
             let elapsed = (ContinuousClock.now - started).components
             let cycleSeconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+            // Queued, never awaited: a slow or refusing API server costs the cycle nothing.
+            if let clusterEvents {
+                for event in ReapClusterEvents.events(result.report, plan: result.snapshot.plan) { clusterEvents.record(event) }
+            }
             metrics.recordPlan(result.snapshot.plan)
             metrics.recordReaps(count: result.report.reaped.count, bytes: result.report.bytesFreed)
             metrics.recordReconcile(duration: ContinuousClock.now - started, at: finished)

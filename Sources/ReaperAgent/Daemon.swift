@@ -26,12 +26,14 @@ public enum Daemon {
         let pods: any PodSource
         var podService: (any Service)?
         var podChanges: AsyncStream<Void>?
+        var clusterEvents: EventRecorder?
         switch settings.kind {
         case .files:
             pods = FilesPodSource(settings: settings)
         case .apiserver:
             let source = APIServerPodSource(settings: settings, logger: logger)
             (pods, podService, podChanges) = (source, source, source.changes)
+            if settings.events { clusterEvents = source.eventRecorder() }
         case .kubelet:
             let source = KubeletPodSource(settings: settings, logger: logger)
             (pods, podService, podChanges) = (source, source, source.changes)
@@ -48,7 +50,8 @@ public enum Daemon {
         let notifier = SystemdNotifier()
         let controller = AgentController(
             configuration: configuration, policy: policy, dryRun: dryRun, store: store, pods: pods,
-            session: session, watcher: watcher, metrics: AgentMetricsRecorder(registry: registry), notifier: notifier, logger: logger
+            session: session, watcher: watcher, metrics: AgentMetricsRecorder(registry: registry), notifier: notifier, logger: logger,
+            clusterEvents: clusterEvents
         )
         let inherited = inheritedListenerFD
         if inherited != nil {
@@ -70,6 +73,7 @@ public enum Daemon {
         logger.info("volume-reaper starting", metadata: [
             "kubelet_root": "\(configuration.kubeletRoot)", "pod_source": "\(settings.kind.rawValue)", "pods_from": "\(pods.status().endpoint)",
             "policy": "\(policySource)", "state_dir": "\(configuration.stateDir)", "dry_run": "\(dryRun || configuration.dryRun)",
+            "kubernetes_events": "\(clusterEvents != nil)",
         ])
         // Stopped in reverse order: the reconciler first, the store's flush last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -77,6 +81,8 @@ public enum Daemon {
             .init(service: watcher),
         ]
         if let podService { services.append(.init(service: podService)) }
+        // After the pod source, whose client it writes with: it stops first.
+        if let clusterEvents { services.append(.init(service: clusterEvents)) }
         if let metricsListener { services.append(.init(service: metricsListener)) }
         services += [
             .init(service: api),
