@@ -48,9 +48,12 @@ public enum Daemon {
         )
         let registry = PrometheusCollectorRegistry()
         let notifier = SystemdNotifier()
+        // One recorder for the controller and both listeners, so that its
+        // scrape hooks (the pod source, the Event recorder) run on each scrape.
+        let metrics = AgentMetricsRecorder(registry: registry)
         let controller = AgentController(
             configuration: configuration, policy: policy, dryRun: dryRun, store: store, pods: pods,
-            session: session, watcher: watcher, metrics: AgentMetricsRecorder(registry: registry), notifier: notifier, logger: logger,
+            session: session, watcher: watcher, metrics: metrics, notifier: notifier, logger: logger,
             clusterEvents: clusterEvents
         )
         let inherited = inheritedListenerFD
@@ -61,13 +64,13 @@ public enum Daemon {
             configuration: APIServerConfiguration(
                 socketPath: configuration.socket, socketGroup: configuration.socketGroup, inheritedListenerFD: inherited
             ),
-            provider: controller, registry: registry, logger: logger
+            provider: controller, registry: registry, recorder: metrics, logger: logger
         )
         // The opt-in TCP listener for Prometheus: the same registry and
         // provider, only `/metrics` and `/healthz`, the same limits.
         let metricsListener = try configuration.metricsListen.map { address in
             try APIServer(
-                configuration: .metricsListener(address), provider: controller, registry: registry, logger: logger
+                configuration: .metricsListener(address), provider: controller, registry: registry, recorder: metrics, logger: logger
             )
         }
         logger.info("volume-reaper starting", metadata: [
