@@ -38,6 +38,11 @@ public enum Daemon {
             let source = KubeletPodSource(settings: settings, logger: logger)
             (pods, podService, podChanges) = (source, source, source.changes)
         }
+        if settings.events && settings.kind != .apiserver {
+            logger.notice("podSource.events applies to the apiserver source only; no Kubernetes Events are written", metadata: [
+                "pod_source": "\(settings.kind.rawValue)",
+            ])
+        }
         let watcher = VolumeWatcher(
             kubeletRoot: configuration.kubeletRoot, manifestsPath: settings.kind == .files ? configuration.manifests : nil,
             options: WatcherOptions(
