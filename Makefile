@@ -75,6 +75,7 @@ bench: release
 	./bench/pressure-recovery
 	./bench/steady-cost
 	./bench/manifest-memory
+	./bench/daemon-resources
 	./bench/pod-watch
 	./bench/api-cost
 
