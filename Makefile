@@ -42,8 +42,9 @@ demo: release
 
 # Two runs: the suites whose timers and sockets live on Swift's cooperative
 # threads (as many as cores) run on their own, after the rest, whose
-# child processes and waits may hold those threads on a 2-core machine.
-TIMING_SUITES = ^(SocketAPITests|PodSourcesTests|ClusterAccessTests)\.
+# child processes and waits may hold those threads on a 2-core machine; so
+# does the /healthz latency test, which times answers with curl.
+TIMING_SUITES = ^(SocketAPITests\.|PodSourcesTests\.|ClusterAccessTests\.|ReaperAgentTests\.PromptHealthTests)
 test: deps
 	./scripts/ensure-journald
 	$(SWIFT) build --build-tests
@@ -75,6 +76,7 @@ bench: release
 	./bench/pressure-recovery
 	./bench/steady-cost
 	./bench/manifest-memory
+	./bench/daemon-resources
 	./bench/pod-watch
 	./bench/api-cost
 

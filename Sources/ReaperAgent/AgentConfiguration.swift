@@ -249,6 +249,7 @@ extension AgentConfiguration {
                 } else {
                     settings.startupSpread = try setting.duration()
                 }
+            case "events": settings.events = try setting.boolean()
             case "watchTimeout": settings.watchTimeout = try setting.duration()
             case "stallTimeout": settings.stallTimeout = try setting.duration()
             case "pollInterval": settings.pollInterval = try setting.duration()
