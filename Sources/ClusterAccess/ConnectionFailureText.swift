@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOPosix
+import SystemPackage
 
 extension ClusterHTTP {
     /// A failure to connect in a few plain words, for `check` and the pod
@@ -34,7 +35,7 @@ extension ClusterHTTP {
         case EHOSTUNREACH: "host unreachable"
         case ENETUNREACH: "network unreachable"
         case ECONNRESET: "connection reset by the server"
-        default: "cannot connect: \(String(cString: strerror(code)))"
+        default: "cannot connect: \(Errno(rawValue: code))"
         }
     }
 }
