@@ -43,7 +43,7 @@ public final class AccessStore: Sendable {
         let lockPath = directory + "/access.lock"
         let openLock: FileDescriptor
         do {
-            openLock = try Syscall.openAt(nil, lockPath, flags: O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+            openLock = try Syscall.openAt(nil, lockPath, flags: OpenFlags.readWrite | OpenFlags.create | OpenFlags.noFollow, mode: 0o600)
             try Syscall.lockExclusive(openLock, path: lockPath)
         } catch {
             throw AccessStoreError(.cannotOpen, path: lockPath, detail: "\(error)")

@@ -168,7 +168,7 @@ public final class VolumeWatcher: Service, Sendable {
         let wakeRead = wakePipe.read
         let mountInfo: FileDescriptor?
         do {
-            mountInfo = try Syscall.openAt(nil, options.mountInfoPath, flags: O_RDONLY)
+            mountInfo = try Syscall.openAt(nil, options.mountInfoPath, flags: OpenFlags.readOnly)
         } catch {
             mountInfo = nil
             logger.warning("cannot follow the mount table: mounts appearing later over watched directories are not watched",
@@ -278,7 +278,7 @@ public final class VolumeWatcher: Service, Sendable {
     /// Names the thread for `top -H` and `ps -L` (Foundation's `Thread.name`
     /// does not reach the kernel on Linux, and Glibc hides `pthread_setname_np`).
     private static func nameCurrentThread(_ name: String) {
-        guard let fd = try? Syscall.openAt(nil, "/proc/thread-self/comm", flags: O_WRONLY) else { return }
+        guard let fd = try? Syscall.openAt(nil, "/proc/thread-self/comm", flags: OpenFlags.writeOnly) else { return }
         let bytes = Array(name.utf8.prefix(15))
         _ = bytes.withUnsafeBytes { try? Syscall.write(fd, from: $0) }
         Syscall.close(fd)
