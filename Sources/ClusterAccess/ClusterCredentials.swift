@@ -89,7 +89,8 @@ public final class ClusterCredentials: Sendable {
     public func tlsConfiguration() async throws(ClusterAccessError) -> TLSConfiguration {
         var execCredential: ExecCredential?
         if let exec { execCredential = try await exec.credential() }
-        return try buildTLSConfiguration(execCredential: execCredential)
+        let credential = execCredential
+        return try await files.offPool { [self] () throws(ClusterAccessError) in try buildTLSConfiguration(execCredential: credential) }
     }
 
     /// The `Authorization` header value for the next request, or nil (the
@@ -104,7 +105,8 @@ public final class ClusterCredentials: Sendable {
         case .fixed(let token):
             return "Bearer \(token.revealed)"
         case .file(let material):
-            return "Bearer \(try token(from: material).revealed)"
+            let token: Secret = try await files.offPool { [self] () throws(ClusterAccessError) -> Secret in try self.token(from: material) }
+            return "Bearer \(token.revealed)"
         case .exec:
             guard let exec else { return nil }
             return try await exec.credential().token.map { "Bearer \($0.revealed)" }

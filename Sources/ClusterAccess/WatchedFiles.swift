@@ -9,6 +9,15 @@ final class WatchedFiles: Sendable {
     static let sizeLimit = 1 << 20
 
     private let entries = Mutex<[String: (identity: FileIdentity, bytes: [UInt8])]>([:])
+    /// Where the reads run: an open and a statx per request are file I/O,
+    /// kept off the cooperative pool like every other.
+    private let io = BlockingWork(label: "volume-reaper.credential-files")
+
+    /// Runs `body`, which reads credential files, on the blocking executor.
+    func offPool<T: Sendable>(_ body: @escaping @Sendable () throws(ClusterAccessError) -> T) async throws(ClusterAccessError) -> T {
+        let result: Result<T, ClusterAccessError> = await io.run { Result { () throws(ClusterAccessError) -> T in try body() } }
+        return try result.get()
+    }
 
     /// The current bytes of `material`.
     func read(_ material: CredentialMaterial) throws(ClusterAccessError) -> [UInt8] {
