@@ -11,14 +11,14 @@ import SystemPackage
 /// leaves the reason in `errno`, as libc does.
 @inline(__always)
 public func retryingEINTR<Result: FixedWidthInteger>(
-    _ call: String, path: String? = nil, _ body: () -> Result
+    _ call: String, path: @autoclosure () -> String? = nil, _ body: () -> Result
 ) throws(SystemCallError) -> Result {
     while true {
         let result = body()
         if result != -1 { return result }
         let code = Glibc.errno
         if code == EINTR { continue }
-        throw SystemCallError(call: call, errno: Errno(rawValue: code), path: path)
+        throw SystemCallError(call: call, errno: Errno(rawValue: code), path: path())
     }
 }
 
