@@ -7,7 +7,11 @@
 verdict() {
     local row=$1 what=$2 value=$3 goal=$4 unit=${5:-×}
     local result line
-    result=$(awk -v v="$value" -v g="$goal" 'BEGIN { print (v + 0 <= g + 0) ? "PASS" : "FAIL" }')
+    # Judged on the figure as printed (two decimals for a ratio, one for a
+    # unit), so a line never reads "1.00× (goal ≤ 1.0×) FAIL".
+    local digits=2
+    [[ $unit == × ]] || digits=1
+    result=$(awk -v v="$value" -v g="$goal" -v d="$digits" 'BEGIN { r = sprintf("%." d "f", v); print (r + 0 <= g + 0) ? "PASS" : "FAIL" }')
     if [[ $unit == × ]]; then
         line=$(printf '%s: %s: %.2f× (goal ≤ %s×) %s' "$row" "$what" "$value" "$goal" "$result")
     else
