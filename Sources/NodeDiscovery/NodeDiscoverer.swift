@@ -82,7 +82,7 @@ public struct NodeDiscoverer: Sendable {
                 return PodOutcome(pod: nil, errors: errors + ["\(podPath): \(error)"])
             }
         }
-        var outcomes: [PodOutcome]
+        let outcomes: [PodOutcome]
         if podsAtOnce > 1 {
             let nextPod = Atomic(0)
             let finished = Mutex([PodOutcome?](repeating: nil, count: candidates.count))
