@@ -42,8 +42,9 @@ demo: release
 
 # Two runs: the suites whose timers and sockets live on Swift's cooperative
 # threads (as many as cores) run on their own, after the rest, whose
-# child processes and waits may hold those threads on a 2-core machine.
-TIMING_SUITES = ^(SocketAPITests|PodSourcesTests|ClusterAccessTests)\.
+# child processes and waits may hold those threads on a 2-core machine; so
+# does the /healthz latency test, which times answers with curl.
+TIMING_SUITES = ^(SocketAPITests\.|PodSourcesTests\.|ClusterAccessTests\.|ReaperAgentTests\.PromptHealthTests)
 test: deps
 	./scripts/ensure-journald
 	$(SWIFT) build --build-tests
@@ -67,7 +68,7 @@ prometheus-scrape: deps
 # lines, each measured against its reference tool in the same run) are
 # printed again together at the end. A bench that fails fails the target.
 BENCHES = plan-vs-find once-vs-rm watch-scale watch-storm watch-latency reap-races orphan-races overflow-race \
-    pressure-recovery steady-cost cycle-cost manifest-memory pod-watch api-cost
+    pressure-recovery steady-cost cycle-cost manifest-memory daemon-resources pod-watch api-cost
 
 bench: release
 	@summary=$$(mktemp /tmp/volume-reaper-bench-summary-XXXXXX); failed=; \

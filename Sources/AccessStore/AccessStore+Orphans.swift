@@ -5,7 +5,7 @@ import ReaperCore
 extension AccessStore {
     /// The stored orphan sightings, by pod UID (design §4.4, `orphans.confirmAfter`).
     public func orphanObservations() throws -> [String: OrphanObservation] {
-        try read("read orphan observations") { db in
+        try readTransaction("read orphan observations") { db in
             var observations: [String: OrphanObservation] = [:]
             let sql = "SELECT podUID, firstMissingAt, snapshotFingerprint, bootID, bootSeconds FROM orphanObservation"
             for row in try Row.fetchAll(db, sql: sql) {
@@ -27,7 +27,7 @@ extension AccessStore {
     /// also against a concurrent writer).
     public func recordOrphanObservations(_ update: OrphanObservationUpdate) throws {
         guard !update.isEmpty else { return }
-        try write("record orphan observations") { db in
+        try writeTransaction("record orphan observations") { db in
             for uid in update.forget {
                 try db.execute(sql: "DELETE FROM orphanObservation WHERE podUID = ?", arguments: [uid])
             }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SystemCalls
 
 
 /// What `statistics()` reports, for status output.
@@ -43,7 +44,7 @@ extension AccessStore {
     ///   lost the events it had not flushed, at unknown times before `at`: the
     ///   clock floor rises to `at`, so no volume looks older than it is.
     public func beginSession(at date: Date, maxUnobservedGap: TimeInterval) throws -> Int64 {
-        let (id, previous, reset) = try write("beginSession") { db in
+        let (id, previous, reset) = try writeTransaction("beginSession") { db in
             let previous = try Schema.latestSession(db)
             let reset = previous.map { date.timeIntervalSince($0.coverageEnd) > maxUnobservedGap } ?? true
             if reset {
@@ -54,7 +55,7 @@ extension AccessStore {
             }
             try db.execute(
                 sql: "INSERT INTO session (pid, startedAt, lastHeartbeat, cleanStop) VALUES (?, ?, ?, 0)",
-                arguments: [Int64(getpid()), date.storeSeconds, date.storeSeconds]
+                arguments: [Int64(Syscall.processID()), date.storeSeconds, date.storeSeconds]
             )
             let id = db.lastInsertedRowID
             try db.execute(sql: "DELETE FROM session WHERE id <= ?", arguments: [id - Schema.sessionsKept])
@@ -84,7 +85,7 @@ extension AccessStore {
 
     /// The daemon of `session` is still watching at `at` (never moves back).
     public func heartbeat(session: Int64, at date: Date) throws {
-        try write("heartbeat") { db in
+        try writeTransaction("heartbeat") { db in
             try db.execute(
                 sql: "UPDATE session SET lastHeartbeat = MAX(lastHeartbeat, ?) WHERE id = ?",
                 arguments: [date.storeSeconds, session]
@@ -97,7 +98,7 @@ extension AccessStore {
 
     /// A clean stop of `id` at `at` (after the final flush).
     public func endSession(_ id: Int64, at date: Date) throws {
-        try write("endSession") { db in
+        try writeTransaction("endSession") { db in
             try db.execute(
                 sql: "UPDATE session SET stoppedAt = ?1, lastHeartbeat = MAX(lastHeartbeat, ?1), cleanStop = 1 WHERE id = ?2",
                 arguments: [date.storeSeconds, id]
@@ -110,7 +111,7 @@ extension AccessStore {
 
     /// Counts for status output.
     public func statistics() throws -> AccessStoreStatistics {
-        try read("statistics") { db in
+        try readTransaction("statistics") { db in
             let volumes = try Row.fetchOne(db, sql: """
                 SELECT
                     COUNT(*) FILTER (WHERE reapedAt IS NULL) AS volumes,

@@ -42,7 +42,7 @@ extension AccessStore {
     public func recordAccesses(_ accesses: [String: Date], source: LastAccessSource) throws {
         guard !accesses.isEmpty else { return }
         let firstSeen = clock().storeSeconds
-        try write("recordAccesses") { db in
+        try writeTransaction("recordAccesses") { db in
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO volume (path, lastAccess, source, firstSeen) VALUES (?1, ?2, ?3, ?4)
                 ON CONFLICT (path) DO UPDATE SET
@@ -67,7 +67,7 @@ extension AccessStore {
     public func markObserved(_ paths: [String], since: Date) throws {
         guard !paths.isEmpty else { return }
         let firstSeen = clock().storeSeconds
-        try write("markObserved") { db in
+        try writeTransaction("markObserved") { db in
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO volume (path, firstSeen, observedSince) VALUES (?1, ?2, ?3)
                 ON CONFLICT (path) DO UPDATE SET observedSince = excluded.observedSince
@@ -82,7 +82,7 @@ extension AccessStore {
     /// Forgets deleted volumes. Reaped rows stay as history.
     public func forget(_ paths: [String]) throws {
         guard !paths.isEmpty else { return }
-        try write("forget") { db in
+        try writeTransaction("forget") { db in
             let statement = try db.cachedStatement(sql: "DELETE FROM volume WHERE path = ? AND reapedAt IS NULL")
             for path in paths {
                 try statement.execute(arguments: [path])
@@ -94,7 +94,7 @@ extension AccessStore {
     /// `bytesFreed`) but no longer counts as a known volume.
     public func markReaped(path: String, at date: Date, bytesFreed: UInt64) throws {
         let firstSeen = clock().storeSeconds
-        try write("markReaped") { db in
+        try writeTransaction("markReaped") { db in
             try db.execute(
                 sql: """
                     INSERT INTO volume (path, firstSeen, reapedAt, bytesFreed) VALUES (?1, ?2, ?3, ?4)
@@ -109,7 +109,7 @@ extension AccessStore {
     /// Deletes the history of volumes reaped before `date`; returns how many.
     @discardableResult
     public func pruneReaped(before date: Date) throws -> Int {
-        try write("pruneReaped") { db in
+        try writeTransaction("pruneReaped") { db in
             try db.execute(sql: "DELETE FROM volume WHERE reapedAt IS NOT NULL AND reapedAt < ?", arguments: [date.storeSeconds])
             return db.changesCount
         }
@@ -128,7 +128,7 @@ extension AccessStore {
     /// floor as their last access when one is set, so a lost or replaced store
     /// never makes them look idle.
     public func accessRecords(now: Date, maxUnobservedGap: TimeInterval, covering paths: [String] = []) throws -> [String: AccessRecord] {
-        let (volumes, floor) = try read("accessRecords") { db in
+        let (volumes, floor) = try readTransaction("accessRecords") { db in
             (try Self.storedVolumes(db, now: now, maxUnobservedGap: maxUnobservedGap), try Schema.clockFloor(db))
         }
         var records = volumes.compactMapValues(\.accessRecord)
@@ -143,7 +143,7 @@ extension AccessStore {
     /// Every known, non-reaped volume, including those observed but never
     /// accessed, with the floor and coverage applied as in `accessRecords`.
     public func storedVolumes(now: Date, maxUnobservedGap: TimeInterval) throws -> [String: StoredVolume] {
-        try read("storedVolumes") { db in try Self.storedVolumes(db, now: now, maxUnobservedGap: maxUnobservedGap) }
+        try readTransaction("storedVolumes") { db in try Self.storedVolumes(db, now: now, maxUnobservedGap: maxUnobservedGap) }
     }
 
     /// The record of one volume, the floor applied. A volume the store does not
@@ -151,7 +151,7 @@ extension AccessStore {
     /// nil. `observedSince` is the stored value, unless `now` and
     /// `maxUnobservedGap` are given: then as in `accessRecords`.
     public func lastAccess(of path: String, now: Date? = nil, maxUnobservedGap: TimeInterval? = nil) throws -> AccessRecord? {
-        try read("lastAccess") { db in
+        try readTransaction("lastAccess") { db in
             let floor = try Schema.clockFloor(db)
             let covered = try now.map { now in try Self.isCovered(db, now: now, maxUnobservedGap: maxUnobservedGap ?? 0) } ?? true
             guard let row = try Row.fetchOne(db, sql: Self.volumeQuery + " AND path = ?", arguments: [path]) else {
@@ -165,7 +165,7 @@ extension AccessStore {
 
     /// The clock floor: no volume's last access is older (nil when none).
     public func clockFloor() throws -> Date? {
-        try read("clockFloor") { try Schema.clockFloor($0) }
+        try readTransaction("clockFloor") { try Schema.clockFloor($0) }
     }
 
     // MARK: Row mapping

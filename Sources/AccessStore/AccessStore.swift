@@ -43,7 +43,7 @@ public final class AccessStore: Sendable {
         let lockPath = directory + "/access.lock"
         let openLock: FileDescriptor
         do {
-            openLock = try Syscall.openAt(nil, lockPath, flags: O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+            openLock = try Syscall.openAt(nil, lockPath, flags: OpenFlags.readWrite | OpenFlags.create | OpenFlags.noFollow, mode: 0o600)
             try Syscall.lockExclusive(openLock, path: lockPath)
         } catch {
             throw AccessStoreError(.cannotOpen, path: lockPath, detail: "\(error)")
@@ -152,7 +152,7 @@ public final class AccessStore: Sendable {
 
     /// The value of `PRAGMA <name>` (diagnostics and tests).
     func pragma(_ name: String) throws -> String? {
-        try read("pragma \(name)") { try String.fetchOne($0, sql: "PRAGMA \(name)") }
+        try readTransaction("pragma \(name)") { try String.fetchOne($0, sql: "PRAGMA \(name)") }
     }
 
     // MARK: Opening
@@ -192,7 +192,7 @@ public final class AccessStore: Sendable {
     // MARK: Access helpers
 
     /// Runs `body` in one write transaction; errors become `AccessStoreError`.
-    func write<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+    func writeTransaction<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
         guard !isReadOnly else {
             throw AccessStoreError(.readOnly, path: path, detail: "\(operation) on a store opened read-only")
         }
@@ -206,7 +206,7 @@ public final class AccessStore: Sendable {
     }
 
     /// Runs `body` in one read transaction (a consistent snapshot).
-    func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+    func readTransaction<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
         do {
             return try pool.read(body)
         } catch {

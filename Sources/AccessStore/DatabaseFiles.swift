@@ -1,5 +1,5 @@
 import Foundation
-
+import SystemCalls
 
 /// The files of the database on disk: the state directory, and moving a
 /// corrupt database (with its WAL and shared-memory files) aside.
@@ -26,9 +26,10 @@ enum DatabaseFiles {
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
             )
             // mkdir honours the umask; the mode must not depend on it.
-            guard chmod(directory, 0o700) == 0 else {
-                let code = errno
-                throw AccessStoreError(.cannotCreateDirectory, path: directory, detail: "chmod 0700: \(String(cString: strerror(code)))")
+            do {
+                try Syscall.changeMode(directory, to: 0o700)
+            } catch {
+                throw AccessStoreError(.cannotCreateDirectory, path: directory, detail: "chmod 0700: \(error.errno)")
             }
         } catch let error as AccessStoreError {
             throw error
@@ -49,21 +50,24 @@ enum DatabaseFiles {
             attempt += 1
             target = "\(base).\(attempt)"
         }
-        if rename(path, target) != 0 {
-            let code = errno
-            if code != ENOENT {
-                throw AccessStoreError(.cannotMoveAside, path: path, detail: "rename to \(target): \(String(cString: strerror(code)))")
-            }
-        }
-        for suffix in companions where rename(path + suffix, target + suffix) != 0 {
-            let code = errno
-            if code == ENOENT { continue }
-            if unlink(path + suffix) != 0, errno != ENOENT {
-                throw AccessStoreError(
-                    .cannotMoveAside, path: path + suffix,
-                    detail: "rename to \(target + suffix): \(String(cString: strerror(code))), and cannot remove it either"
-                )
-            }
+        do {
+            try Syscall.rename(path, to: target)
+        } catch where !error.isVanished {
+            throw AccessStoreError(.cannotMoveAside, path: path, detail: "rename to \(target): \(error.errno)")
+        } catch {}
+        for suffix in companions {
+            do {
+                try Syscall.rename(path + suffix, to: target + suffix)
+            } catch where !error.isVanished {
+                do {
+                    try Syscall.unlink(path + suffix)
+                } catch let removal where !removal.isVanished {
+                    throw AccessStoreError(
+                        .cannotMoveAside, path: path + suffix,
+                        detail: "rename to \(target + suffix): \(error.errno), and cannot remove it either"
+                    )
+                } catch {}
+            } catch {}
         }
         return target
     }

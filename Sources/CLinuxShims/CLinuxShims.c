@@ -87,3 +87,7 @@ int vr_statvfs(const char *path, vr_space_t *out) {
     vr_space_from(&result, out);
     return 0;
 }
+
+int vr_pipe2(int fds[2], int nonBlocking) {
+    return pipe2(fds, O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0));
+}

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOPosix
+import SystemPackage
 
 extension ClusterHTTP {
     /// A failure to connect in a few plain words, for `check` and the pod
@@ -28,13 +29,13 @@ extension ClusterHTTP {
     }
 
     private static func socketFailure(_ code: CInt) -> String {
-        switch code {
-        case ECONNREFUSED: "connection refused (nothing listens at that address and port)"
-        case ETIMEDOUT: "connection timed out"
-        case EHOSTUNREACH: "host unreachable"
-        case ENETUNREACH: "network unreachable"
-        case ECONNRESET: "connection reset by the server"
-        default: "cannot connect: \(String(cString: strerror(code)))"
+        switch Errno(rawValue: code) {
+        case .connectionRefused: "connection refused (nothing listens at that address and port)"
+        case .timedOut: "connection timed out"
+        case .noRouteToHost: "host unreachable"
+        case .networkUnreachable: "network unreachable"
+        case .connectionReset: "connection reset by the server"
+        case let other: "cannot connect: \(other)"
         }
     }
 }

@@ -91,16 +91,16 @@ final class ExecCredentialProvider: Sendable {
                         timeout: timeout, stdoutLimit: Self.stdoutLimit
                     )
                     break
-                } catch .spawn(let errno) where errno == .textFileBusy && attempt < 5 {
-                    usleep(20_000)
+                } catch .spawn(let code) where code == .textFileBusy && attempt < 5 {
+                    Syscall.sleep(milliseconds: 20)
                 }
             }
         } catch {
             switch error {
-            case .spawn(let errno) where errno == .noSuchFileOrDirectory:
+            case .spawn(let code) where code == .noSuchFileOrDirectory:
                 throw notFound(executable)
-            case .spawn(let errno):
-                throw configuration.error("command", "cannot run \(executable): \(errno)")
+            case .spawn(let code):
+                throw configuration.error("command", "cannot run \(executable): \(code)")
             case .system(let error):
                 throw configuration.error("command", "cannot run \(executable): \(error)")
             }
@@ -135,7 +135,7 @@ final class ExecCredentialProvider: Sendable {
         let path = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for directory in path.split(separator: ":") where !directory.isEmpty {
             let candidate = "\(directory)/\(command)"
-            if access(candidate, X_OK) == 0 { return candidate }
+            if Syscall.isExecutable(candidate) { return candidate }
         }
         throw notFound(command)
     }

@@ -31,15 +31,20 @@ enum PluginProcess {
     ) throws(RunError) -> Outcome {
         let deadline = ContinuousClock.now + timeout
         let stdoutPipe = try makePipe(), stderrPipe = try makePipe()
-        var pid = pid_t()
-        let spawned = spawn(&pid, executable, arguments, environment, stdout: stdoutPipe.write, stderr: stderrPipe.write)
+        let spawned = Result { () throws(SystemCallError) -> Int32 in
+            try Syscall.spawn(executable, arguments: arguments, environment: environment, stdout: stdoutPipe.write, stderr: stderrPipe.write)
+        }
         Syscall.close(stdoutPipe.write)
         Syscall.close(stderrPipe.write)
         defer {
             Syscall.close(stdoutPipe.read)
             Syscall.close(stderrPipe.read)
         }
-        guard spawned == 0 else { throw .spawn(Errno(rawValue: spawned)) }
+        let pid: Int32
+        switch spawned {
+        case .success(let child): pid = child
+        case .failure(let error): throw .spawn(error.errno)
+        }
 
         var outcome = Outcome(stdout: [], stderr: [])
         var open: [(fd: FileDescriptor, isStdout: Bool)] = [(stdoutPipe.read, true), (stderrPipe.read, false)]
@@ -55,9 +60,16 @@ enum PluginProcess {
             var stillOpen: [(fd: FileDescriptor, isStdout: Bool)] = []
             for (index, entry) in open.enumerated() {
                 guard polled[index].revents != 0 else { stillOpen.append(entry); continue }
-                let count = buffer.withUnsafeMutableBytes { Glibc.read(entry.fd.rawValue, $0.baseAddress, $0.count) }
-                if count < 0 && (errno == EINTR || errno == EAGAIN) { stillOpen.append(entry); continue }
-                if count <= 0 { continue }
+                let read = buffer.withUnsafeMutableBytes { buffer in
+                    Result { () throws(SystemCallError) -> Int in try Syscall.read(entry.fd, into: buffer) }
+                }
+                let count: Int
+                switch read {
+                case .success(let bytes): count = bytes
+                case .failure(let error) where error.errno == .resourceTemporarilyUnavailable: stillOpen.append(entry); continue
+                case .failure: continue
+                }
+                if count == 0 { continue }
                 if entry.isStdout {
                     outcome.stdout.append(contentsOf: buffer[..<count])
                 } else if outcome.stderr.count < stderrLimit {
@@ -69,17 +81,16 @@ enum PluginProcess {
             if outcome.stdout.count > stdoutLimit { outcome.stdoutTooLarge = true; break }
         }
         // Both pipes closed: wait for the exit, still within the deadline.
-        var status: Int32 = 0
         while !outcome.timedOut && !outcome.stdoutTooLarge {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { return finish(outcome, status: status) }
-            if reaped == -1 && errno != EINTR { break }
+            let reaped: Int32?
+            do { reaped = try Syscall.waitForChild(pid, block: false) } catch { break }
+            if let status = reaped { return finish(outcome, status: status) }
             if ContinuousClock.now >= deadline { outcome.timedOut = true; break }
-            usleep(5_000)
+            Syscall.sleep(milliseconds: 5)
         }
         killGroup(pid)
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        return finish(outcome, status: status)
+        let status = (try? Syscall.waitForChild(pid, block: true)) ?? nil
+        return finish(outcome, status: status ?? 0)
     }
 
     static func finish(_ outcome: Outcome, status: Int32) -> Outcome {
@@ -93,9 +104,9 @@ enum PluginProcess {
         return outcome
     }
 
-    static func killGroup(_ pid: pid_t) {
-        _ = kill(-pid, SIGKILL)
-        _ = kill(pid, SIGKILL)
+    static func killGroup(_ pid: Int32) {
+        try? Syscall.killNow(-pid)
+        try? Syscall.killNow(pid)
     }
 
     static func milliseconds(_ duration: Duration) -> Int32 {
@@ -103,49 +114,15 @@ enum PluginProcess {
         return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
     }
 
-    /// A pipe for the child's output: a socket pair, which (unlike `pipe2`)
-    /// Swift's Glibc module offers with close-on-exec set atomically, so a
+    /// A pipe for the child's output: a socket pair, close-on-exec, so a
     /// child another thread spawns meanwhile cannot inherit the write end
     /// and hold our end-of-file back.
     static func makePipe() throws(RunError) -> (read: FileDescriptor, write: FileDescriptor) {
-        var fds: [Int32] = [-1, -1]
-        let result = fds.withUnsafeMutableBufferPointer {
-            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress)
+        do {
+            let (read, write) = try Syscall.socketPair()
+            return (read, write)
+        } catch {
+            throw .system(error)
         }
-        guard result == 0 else { throw .system(SystemCallError(call: "socketpair", errno: Errno(rawValue: errno))) }
-        return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
-    }
-
-    /// posix_spawn with the child in a new process group, default signal
-    /// dispositions and an empty mask; returns 0 or the errno.
-    static func spawn(
-        _ pid: inout pid_t, _ executable: String, _ arguments: [String], _ environment: [String],
-        stdout: FileDescriptor, stderr: FileDescriptor
-    ) -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout.rawValue, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr.rawValue, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t(), allSignals = sigset_t()
-        sigemptyset(&noSignals)
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        return posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
     }
 }

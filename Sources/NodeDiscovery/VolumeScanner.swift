@@ -75,11 +75,11 @@ public struct VolumeScanner: Sendable {
             return finish([walk], tableMounts: tableMounts, plugin: plugin)
         }
 
-        var frontier = walk.read(root)
+        var frontier = walk.list(root)
         // Breadth-first on this thread until there is enough to share out.
         while workers > 1, !frontier.isEmpty, frontier.count < workers * 4 {
             let next = frontier.removeFirst()
-            if let directory = walk.open(next) { frontier += walk.read(directory) }
+            if let directory = walk.enter(next) { frontier += walk.list(directory) }
         }
         guard workers > 1, frontier.count > 1 else {
             walk.drain(&frontier)
@@ -253,11 +253,11 @@ struct TreeWalk: Sendable {
     /// directories on the way down (and their unfinished parents) stay open.
     mutating func drain(_ stack: inout [PendingDirectory]) {
         while let next = stack.popLast() {
-            if let directory = open(next) { stack += read(directory) }
+            if let directory = enter(next) { stack += list(directory) }
         }
     }
 
-    mutating func open(_ pending: PendingDirectory) -> OpenDirectory? {
+    mutating func enter(_ pending: PendingDirectory) -> OpenDirectory? {
         do {
             let fd = try Syscall.openDirectory(pending.parent.fd, pending.name)
             let directory = OpenDirectory(fd: fd, place: TreePlace(parent: pending.parent.place, name: pending.name), depth: pending.parent.depth + 1)
@@ -280,7 +280,7 @@ struct TreeWalk: Sendable {
     }
 
     /// Reads one open directory: notes every entry, returns its subdirectories.
-    mutating func read(_ directory: OpenDirectory) -> [PendingDirectory] {
+    mutating func list(_ directory: OpenDirectory) -> [PendingDirectory] {
         guard let rootStatus else { return [] }
         if let locked = try? Syscall.tryLockExclusive(directory.fd) {
             if locked {

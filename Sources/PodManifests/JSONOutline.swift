@@ -83,7 +83,7 @@ private struct Scanner {
                 continue
             case .key, .keyOrClose:
                 if byte == UInt8(ascii: "}"), expect == .keyOrClose {
-                    valueStart = close()
+                    valueStart = closeContainer()
                     break
                 }
                 guard byte == UInt8(ascii: "\"") else { throw syntax("Expected a key (a string) in an object") }
@@ -114,10 +114,10 @@ private struct Scanner {
                 guard byte == UInt8(ascii: frame.isObject ? "}" : "]") else {
                     throw syntax(frame.isObject ? "Expected ',' or '}' after an object member" : "Expected ',' or ']' after an array element")
                 }
-                valueStart = close()
+                valueStart = closeContainer()
             case .value, .valueOrClose:
                 if byte == UInt8(ascii: "]"), expect == .valueOrClose {
-                    valueStart = close()
+                    valueStart = closeContainer()
                     break
                 }
                 switch byte {
@@ -163,7 +163,7 @@ private struct Scanner {
     }
 
     /// Closes the innermost container at `index`; returns where it started.
-    private mutating func close() -> Int {
+    private mutating func closeContainer() -> Int {
         index += 1
         return frames.removeLast().start
     }

@@ -1,5 +1,7 @@
 import Foundation
 import ReaperCore
+import SystemCalls
+import SystemPackage
 
 /// Reads the node's pod manifests (`--manifests`) into a `PodSnapshot`.
 ///
@@ -59,24 +61,16 @@ public enum ManifestReader {
     /// tell cheaply whether its snapshot is still current. Nil when something
     /// cannot be stat'ed (then read again).
     public static func fingerprint(path: String) -> String? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG:
-            return digest([FileIdentity(file: path, info)])
-        case S_IFDIR:
-            guard case .success(let names) = listDirectory(path) else { return nil }
-            var identities: [FileIdentity] = []
-            for name in names.sorted() where isManifestName(name) {
-                let file = join(path, name)
-                var fileInfo = stat()
-                guard stat(file, &fileInfo) == 0 else { return nil }
-                if fileInfo.st_mode & S_IFMT == S_IFREG { identities.append(FileIdentity(file: file, fileInfo)) }
-            }
-            return digest(identities)
-        default:
-            return nil
+        guard let status = try? Syscall.statxFollowing(path) else { return nil }
+        if status.isRegular { return digest([FileVersion(file: path, FileIdentity(status))]) }
+        guard status.isDirectory, case .success(let names) = listDirectory(path) else { return nil }
+        var versions: [FileVersion] = []
+        for name in names.sorted() where isManifestName(name) {
+            let file = join(path, name)
+            guard let fileStatus = try? Syscall.statxFollowing(file) else { return nil }
+            if fileStatus.isRegular { versions.append(FileVersion(file: file, FileIdentity(fileStatus))) }
         }
+        return digest(versions)
     }
 
     private struct Attempt {
@@ -92,7 +86,7 @@ public enum ManifestReader {
         var mtimes: [Date] = []
         var errors: [ManifestError] = []
         var pods: [Pod] = []
-        var identities: [FileIdentity] = []
+        var identities: [FileVersion] = []
         var settleWait: TimeInterval?
 
         func take(_ file: String) {
@@ -160,16 +154,10 @@ public enum ManifestReader {
     enum FileType: CustomStringConvertible {
         case regular, directory, fifo, socket, characterDevice, blockDevice, other
 
-        init(mode: mode_t) {
-            switch mode & S_IFMT {
-            case S_IFREG: self = .regular
-            case S_IFDIR: self = .directory
-            case S_IFIFO: self = .fifo
-            case S_IFSOCK: self = .socket
-            case S_IFCHR: self = .characterDevice
-            case S_IFBLK: self = .blockDevice
-            default: self = .other
-            }
+        init(_ status: FileStatus) {
+            self = status.isRegular ? .regular : status.isDirectory ? .directory : status.isFIFO ? .fifo
+                : status.isSocket ? .socket : status.isCharacterDevice ? .characterDevice
+                : status.isBlockDevice ? .blockDevice : .other
         }
 
         var description: String {
@@ -189,83 +177,51 @@ public enum ManifestReader {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
-    private static func errnoText(_ code: Int32) -> String {
-        String(cString: strerror(code))
-    }
-
     /// The type of what `path` names, following symlinks.
     private static func fileType(_ path: String) -> Result<FileType, ParseError> {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            let code = errno
-            var link = stat()
-            if code == ENOENT, lstat(path, &link) == 0 {
+        do {
+            return .success(FileType(try Syscall.statxFollowing(path)))
+        } catch {
+            if error.isVanished, (try? Syscall.statx(nil, path)) != nil {
                 return .failure(ParseError("is a dangling symlink"))
             }
-            return .failure(ParseError(code == ENOENT ? "does not exist" : errnoText(code)))
+            return .failure(ParseError(error.isVanished ? "does not exist" : "\(error.errno)"))
         }
-        return .success(FileType(mode: info.st_mode))
     }
 
     private static func listDirectory(_ path: String) -> Result<[String], ParseError> {
-        guard let directory = opendir(path) else {
-            return .failure(ParseError("cannot list: \(errnoText(errno))"))
+        do {
+            // A symlink to the directory is followed, as for a file.
+            let directory = try Syscall.openAt(nil, path, flags: OpenFlags.readOnly | OpenFlags.directory)
+            defer { Syscall.close(directory) }
+            return .success(try Syscall.readDirectory(directory, path: path).map { String(decoding: $0.name.bytes, as: UTF8.self) })
+        } catch {
+            return .failure(ParseError("cannot list: \(error.errno)"))
         }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(directory) else {
-                if errno != 0 { return .failure(ParseError("cannot list: \(errnoText(errno))")) }
-                break
-            }
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return .success(names)
     }
 
-    /// What tells one write of a file from another.
-    struct FileIdentity: Equatable {
+    /// One write of one file: what the fingerprint digests.
+    struct FileVersion {
         var file: String
-        var device: UInt64
-        var inode: UInt64
-        var size: Int64
-        var modified: timespec
-        var changed: timespec
+        var identity: FileIdentity
 
-        init(file: String, _ info: stat) {
+        init(file: String, _ identity: FileIdentity) {
             self.file = file
-            device = UInt64(info.st_dev)
-            inode = UInt64(info.st_ino)
-            size = Int64(info.st_size)
-            #if canImport(Darwin)
-            modified = info.st_mtimespec
-            changed = info.st_ctimespec
-            #else
-            modified = info.st_mtim
-            changed = info.st_ctim
-            #endif
+            self.identity = identity
         }
 
-        static func == (lhs: FileIdentity, rhs: FileIdentity) -> Bool {
-            lhs.file == rhs.file && lhs.device == rhs.device && lhs.inode == rhs.inode && lhs.size == rhs.size
-                && lhs.modified.tv_sec == rhs.modified.tv_sec && lhs.modified.tv_nsec == rhs.modified.tv_nsec
-                && lhs.changed.tv_sec == rhs.changed.tv_sec && lhs.changed.tv_nsec == rhs.changed.tv_nsec
-        }
-
+        /// The digested line; the device as `st_dev`, so fingerprints stored
+        /// before statx replaced stat(2) here still match.
         var line: String {
-            "\(file)\t\(device):\(inode)\t\(size)\t\(modified.tv_sec).\(modified.tv_nsec)\t\(changed.tv_sec).\(changed.tv_nsec)\n"
+            let (modified, changed) = (identity.modified, identity.changed)
+            return "\(file)\t\(identity.statDeviceNumber):\(identity.inode)\t\(identity.size)\t"
+                + "\(modified.seconds).\(modified.nanoseconds)\t\(changed.seconds).\(changed.nanoseconds)\n"
         }
-
-        var changedDate: Date { date(changed) }
     }
 
     /// FNV-1a (64 bit) of the identities, as 16 hex digits: short enough to
     /// store per observation; no adversary picks inode numbers and ctimes.
-    static func digest(_ identities: [FileIdentity]) -> String {
+    static func digest(_ identities: [FileVersion]) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for identity in identities {
             for byte in identity.line.utf8 {
@@ -278,7 +234,7 @@ public enum ManifestReader {
 
     private struct FileOutcome {
         var mtime: Date?
-        var identity: FileIdentity?
+        var identity: FileVersion?
         /// Set when the file changed less than `settle` ago.
         var settleWait: TimeInterval?
         var contents: Result<[Pod], ManifestError>
@@ -291,21 +247,21 @@ public enum ManifestReader {
             FileOutcome(mtime: mtime, settleWait: settleWait, contents: .failure(ManifestError(file: file, message: message)))
         }
         // O_NONBLOCK: a FIFO swapped in after the type check must not hang us.
-        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else {
-            let code = errno
-            var info = stat()
-            let mtime = stat(file, &info) == 0 ? modificationDate(info) : nil
-            return failure("cannot open: \(errnoText(code))", mtime: mtime)
+        let fd: FileDescriptor
+        do {
+            fd = try Syscall.openAt(nil, file, flags: OpenFlags.readOnly | OpenFlags.nonBlocking | OpenFlags.noControllingTerminal)
+        } catch {
+            let mtime = (try? Syscall.statxFollowing(file)).map { date($0.modified) }
+            return failure("cannot open: \(error.errno)", mtime: mtime)
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { return failure("cannot stat: \(errnoText(errno))") }
-        let mtime = modificationDate(info)
-        let type = FileType(mode: info.st_mode)
+        defer { Syscall.close(fd) }
+        let status: FileStatus
+        do { status = try Syscall.statx(fd, path: file) } catch { return failure("cannot stat: \(error.errno)") }
+        let mtime = date(status.modified)
+        let type = FileType(status)
         guard type == .regular else { return failure("is \(type.description), not a regular file", mtime: mtime) }
-        let before = FileIdentity(file: file, info)
-        let age = clock().timeIntervalSince(before.changedDate)
+        let before = FileIdentity(status)
+        let age = clock().timeIntervalSince(date(before.changed))
         if age < settle {
             let seconds = String(format: "%.1f", max(age, 0))
             return failure(
@@ -320,21 +276,21 @@ public enum ManifestReader {
             bytes = data
         case .failure(.tooLarge):
             return failure("is larger than the limit of \(maxBytes) bytes (maxManifestBytes)", mtime: mtime)
-        case .failure(.readError(let code)):
-            return failure("cannot read: \(errnoText(code))", mtime: mtime)
+        case .failure(.system(let error)):
+            return failure("cannot read: \(error.errno)", mtime: mtime)
         }
-        var after = stat()
-        guard fstat(fd, &after) == 0 else { return failure("cannot stat: \(errnoText(errno))", mtime: mtime) }
-        guard FileIdentity(file: file, after) == before, Int64(bytes.count) == before.size else {
+        let after: FileStatus
+        do { after = try Syscall.statx(fd, path: file) } catch { return failure("cannot stat: \(error.errno)", mtime: mtime) }
+        guard FileIdentity(after) == before, UInt64(bytes.count) == before.size else {
             return failure("changed while being read (size, mtime or ctime moved): still being written?", mtime: mtime)
         }
         do {
             let pods = try parse(bytes, file: file)
             // A text cut short may still parse: refuse it all the same.
             if let problem = cutShort(bytes) { return failure(problem, mtime: mtime) }
-            return FileOutcome(mtime: mtime, identity: before, contents: .success(pods))
+            return FileOutcome(mtime: mtime, identity: FileVersion(file: file, before), contents: .success(pods))
         } catch {
-            return FileOutcome(mtime: mtime, identity: before, contents: .failure(error))
+            return FileOutcome(mtime: mtime, identity: FileVersion(file: file, before), contents: .failure(error))
         }
     }
 
@@ -366,17 +322,10 @@ public enum ManifestReader {
         return nil
     }
 
-    private static func modificationDate(_ info: stat) -> Date {
-        #if canImport(Darwin)
-        date(info.st_mtimespec)
-        #else
-        date(info.st_mtim)
-        #endif
-    }
 }
 
-private func date(_ time: timespec) -> Date {
-    Date(timeIntervalSince1970: TimeInterval(time.tv_sec) + TimeInterval(time.tv_nsec) / 1_000_000_000)
+private func date(_ time: KernelTime) -> Date {
+    Date(timeIntervalSince1970: time.secondsSince1970)
 }
 
 private extension String {

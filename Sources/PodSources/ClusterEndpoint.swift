@@ -53,6 +53,34 @@ struct ClusterEndpoint: Sendable {
         return response
     }
 
+    /// Sends `body` (JSON, of `contentType`) with `method` to `path` and
+    /// returns the answer's status with the `message` of a `Status` body
+    /// (4 KiB read at most; an answer's other bodies are read up to that and
+    /// dropped). No answer by `deadline` or no connection throws, as one line
+    /// without a credential.
+    func send(
+        _ method: HTTPMethod, _ path: String, body: Data, contentType: String, deadline: NIODeadline
+    ) async throws(PodSourceError) -> (status: UInt, message: String?) {
+        var request: HTTPClientRequest
+        do {
+            request = try await ClusterHTTP.request(path, method: method, credentials: credentials)
+        } catch {
+            throw PodSourceError(.credentials, error.description)
+        }
+        request.headers.add(name: "Content-Type", value: contentType)
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, deadline: deadline)
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            throw PodSourceError(.stalled, "\(Self.shown(url(path))): no answer in time")
+        } catch {
+            throw PodSourceError(.unreachable, "\(Self.shown(url(path))): \(ClusterHTTP.describe(error, request: request))")
+        }
+        if response.status.code == 401 { credentials.invalidate() }
+        return (response.status.code, await Self.statusMessage(response))
+    }
+
     /// The whole body, at most `maxBodyBytes`; no byte for `stallTimeout`,
     /// or the body not complete by `deadline`, is `stalled`.
     func body(of response: HTTPClientResponse, url: String, stallTimeout: TimeInterval, deadline: ContinuousClock.Instant) async throws(PodSourceError) -> Data {

@@ -37,7 +37,7 @@ public final class KubeletPodSource: ViewBackedPodSource, Service {
 
     /// One poll, for `--plan` and `--once`.
     public func pollOnce() async {
-        await poll()
+        await pollPods()
         await connection.shutdown()
     }
 
@@ -45,7 +45,7 @@ public final class KubeletPodSource: ViewBackedPodSource, Service {
         await cancelWhenGracefulShutdown { [self] in
             var backoff = Backoff(cap: settings.maxBackoff)
             while !Task.isCancelled {
-                if await poll() {
+                if await pollPods() {
                     backoff.reset()
                     try? await Task.sleep(for: Duration(seconds: settings.pollInterval))
                 } else {
@@ -58,7 +58,7 @@ public final class KubeletPodSource: ViewBackedPodSource, Service {
     }
 
     @discardableResult
-    private func poll() async -> Bool {
+    private func pollPods() async -> Bool {
         do throws(PodSourceError) {
             let target = try connection.target()
             let url = target.endpoint.url("/pods")

@@ -33,6 +33,12 @@ public struct PodSourceSettings: Sendable, Hashable {
     /// Ask for a streaming list (WatchList, KEP-3157) first, and LIST only
     /// when the server refuses it. Not a config key (tests turn it off).
     public var watchList = true
+    /// With the API server source: report reaps, partial reaps, failures
+    /// and orphan circuit breaker trips as Kubernetes Events
+    /// (`events.k8s.io/v1`; needs `create` and `patch` on events). Off by
+    /// default: a kubeconfig's identity may not have that right; the
+    /// DaemonSet's config turns it on and its ClusterRole grants it.
+    public var events = false
     /// Deprecations the config reader met, logged once by the source that
     /// uses them (the reader has no logger).
     public var notices: [String] = []

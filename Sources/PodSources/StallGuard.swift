@@ -20,7 +20,7 @@ enum StallGuard {
     static func run<Value: Sendable>(
         stallTimeout: TimeInterval, deadline: ContinuousClock.Instant, atDeadline: Result<Value, PodSourceError>, what: String,
         overdue: (@Sendable () -> Result<Value, PodSourceError>?)? = nil,
-        _ read: @escaping @Sendable (Progress) async throws(PodSourceError) -> Value
+        _ reading: @escaping @Sendable (Progress) async throws(PodSourceError) -> Value
     ) async throws(PodSourceError) -> Value {
         let progress = Progress()
         let limit = Duration.milliseconds(Int64(max(stallTimeout, 0.05) * 1000))
@@ -28,7 +28,7 @@ enum StallGuard {
         let outcome: Result<Value, PodSourceError>? = await withTaskGroup(of: Result<Value, PodSourceError>?.self) { group in
             group.addTask {
                 do throws(PodSourceError) {
-                    return .success(try await read(progress))
+                    return .success(try await reading(progress))
                 } catch {
                     return .failure(error)
                 }

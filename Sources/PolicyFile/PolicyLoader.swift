@@ -35,15 +35,14 @@ public enum PolicyLoader {
         if let explicitPath {
             return (try load(path: explicitPath), source: explicitPath)
         }
-        var status = stat()
-        if lstat(systemPath, &status) == 0 {
-            return (try load(path: systemPath), source: systemPath)
+        do {
+            _ = try Syscall.statx(nil, systemPath)
+        } catch where error.isVanished || error.errno == .notDirectory {
+            return (Policy.defaults, source: builtInSource)
+        } catch {
+            throw PolicyError(.cannotRead, file: systemPath, field: nil, value: nil, problem: "cannot read: \(error.errno)")
         }
-        let code = errno
-        guard code == ENOENT || code == ENOTDIR else {
-            throw PolicyError(.cannotRead, file: systemPath, field: nil, value: nil, problem: "cannot read: \(describe(errno: code))")
-        }
-        return (Policy.defaults, source: builtInSource)
+        return (try load(path: systemPath), source: systemPath)
     }
 
     /// The whole file as UTF-8 text. Opened non-blocking and checked to be a
@@ -65,9 +64,5 @@ public enum PolicyLoader {
             throw failure("not UTF-8 text: not a policy file")
         }
         return text
-    }
-
-    static func describe(errno code: Int32) -> String {
-        String(cString: strerror(code))
     }
 }

@@ -8,23 +8,26 @@ extension PolicyReader {
     /// each section's first problem reported, in document order. A document
     /// that does not parse, or is not a mapping, has the one problem.
     func problems(_ yaml: String) -> [PolicyError] {
-        let root: Node
-        let sections: [Entry]
+        let mapping: Node.Mapping
         do {
-            root = try document(of: yaml)
-            guard case .mapping = root else {
+            let root = try document(of: yaml)
+            guard case .mapping(let pairs) = root else {
                 _ = try policy(from: root)
                 return []
             }
-            sections = try entries(of: root, section: nil)
+            mapping = pairs
         } catch {
             return [error]
         }
         var found: [PolicyError] = []
-        for section in sections {
+        // Each top-level key on its own, so an unknown one is one problem
+        // among the others rather than the only one reported.
+        for (key, value) in mapping {
             var policy = Policy()
             do {
-                try readSection(section, into: &policy)
+                for section in try entries(of: .mapping(Node.Mapping([(key, value)])), section: nil) {
+                    try readSection(section, into: &policy)
+                }
             } catch {
                 found.append(error)
             }

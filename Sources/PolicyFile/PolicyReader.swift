@@ -293,23 +293,17 @@ struct PolicyReader {
     /// A duration within `DurationText.policyRange`; 0 is returned as is
     /// (`idle.after` refuses it itself; elsewhere it means "none").
     func duration(_ node: Node, _ field: String) throws(PolicyError) -> TimeInterval {
-        let text = try scalar(node, field, expected: "a duration such as 30m").string.trimmingCharacters(in: .whitespaces)
-        if text.hasPrefix("-") {
-            throw error(.negativeDuration, field: field, node, "a duration cannot be negative")
+        let text = try scalar(node, field, expected: "a duration such as 30m").string
+        switch ScalarGrammar.duration(text, range: DurationText.policyRange, zero: true) {
+        case .success(let value): return value
+        case .failure(let problem):
+            let code: PolicyError.Code = switch problem.kind {
+            case .negative: .negativeDuration
+            case .outOfRange: .durationOutOfRange
+            case .notPositive, .unitless, .invalid: .invalidDuration
+            }
+            throw error(code, field: field, node, problem.description)
         }
-        if text != "0", let first = text.first, first.isASCII, first.isNumber || first == "." || first == "+", Double(text) != nil {
-            throw error(
-                .invalidDuration, field: field, node,
-                "a number without a unit is ambiguous; write it with one, e.g. \(UserText.excerpt(text, limit: 20))s or \(UserText.excerpt(text, limit: 20))m (units: ms, s, m, h, d)"
-            )
-        }
-        guard let value = DurationText.parse(text) else {
-            throw error(.invalidDuration, field: field, node, "not a duration; write e.g. 90s, 30m, 1h30m or 2d")
-        }
-        if value != 0, let problem = DurationText.rangeProblem(value, DurationText.policyRange) {
-            throw error(.durationOutOfRange, field: field, node, problem)
-        }
-        return value
     }
 
     /// Only YAML's `true` and `false`: not `yes`/`no`/`on`/`off`, not quoted

@@ -64,7 +64,7 @@ struct KubeletPath {
     /// `<root>/pods`, the root itself may be a symlink the operator chose.
     func openPodsDirectory() throws(RemovalError) -> FileDescriptor {
         do {
-            let root = try Syscall.openAt(nil, kubeletRoot, flags: O_RDONLY | O_DIRECTORY)
+            let root = try Syscall.openAt(nil, kubeletRoot, flags: OpenFlags.readOnly | OpenFlags.directory)
             defer { Syscall.close(root) }
             return try Syscall.openDirectory(root, "pods")
         } catch {

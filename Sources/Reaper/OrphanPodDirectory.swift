@@ -33,7 +33,7 @@ extension PlanExecutor {
         defer { Syscall.close(pods) }
         // Our own removal of its volumes just changed `volumes/<plugin>/`:
         // wait out a tick of the file clock so that does not count as use.
-        usleep(20_000)
+        Syscall.sleep(milliseconds: 20)
         let quietSince = KernelTime.earliestStampFromNow()
         do {
             let podStatus = try Syscall.statx(pods, location.podUID)

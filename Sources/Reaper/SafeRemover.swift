@@ -155,14 +155,14 @@ public struct SafeRemover: Sendable {
             throw RemovalError(.changedDuringRemoval, path: path, detail: "no longer a directory")
         }
         if status.isMountRoot == true { throw RemovalError(.mounted, path: path, detail: "is a mount point") }
-        try unlink(FileName(name), in: parent, path: { path }, directory: true)
+        try removeEntry(FileName(name), in: parent, path: { path }, directory: true)
     }
 
     /// Removes a regular file or symlink `name` (never what a symlink points to).
     public func removeFile(named name: String, in parent: FileDescriptor, path: String) throws(RemovalError) -> UInt64 {
         let status = try status(of: FileName(name), in: parent, path: { path })
         if status.isDirectory { throw RemovalError(.changedDuringRemoval, path: path, detail: "is a directory") }
-        try unlink(FileName(name), in: parent, path: { path }, directory: false)
+        try removeEntry(FileName(name), in: parent, path: { path }, directory: false)
         return status.allocatedBytes
     }
 
@@ -232,7 +232,7 @@ public struct SafeRemover: Sendable {
     }
 
     /// `unlinkat`, its failure as the removal error it means.
-    private func unlink(_ name: FileName, in parent: FileDescriptor, path: () -> String, directory: Bool) throws(RemovalError) {
+    private func removeEntry(_ name: FileName, in parent: FileDescriptor, path: () -> String, directory: Bool) throws(RemovalError) {
         do {
             try Syscall.unlinkAt(parent, name, removeDirectory: directory)
         } catch {
@@ -276,7 +276,7 @@ public struct SafeRemover: Sendable {
                 throw RemovalError(.mounted, path: entryPath(), detail: "is a mount point")
             }
             try checkQuiet(status, since: quietSince, path: entryPath)
-            try unlink(entry.name, in: fd, path: entryPath, directory: false)
+            try removeEntry(entry.name, in: fd, path: entryPath, directory: false)
             stats.filesRemoved += 1
             stats.bytesFreed += status.allocatedBytes
             afterEachRemoval?(stats.filesRemoved)

@@ -22,41 +22,33 @@ public struct AgentClient: Sendable {
 
     /// Sends one request and reads the whole response (`Connection: close`).
     public func request(_ method: String, _ path: String) throws(AgentClientError) -> Response {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw AgentClientError(socketPath: socketPath, message: "socket: \(Errno(rawValue: errno))", daemonMissing: false) }
-        defer { close(fd) }
-        var seconds = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
         guard let address = UnixSocketAddress(socketPath) else {
             throw AgentClientError(socketPath: socketPath, message: "socket path too long", daemonMissing: false)
         }
-        let connected = address.withSockaddr { connect(fd, $0, $1) }
-        if connected != 0 {
-            let error = Errno(rawValue: errno)
-            let missing = error == .noSuchFileOrDirectory || error == .connectionRefused
-            throw AgentClientError(socketPath: socketPath, message: "\(error)", daemonMissing: missing)
+        let fd: FileDescriptor
+        do {
+            fd = try Syscall.connectUnixSocket(address, receiveTimeout: Int(timeout))
+        } catch where error.call == "connect" {
+            let missing = error.errno == .noSuchFileOrDirectory || error.errno == .connectionRefused
+            throw AgentClientError(socketPath: socketPath, message: "\(error.errno)", daemonMissing: missing)
+        } catch {
+            throw AgentClientError(socketPath: socketPath, message: "\(error.call): \(error.errno)", daemonMissing: false)
         }
+        defer { Syscall.close(fd) }
         let request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-        var sent = 0
-        let bytes = Array(request.utf8)
-        while sent < bytes.count {
-            let written = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw AgentClientError(socketPath: socketPath, message: "write: \(Errno(rawValue: errno))", daemonMissing: false)
-            }
-            sent += written
-        }
         var response = Data()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw AgentClientError(socketPath: socketPath, message: "read: \(Errno(rawValue: errno))", daemonMissing: false)
+        do throws(SystemCallError) {
+            try Syscall.writeAll(fd, Array(request.utf8))
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = try buffer.withUnsafeMutableBytes { buffer in
+                    Result { () throws(SystemCallError) -> Int in try Syscall.read(fd, into: buffer) }
+                }.get()
+                if count == 0 { break }
+                response.append(contentsOf: buffer[0..<count])
             }
-            if count == 0 { break }
-            response.append(contentsOf: buffer[0..<count])
+        } catch {
+            throw AgentClientError(socketPath: socketPath, message: "\(error.call): \(error.errno)", daemonMissing: false)
         }
         return try parse(response)
     }

@@ -31,7 +31,7 @@ extension AgentConfiguration {
         let fd: FileDescriptor
         do {
             // A symlinked directory is followed (config management links them).
-            fd = try Syscall.openAt(nil, directory, flags: O_RDONLY | O_DIRECTORY | O_NONBLOCK)
+            fd = try Syscall.openAt(nil, directory, flags: OpenFlags.readOnly | OpenFlags.directory | OpenFlags.nonBlocking)
         } catch where error.errno == .noSuchFileOrDirectory {
             return []
         } catch {

@@ -45,6 +45,7 @@ extension AgentConfiguration {
             YAMLKey("pollInterval", default: "`15s`", "`kubelet` only: how often to ask `/pods`"),
             YAMLKey("kubeletURL", default: "`https://<nodeName>:10250`", "`kubelet` only"),
             YAMLKey("kubeletCertificateAuthority", default: "the kubeconfig's CA", "`kubelet` only: the CA of the kubelet's serving certificate"),
+            YAMLKey("events", default: "`false` (the DaemonSet's config: `true`)", "`apiserver` only: report reaps as Kubernetes Events; see [Kubernetes Events](#kubernetes-events)"),
         ]),
         YAMLSection("metrics", noun: "setting", keys: [
             YAMLKey("listen", default: "none (off)", "`[HOST]:PORT`: a TCP listener for Prometheus, see [Metrics for Prometheus](#metrics-for-prometheus); `:9847` is every IPv4 address, `127.0.0.1:9847` loopback only, `[::]:9847` IPv6 (and IPv4); the host must be an IP address"),

@@ -249,6 +249,7 @@ extension AgentConfiguration {
                 } else {
                     settings.startupSpread = try setting.duration()
                 }
+            case "events": settings.events = try setting.boolean()
             case "watchTimeout": settings.watchTimeout = try setting.duration()
             case "stallTimeout": settings.stallTimeout = try setting.duration()
             case "pollInterval": settings.pollInterval = try setting.duration()
@@ -364,13 +365,11 @@ struct ConfigSetting {
     /// A positive duration within `DurationText.intervalRange`.
     func duration() throws(ConfigurationError) -> TimeInterval {
         let text = try string()
-        guard let seconds = DurationText.parse(text), seconds > 0 else {
-            throw ConfigurationError(file: file, field: field, message: "must be a positive duration like 30s, 5m or 1h (got \"\(shown)\")")
-        }
-        if let problem = DurationText.rangeProblem(seconds, DurationText.intervalRange) {
+        switch ScalarGrammar.duration(text, range: DurationText.intervalRange, zero: false) {
+        case .success(let seconds): return seconds
+        case .failure(let problem):
             throw ConfigurationError(file: file, field: field, message: "\(problem) (got \"\(shown)\")")
         }
-        return seconds
     }
 }
 

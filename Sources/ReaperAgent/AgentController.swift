@@ -74,7 +74,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
 
     init(
         configuration: AgentConfiguration, policy: Policy, dryRun: Bool, store: AccessStore, pods: any PodSource,
-        session: Int64, watcher: VolumeWatcher, metrics: AgentMetricsRecorder, notifier: SystemdNotifier, logger: Logger
+        session: Int64, watcher: VolumeWatcher, metrics: AgentMetricsRecorder, notifier: SystemdNotifier, logger: Logger,
+        clusterEvents: EventRecorder? = nil
     ) {
         self.configuration = configuration
         alwaysDryRun = dryRun
@@ -97,6 +98,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
             observers.append(TextfileObserver(textfile: MetricsTextfile(path: path, metrics: metrics), logger: logger))
         }
         observers += [CycleJournal(logger: logger), CycleStatusNotifier(notifier: notifier)] as [any CycleObserver]
+        if let clusterEvents { observers.append(ClusterEventsObserver(recorder: clusterEvents)) }
         self.observers = observers
         state = Mutex(State(policy: policy, dryRun: dryRun))
         AgentMode.set(dryRun: dryRun)
@@ -105,6 +107,12 @@ public final class AgentController: AgentAPIProvider, Sendable {
         // source that fails between cycles (every 10m, say) shows at once in
         // volume_reaper_pod_source_synced and its alert.
         metrics.onScrape { [metrics, pods] in metrics.recordPodSource(pods.status()) }
+        if let clusterEvents {
+            metrics.onScrape { [metrics] in
+                let counts = clusterEvents.counts
+                metrics.recordClusterEvents(["sent": counts.sent, "dropped": counts.dropped, "failed": counts.failed])
+            }
+        }
         (triggers, triggerContinuation) = AsyncStream.makeStream(of: ReconcileTrigger.self, bufferingPolicy: .unbounded)
     }
 

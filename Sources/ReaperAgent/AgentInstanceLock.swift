@@ -23,13 +23,17 @@ final class AgentInstanceLock: Sendable {
     /// would), or throws one line naming the directory and the holder's pid.
     static func acquire(stateDirectory: String) throws(AgentInstanceLockError) -> AgentInstanceLock {
         let path = stateDirectory + "/" + fileName
-        if mkdir(stateDirectory, 0o700) != 0, errno != EEXIST {
-            throw AgentInstanceLockError("state directory \(stateDirectory): cannot create: \(Errno(rawValue: errno))")
-        }
+        do {
+            try Syscall.makeDirectory(stateDirectory, mode: 0o700)
+        } catch where error.errno != .fileExists {
+            throw AgentInstanceLockError("state directory \(stateDirectory): cannot create: \(error.errno)")
+        } catch {}
         let fd: FileDescriptor
         do {
             // Never through a symlink: the file is written to.
-            fd = try Syscall.openAt(nil, path, flags: O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, mode: 0o644)
+            fd = try Syscall.openAt(
+                nil, path, flags: OpenFlags.readWrite | OpenFlags.create | OpenFlags.noFollow | OpenFlags.nonBlocking, mode: 0o644
+            )
         } catch {
             throw AgentInstanceLockError("state directory \(stateDirectory): cannot open \(fileName): \(error)")
         }
@@ -51,7 +55,7 @@ final class AgentInstanceLock: Sendable {
             // The pid for the refusal above and for people (`cat agent.lock`);
             // the flock, not the text, is what excludes.
             try Syscall.truncate(fd, to: 0, path: path)
-            try Syscall.writeAll(fd, Array("\(getpid())\n".utf8), at: 0, path: path)
+            try Syscall.writeAll(fd, Array("\(Syscall.processID())\n".utf8), at: 0, path: path)
         } catch {
             try? Syscall.unlock(fd, path: path)
             Syscall.close(fd)

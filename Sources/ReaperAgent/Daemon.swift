@@ -30,15 +30,22 @@ public enum Daemon {
         let pods: any PodSource
         var podService: (any Service)?
         var podChanges: AsyncStream<Void>?
+        var clusterEvents: EventRecorder?
         switch settings.kind {
         case .files:
             pods = FilesPodSource(settings: settings, logger: logger)
         case .apiserver:
             let source = APIServerPodSource(settings: settings, logger: logger)
             (pods, podService, podChanges) = (source, source, source.changes)
+            if settings.events { clusterEvents = source.eventRecorder() }
         case .kubelet:
             let source = KubeletPodSource(settings: settings, logger: logger)
             (pods, podService, podChanges) = (source, source, source.changes)
+        }
+        if settings.events && settings.kind != .apiserver {
+            logger.notice("podSource.events applies to the apiserver source only; no Kubernetes Events are written", metadata: [
+                "pod_source": "\(settings.kind.rawValue)",
+            ])
         }
         let watcher = VolumeWatcher(
             kubeletRoot: configuration.kubeletRoot, manifestsPath: settings.kind == .files ? configuration.manifests : nil,
@@ -50,9 +57,13 @@ public enum Daemon {
         )
         let registry = PrometheusCollectorRegistry()
         let notifier = SystemdNotifier()
+        // One recorder for the controller and both listeners, so that its
+        // scrape hooks (the pod source, the Event recorder) run on each scrape.
+        let metrics = AgentMetricsRecorder(registry: registry)
         let controller = AgentController(
             configuration: configuration, policy: policy, dryRun: dryRun, store: store, pods: pods,
-            session: session, watcher: watcher, metrics: AgentMetricsRecorder(registry: registry), notifier: notifier, logger: logger
+            session: session, watcher: watcher, metrics: metrics, notifier: notifier, logger: logger,
+            clusterEvents: clusterEvents
         )
         let inherited = inheritedListenerFD
         if inherited != nil {
@@ -62,18 +73,19 @@ public enum Daemon {
             configuration: APIServerConfiguration(
                 socketPath: configuration.socket, socketGroup: configuration.socketGroup, inheritedListenerFD: inherited
             ),
-            provider: controller, registry: registry, logger: logger
+            provider: controller, registry: registry, recorder: metrics, logger: logger
         )
         // The opt-in TCP listener for Prometheus: the same registry and
         // provider, only `/metrics` and `/healthz`, the same limits.
         let metricsListener = try configuration.metricsListen.map { address in
             try APIServer(
-                configuration: .metricsListener(address), provider: controller, registry: registry, logger: logger
+                configuration: .metricsListener(address), provider: controller, registry: registry, recorder: metrics, logger: logger
             )
         }
         logger.info("volume-reaper starting", metadata: [
             "kubelet_root": "\(configuration.kubeletRoot)", "pod_source": "\(settings.kind.rawValue)", "pods_from": "\(pods.status().endpoint)",
             "policy": "\(policySource)", "state_dir": "\(configuration.stateDir)", "dry_run": "\(dryRun || configuration.dryRun)",
+            "kubernetes_events": "\(clusterEvents != nil)",
         ])
         // Stopped in reverse order: the reconciler first, the store's flush last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -81,6 +93,8 @@ public enum Daemon {
             .init(service: watcher),
         ]
         if let podService { services.append(.init(service: podService)) }
+        // After the pod source, whose client it writes with: it stops first.
+        if let clusterEvents { services.append(.init(service: clusterEvents)) }
         if let metricsListener { services.append(.init(service: metricsListener)) }
         services += [
             .init(service: api),

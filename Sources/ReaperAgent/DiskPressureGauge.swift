@@ -159,7 +159,7 @@ public final class DiskPressureGauge: Sendable {
 
     /// The kubelet root's filesystem (the root itself may be a symlink the operator chose).
     func measureRoot() throws(SystemCallError) -> FilesystemUsage {
-        let fd = try Syscall.openAt(nil, kubeletRoot, flags: O_RDONLY | O_DIRECTORY)
+        let fd = try Syscall.openAt(nil, kubeletRoot, flags: OpenFlags.readOnly | OpenFlags.directory)
         defer { Syscall.close(fd) }
         let status = try Syscall.statx(fd, path: kubeletRoot)
         let space = try Syscall.fstatvfs(fd, path: kubeletRoot)
@@ -174,7 +174,7 @@ public final class DiskPressureGauge: Sendable {
     /// mount point mountinfo gives its mount, else by the volume path.
     func measure(volumePath: String, expecting device: String?, table: MountTable?) throws -> FilesystemUsage {
         guard volumePath.hasPrefix(kubeletRoot + "/") else { throw MeasurementError("\(volumePath): not below \(kubeletRoot)") }
-        let root = try Syscall.openAt(nil, kubeletRoot, flags: O_RDONLY | O_DIRECTORY)
+        let root = try Syscall.openAt(nil, kubeletRoot, flags: OpenFlags.readOnly | OpenFlags.directory)
         defer { Syscall.close(root) }
         let fd = try Syscall.openBeneath(root, String(volumePath.dropFirst(kubeletRoot.count + 1)))
         defer { Syscall.close(fd) }

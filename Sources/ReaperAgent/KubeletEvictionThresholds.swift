@@ -95,7 +95,7 @@ public enum KubeletConfigFile {
     /// `cgroupDriver` and `cgroupRoot`, for finding the pod cgroups; a file
     /// that is missing or unreadable says nothing (the search still runs).
     public static func cgroupSettings(path: String) -> KubeletCgroupSettings {
-        guard let text = try? read(path: path),
+        guard let text = try? Self.read(path: path),
               let document = (try? BoundedYAML.documents(text, limits: .settings))?.first?.mapping else { return KubeletCgroupSettings() }
         return KubeletCgroupSettings(driver: document["cgroupDriver"]?.string, cgroupRoot: document["cgroupRoot"]?.string)
     }

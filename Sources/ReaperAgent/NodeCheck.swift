@@ -64,7 +64,7 @@ public struct NodeCheck: Sendable {
         lines.append(inotifyBudget())
         lines.append(journald())
         lines.append(stateDirectory())
-        lines.append(socket())
+        lines.append(apiSocket())
         let policy: Policy?
         switch loadPolicy() {
         case .success(let (loaded, source)):
@@ -204,16 +204,13 @@ public struct NodeCheck: Sendable {
         guard let address = UnixSocketAddress(path) else {
             return CheckLine(.warn, "journald", "\(path): path too long", fix: "logs would go to stderr")
         }
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else {
-            return CheckLine(.warn, "journald", "socket: \(String(cString: strerror(errno)))", fix: "logs would go to stderr")
-        }
-        defer { Glibc.close(fd) }
-        let connected = address.withSockaddr { Glibc.connect(fd, $0, $1) }
-        guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            return CheckLine(.warn, "journald", "\(path): \(reason): logs would go to stderr",
+        do {
+            Syscall.close(try Syscall.connectUnixSocket(address, datagram: true))
+        } catch where error.call == "connect" {
+            return CheckLine(.warn, "journald", "\(path): \(error.errno): logs would go to stderr",
                              fix: "start systemd-journald (systemctl start systemd-journald), or run under systemd")
+        } catch {
+            return CheckLine(.warn, "journald", "socket: \(error.errno)", fix: "logs would go to stderr")
         }
         return CheckLine(.ok, "journald", "\(path) accepts entries")
     }
@@ -224,19 +221,19 @@ public struct NodeCheck: Sendable {
             return CheckLine(.warn, "state directory", "\(directory) does not exist yet (the daemon creates it)",
                              fix: "create it (mkdir -p \(directory); the unit's StateDirectory= does), or set stateDir")
         }
-        let probe = directory + "/.check-\(getpid())"
-        let fd = Glibc.open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
-            return CheckLine(.fail, "state directory", "\(directory): not writable: \(reason)",
+        let probe = directory + "/.check-\(Syscall.processID())"
+        do {
+            let flags = OpenFlags.writeOnly | OpenFlags.create | OpenFlags.exclusive | OpenFlags.noFollow
+            Syscall.close(try Syscall.openAt(nil, probe, flags: flags, mode: 0o600))
+        } catch {
+            return CheckLine(.fail, "state directory", "\(directory): not writable: \(error.errno)",
                              fix: "run as root, or give this user \(directory) (stateDir, --state-dir)")
         }
-        Glibc.close(fd)
-        unlink(probe)
+        try? Syscall.unlink(probe)
         return CheckLine(.ok, "state directory", "\(directory) is writable")
     }
 
-    func socket() -> CheckLine {
+    func apiSocket() -> CheckLine {
         let path = configuration.socket
         switch APISocketState.of(path) {
         case .absent: return CheckLine(.ok, "socket", "\(path) is free")
@@ -267,7 +264,7 @@ public struct NodeCheck: Sendable {
             return CheckLine(.warn, "unmount", "volumes.unmount (\(types)) is set but \(namespace): such volumes are kept (mounted)",
                              fix: "run the agent in the host mount namespace (no PrivateMounts/ProtectSystem sandbox), or drop volumes.unmount")
         }
-        guard geteuid() == 0 else {
+        guard Syscall.effectiveUserID() == 0 else {
             return CheckLine(.warn, "unmount", "volumes.unmount (\(types)) is set but this is not root: unmounts would fail (kept)",
                              fix: "run as root (CAP_SYS_ADMIN)")
         }
@@ -353,12 +350,11 @@ enum ByteCountText {
 /// inotify instances held by processes of this user, from `/proc/*/fd`.
 enum InotifyUsage {
     static func instancesOfThisUser() -> Int? {
-        let uid = geteuid()
+        let uid = Syscall.effectiveUserID()
         guard let processes = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
         var count = 0
         for pid in processes where pid.allSatisfy(\.isNumber) {
-            var status = stat()
-            guard stat("/proc/\(pid)", &status) == 0, status.st_uid == uid,
+            guard (try? Syscall.statxFollowing("/proc/\(pid)"))?.owner == uid,
                   let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { continue }
             for fd in fds where (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) == "anon_inode:inotify" {
                 count += 1

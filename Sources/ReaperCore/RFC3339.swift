@@ -70,6 +70,14 @@ public enum RFC3339 {
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2))Z"
     }
 
+    /// `2026-11-29T07:30:00.123456Z`: Kubernetes' MicroTime (an Event's `eventTime`).
+    public static func formatMicroseconds(_ date: Date) -> String {
+        let whole = date.timeIntervalSince1970.rounded(.down)
+        let micros = min(999_999, max(0, Int(((date.timeIntervalSince1970 - whole) * 1_000_000).rounded(.down))))
+        let digits = String(micros)
+        return String(format(Date(timeIntervalSince1970: whole)).dropLast()) + "." + String(repeating: "0", count: 6 - digits.count) + digits + "Z"
+    }
+
     static func daysInMonth(_ year: Int, _ month: Int) -> Int {
         switch month {
         case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28

@@ -25,7 +25,7 @@ public final class APIServer: Service, Sendable {
     /// Throws when `socketGroup` names no group or a limit is not positive.
     public init(
         configuration: APIServerConfiguration, provider: any AgentAPIProvider,
-        registry: PrometheusCollectorRegistry, logger: Logger
+        registry: PrometheusCollectorRegistry, recorder: AgentMetricsRecorder? = nil, logger: Logger
     ) throws {
         for (name, value) in [
             ("maxBodyBytes", configuration.maxBodyBytes), ("maxHeaderBytes", configuration.maxHeaderBytes),
@@ -40,7 +40,7 @@ public final class APIServer: Service, Sendable {
         }
         self.configuration = configuration
         self.handler = RequestHandler(
-            provider: provider, recorder: AgentMetricsRecorder(registry: registry), scrapeOnly: configuration.tcpListen != nil
+            provider: provider, recorder: recorder ?? AgentMetricsRecorder(registry: registry), scrapeOnly: configuration.tcpListen != nil
         )
         self.logger = logger
         self.socketGroupID = try configuration.tcpListen != nil ? nil : configuration.socketGroup.map { name throws(APIServerError) in

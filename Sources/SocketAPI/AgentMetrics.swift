@@ -63,6 +63,9 @@ public enum AgentMetrics {
     public static let podSourceRefreshed = "volume_reaper_pod_source_refreshed_timestamp_seconds"
     /// Counter, label `problem`: failed pod source requests by kind (`unauthorized`, `unreachable`, ...).
     public static let podSourceFailures = "volume_reaper_pod_source_failures_total"
+    /// Counter, label `result` = `sent`, `dropped` (queue full) or `failed`:
+    /// Kubernetes Events (`podSource.events`).
+    public static let clusterEvents = "volume_reaper_kubernetes_events_total"
     /// Counter: watch events (and bookmarks) received.
     public static let podSourceEvents = "volume_reaper_pod_source_events_total"
     /// Counter: LISTs (kubelet: polls) answered.
@@ -137,6 +140,7 @@ public struct AgentMetricsRecorder: Sendable {
     private let scrapeHooks = Synchronized<[@Sendable () -> Void]>([])
     /// The pod source's totals last seen, likewise.
     private let podSourceTotals = Synchronized(PodSourceStatus(kind: .files, endpoint: "", state: .syncing))
+    private let clusterEventTotals = Synchronized([String: Int]())
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -392,6 +396,26 @@ public struct AgentMetricsRecorder: Sendable {
         for other in others {
             labelled(AgentMetrics.otherFilesystemFreeBytes, freeHelp, other.filesystem.path).set(Int64(clamping: other.filesystem.availableBytes))
             labelled(AgentMetrics.otherFilesystemPressure, pressureHelp, other.filesystem.path).set(Int64(other.active ? 1 : 0))
+        }
+    }
+
+    /// The Kubernetes Event recorder's totals by result (`sent`, `dropped`,
+    /// `failed`); the counters advance by the difference.
+    public func recordClusterEvents(_ totals: [String: Int]) {
+        let last = clusterEventTotals.withLock { last in
+            defer { last = totals }
+            return last
+        }
+        for (result, total) in totals {
+            let counter = registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    metricName: AgentMetrics.clusterEvents, unitName: "",
+                    helpText: "Kubernetes Events by result: sent, dropped (queue full) or failed (podSource.events)."
+                ),
+                labels: [("result", result)]
+            )
+            let new = total - (last[result] ?? 0)
+            if new > 0 { counter.increment(by: Int64(new)) }
         }
     }
 

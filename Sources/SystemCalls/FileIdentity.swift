@@ -22,14 +22,21 @@ public struct FileIdentity: Sendable, Hashable {
         self.changed = changed
     }
 
+    public init(_ status: FileStatus) {
+        self.init(device: status.device, inode: status.inode, size: status.size, modified: status.modified, changed: status.changed)
+    }
+
+    /// The device number as `stat(2)` reports it (glibc's `makedev` of major
+    /// and minor), for text that was written from `st_dev` before.
+    public var statDeviceNumber: UInt64 {
+        let major = device >> 32, minor = device & 0xffff_ffff
+        return (major & 0xffff_f000) << 32 | (major & 0xfff) << 8 | (minor & 0xffff_ff00) << 12 | (minor & 0xff)
+    }
+
     /// The identity of what `path` leads to now (symlinks followed).
     public static func of(_ path: String) throws(SystemCallError) -> FileIdentity {
         let fd = try Syscall.openAt(nil, path, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY)
         defer { Syscall.close(fd) }
-        let status = try Syscall.statx(fd, path: path)
-        return FileIdentity(
-            device: status.device, inode: status.inode, size: status.size,
-            modified: status.modified, changed: status.changed
-        )
+        return FileIdentity(try Syscall.statx(fd, path: path))
     }
 }

@@ -40,6 +40,8 @@ public struct FileStatus: Sendable, Hashable {
     public var size: UInt64
     public var blocks: UInt64
     public var linkCount: UInt32
+    /// The owner's uid.
+    public var owner: UInt32
     public var mountID: UInt64
     public var modified: KernelTime
     public var changed: KernelTime
@@ -57,6 +59,7 @@ public struct FileStatus: Sendable, Hashable {
         size = raw.size
         blocks = raw.blocks
         linkCount = raw.nlink
+        owner = raw.uid
         mountID = raw.mountID
         modified = KernelTime(seconds: raw.mtimeSec, nanoseconds: raw.mtimeNsec)
         changed = KernelTime(seconds: raw.ctimeSec, nanoseconds: raw.ctimeNsec)

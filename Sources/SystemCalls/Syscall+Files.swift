@@ -22,3 +22,23 @@ extension Syscall {
         }
     }
 }
+
+// MARK: Memory
+
+extension Syscall {
+    /// An anonymous private mapping of `bytes` (`mmap(2)` with
+    /// `MAP_NORESERVE`): address space reserved, memory used only as pages
+    /// are written. Release it with `unmap`.
+    public static func mapAnonymous(bytes: Int) throws(SystemCallError) -> UnsafeMutableRawPointer {
+        guard let base = Glibc.mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+              base != UnsafeMutableRawPointer(bitPattern: -1) else {
+            throw SystemCallError(call: "mmap", errno: Errno(rawValue: Glibc.errno))
+        }
+        return base
+    }
+
+    /// `munmap(2)` of a mapping `mapAnonymous` made.
+    public static func unmap(_ base: UnsafeMutableRawPointer, bytes: Int) {
+        _ = Glibc.munmap(base, bytes)
+    }
+}

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CLinuxShims
 import SystemPackage
 
 /// Path-based calls, for files the agent names by path (its socket, its
@@ -33,12 +34,35 @@ extension Syscall {
         _ = try retryingEINTR("unlink", path: path) { Glibc.unlink(path) }
     }
 
+    /// `realpath(3)`: `path` with every symlink, `.` and `..` resolved.
+    public static func realPath(_ path: String) throws(SystemCallError) -> String {
+        guard let resolved = Glibc.realpath(path, nil) else {
+            throw SystemCallError(call: "realpath", errno: Errno(rawValue: Glibc.errno), path: path)
+        }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// `statx(2)` of what `path` leads to, following symlinks (`stat(2)`);
+    /// `Syscall.statx(nil, path)` is the `lstat(2)`.
+    public static func statxFollowing(_ path: String) throws(SystemCallError) -> FileStatus {
+        var raw = vr_statx_t()
+        _ = try retryingEINTR("statx", path: path) { vr_statx(AT_FDCWD, path, 0, &raw) }
+        return FileStatus(raw)
+    }
+
+    /// `access(2)` with `X_OK`: whether this process may execute `path`.
+    public static func isExecutable(_ path: String) -> Bool { Glibc.access(path, X_OK) == 0 }
+
     /// `getpid(2)`.
     public static func processID() -> Int32 { Glibc.getpid() }
 }
 
 extension FileStatus {
     public var isSocket: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFSOCK) }
+    public var isFIFO: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFIFO) }
+    public var isCharacterDevice: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFCHR) }
+    public var isBlockDevice: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFBLK) }
 }
 
 /// The group database (`getgrnam_r(3)`).

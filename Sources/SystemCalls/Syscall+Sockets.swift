@@ -32,6 +32,29 @@ extension Syscall {
         }
     }
 
+    /// A blocking `socket(2)` of `AF_UNIX` (stream, or datagram when asked),
+    /// close-on-exec, `connect(2)`ed to `address`; closed again when the
+    /// connect fails. A `receiveTimeout` (seconds) bounds each read (`SO_RCVTIMEO`).
+    public static func connectUnixSocket(
+        _ address: UnixSocketAddress, datagram: Bool = false, receiveTimeout: Int? = nil
+    ) throws(SystemCallError) -> FileDescriptor {
+        let type = datagram ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue)
+        let fd = try retryingEINTR("socket", path: address.path) {
+            Glibc.socket(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        if let receiveTimeout {
+            var seconds = timeval(tv_sec: receiveTimeout, tv_usec: 0)
+            _ = Glibc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
+        }
+        // A connect interrupted by a signal goes on in the background: not retried.
+        if address.withSockaddr({ Glibc.connect(fd, $0, $1) }) != 0 {
+            let code = Glibc.errno
+            _ = Glibc.close(fd)
+            throw SystemCallError(call: "connect", errno: Errno(rawValue: code), path: address.path)
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
     /// Whether `fd` is a stream socket (`getsockopt(SO_TYPE)`).
     public static func isStreamSocket(_ fd: Int32) throws(SystemCallError) -> Bool {
         var type: Int32 = 0

@@ -236,6 +236,11 @@ public enum Syscall {
 
     // MARK: Writing files
 
+    /// One `write(2)` from `buffer`; returns the bytes written (maybe fewer).
+    public static func write(_ fd: FileDescriptor, from buffer: UnsafeRawBufferPointer, path: String? = nil) throws(SystemCallError) -> Int {
+        try retryingEINTR("write", path: path) { Glibc.write(fd.rawValue, buffer.baseAddress, buffer.count) }
+    }
+
     /// `write(2)` until every byte of `bytes` is written.
     public static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8], path: String? = nil) throws(SystemCallError) {
         var offset = 0

@@ -1,5 +1,7 @@
 import Foundation
 import Synchronization
+import SystemCalls
+import SystemPackage
 
 /// What the watcher thread shares with the rest of the process: coalesced
 /// access times, removals, counters and lifecycle signals. Every lock here is
@@ -34,7 +36,7 @@ final class Ledger: Sendable {
         var finishWaiter: CheckedContinuation<Void, Never>?
         /// Write end of the wake pipe while the thread runs; written under this
         /// lock so it is never written after the thread closed it.
-        var wakeDescriptor: Int32?
+        var wakeDescriptor: FileDescriptor?
     }
 
     let state = Mutex(State())
@@ -196,8 +198,7 @@ final class Ledger: Sendable {
     func wake() {
         state.withLock { state in
             guard let descriptor = state.wakeDescriptor else { return }
-            var byte: UInt8 = 1
-            _ = write(descriptor, &byte, 1)
+            _ = withUnsafeBytes(of: UInt8(1)) { try? Syscall.write(descriptor, from: $0) }
         }
     }
 }

@@ -157,28 +157,25 @@ public final class VolumeWatcher: Service, Sendable {
             ledger.markFinished(failure: nil)
             throw WatcherError(code: .inotifyUnavailable, message: "\(error) (fs.inotify.max_user_instances?)")
         }
-        var pipeEnds: [Int32] = [-1, -1]
-        guard pipe(&pipeEnds) == 0 else {
-            let code = errno
+        let wakePipe: (read: FileDescriptor, write: FileDescriptor)
+        do {
+            wakePipe = try Syscall.pipe(nonBlocking: true)
+        } catch {
             Syscall.close(inotify)
             ledger.markFinished(failure: nil)
-            throw WatcherError(code: .inotifyUnavailable, message: "pipe: \(Errno(rawValue: code))")
+            throw WatcherError(code: .inotifyUnavailable, message: "pipe: \(error.errno)")
         }
-        for end in pipeEnds {
-            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-        }
-        let wakeRead = pipeEnds[0]
+        let wakeRead = wakePipe.read
         let mountInfo: FileDescriptor?
         do {
-            mountInfo = try Syscall.openAt(nil, options.mountInfoPath, flags: O_RDONLY)
+            mountInfo = try Syscall.openAt(nil, options.mountInfoPath, flags: OpenFlags.readOnly)
         } catch {
             mountInfo = nil
             logger.warning("cannot follow the mount table: mounts appearing later over watched directories are not watched",
                            metadata: ["path": "\(options.mountInfoPath)", "error": "\(error)"])
         }
         ledger.state.withLock { state in
-            state.wakeDescriptor = pipeEnds[1]
+            state.wakeDescriptor = wakePipe.write
             state.threadRunning = true
         }
         engine.withLock { $0.inotify = inotify }
@@ -199,7 +196,7 @@ public final class VolumeWatcher: Service, Sendable {
 
     /// The watcher thread: crawl, signal ready, then poll the inotify
     /// descriptor, the mount table and the wake pipe until asked to stop.
-    private func threadMain(inotify: FileDescriptor, wakeRead: Int32, mountInfo: FileDescriptor?) {
+    private func threadMain(inotify: FileDescriptor, wakeRead: FileDescriptor, mountInfo: FileDescriptor?) {
         var failure: WatcherError?
         Self.nameCurrentThread("volume-watcher")
         engine.withLock { $0.start() }
@@ -209,7 +206,7 @@ public final class VolumeWatcher: Service, Sendable {
         var nextTick: ContinuousClock.Instant?
         var descriptors = [
             pollfd(fd: inotify.rawValue, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeRead.rawValue, events: Int16(POLLIN), revents: 0),
             pollfd(fd: mountInfo?.rawValue ?? -1, events: Int16(POLLPRI), revents: 0),
         ]
         while !ledger.stopRequested {
@@ -257,17 +254,19 @@ public final class VolumeWatcher: Service, Sendable {
                 nextTick = clock.now.advanced(by: options.pollInterval)
             }
             if descriptors[1].revents != 0 {
-                var bytes = [UInt8](repeating: 0, count: 64)
-                while read(wakeRead, &bytes, bytes.count) > 0 {}
+                var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+                withUnsafeMutableBytes(of: &bytes) { buffer in
+                    while let count = try? Syscall.read(wakeRead, into: buffer), count > 0 {}
+                }
             }
         }
 
         engine.withLock { $0.shutdown() }
         Syscall.close(inotify)
-        Syscall.close(FileDescriptor(rawValue: wakeRead))
+        Syscall.close(wakeRead)
         if let mountInfo { Syscall.close(mountInfo) }
         ledger.state.withLock { state in
-            if let descriptor = state.wakeDescriptor { _ = close(descriptor) }
+            if let descriptor = state.wakeDescriptor { Syscall.close(descriptor) }
             state.wakeDescriptor = nil
         }
         if let failure {
@@ -279,9 +278,9 @@ public final class VolumeWatcher: Service, Sendable {
     /// Names the thread for `top -H` and `ps -L` (Foundation's `Thread.name`
     /// does not reach the kernel on Linux, and Glibc hides `pthread_setname_np`).
     private static func nameCurrentThread(_ name: String) {
-        guard let fd = try? Syscall.openAt(nil, "/proc/thread-self/comm", flags: O_WRONLY) else { return }
-        var bytes = Array(name.utf8.prefix(15))
-        _ = write(fd.rawValue, &bytes, bytes.count)
+        guard let fd = try? Syscall.openAt(nil, "/proc/thread-self/comm", flags: OpenFlags.writeOnly) else { return }
+        let bytes = Array(name.utf8.prefix(15))
+        _ = bytes.withUnsafeBytes { try? Syscall.write(fd, from: $0) }
         Syscall.close(fd)
     }
 

@@ -140,7 +140,7 @@ extension WatchEngine {
     /// system unmounted). A directory still there is watched again.
     func watchEnded(_ wd: Int32, _ entry: WatchEntry) {
         table.removeValue(forKey: wd)
-        unlink(wd, entry)
+        dropIndexes(wd, entry)
         switch entry.kind {
         case .volume:
             guard let volume = volumePaths[entry.volume] else { return }

@@ -12,8 +12,7 @@ extension WatchEngine {
     func setupManifestWatch() {
         guard let manifestsPath, let inotify else { return }
         manifestWatchMissing = false
-        var info = stat()
-        let isDirectory = stat(manifestsPath, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+        let isDirectory = (try? Syscall.statxFollowing(manifestsPath))?.isDirectory ?? false
         let target: String
         let role: WatchRole
         if isDirectory {
@@ -44,10 +43,7 @@ extension WatchEngine {
         guard let records = MountRecord.read(path: options.mountInfoPath) else { return nil }
         mountTypes = Dictionary(records.map { ($0.id, $0.filesystemType) }, uniquingKeysWith: { $1 })
         unknownMountIDs = []
-        resolvedPodsPath = realpath(podsPath, nil).map { pointer in
-            defer { free(pointer) }
-            return String(cString: pointer)
-        } ?? podsPath
+        resolvedPodsPath = (try? Syscall.realPath(podsPath)) ?? podsPath
         return records
     }
 

@@ -168,7 +168,7 @@ extension WatchEngine {
     func register(_ wd: Int32, path: String, role: WatchRole) {
         if let old = table[wd] {
             // Same inode under another path (moved, or bind-mounted): the newest path wins.
-            unlink(wd, old)
+            dropIndexes(wd, old)
         }
         retiring.remove(wd)
         switch role {
@@ -197,7 +197,7 @@ extension WatchEngine {
     }
 
     /// Removes the indexes of `entry` (the table entry itself is the caller's).
-    func unlink(_ wd: Int32, _ entry: WatchEntry) {
+    func dropIndexes(_ wd: Int32, _ entry: WatchEntry) {
         switch entry.kind {
         case .volume:
             if let volume = volumePaths[entry.volume] {
@@ -215,7 +215,7 @@ extension WatchEngine {
     /// Drops a watch we no longer want; its `IN_IGNORED` arrives later.
     func retire(_ wd: Int32) {
         guard let entry = table.removeValue(forKey: wd) else { return }
-        unlink(wd, entry)
+        dropIndexes(wd, entry)
         if let inotify { try? Syscall.inotifyRemoveWatch(inotify, wd) }
         retiring.insert(wd)
     }

@@ -453,15 +453,21 @@ struct KubernetesPackagingTests {
         })
     }
 
-    @Test("RBAC: get, list and watch pods, nothing else, bound to the DaemonSet's service account")
-    func rbac() throws {
-        let objects = try objects("observe")
+    @Test("RBAC: get, list and watch pods, create and patch events.k8s.io events, nothing else, bound to the DaemonSet's service account", arguments: ["observe", "reap"])
+    func rbac(_ overlay: String) throws {
+        let objects = try objects(overlay)
         let role = try object(objects, kind: "ClusterRole")
         let rules = try #require(role["rules"] as? [[String: Any]])
-        #expect(rules.count == 1)
+        #expect(rules.count == 2)
         #expect(rules.first?["apiGroups"] as? [String] == [""])
         #expect(rules.first?["resources"] as? [String] == ["pods"])
         #expect(Set(rules.first?["verbs"] as? [String] ?? []) == ["get", "list", "watch"])
+        // The Events the config turns on (podSource.events): create, and patch for a series.
+        #expect(rules.last?["apiGroups"] as? [String] == ["events.k8s.io"])
+        #expect(rules.last?["resources"] as? [String] == ["events"])
+        #expect(Set(rules.last?["verbs"] as? [String] ?? []) == ["create", "patch"])
+        let config = try #require((try object(objects, kind: "ConfigMap")["data"] as? [String: String])?["config.yaml"])
+        #expect(config.contains("\n  kind: apiserver\n") && config.contains("\n  events: true\n"), "\(config)")
         let binding = try object(objects, kind: "ClusterRoleBinding")
         let subject = try #require((binding["subjects"] as? [[String: Any]])?.first)
         #expect(subject["name"] as? String == "volume-reaper" && subject["namespace"] as? String == "volume-reaper")

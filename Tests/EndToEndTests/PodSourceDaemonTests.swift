@@ -88,7 +88,8 @@ struct PodSourceDaemonTests {
     /// with `podSource.kind: apiserver`; waits for READY=1.
     static func start(
         dryRun: Bool, logTarget: String = "stderr", acceptedTokens: Set<String> = [], auth: ((TestPKI) -> [KubeconfigAuth])? = nil,
-        waitHealthy: Bool = true, extraConfig: String = ""
+        waitHealthy: Bool = true, extraConfig: String = "", policy: String = Self.policy,
+        prepare: (KubeTestServer) throws -> Void = { _ in }
     ) async throws -> Running {
         let directory = try TemporaryDirectory("apiserver-daemon")
         let pki = try TestPKI(directory: directory.appending("pki"), nodeName: CapturedPods.nodeName)
@@ -97,6 +98,7 @@ struct PodSourceDaemonTests {
         ))
         do {
             try server.loadPods(document: CapturedPods.json(CapturedPods.kubectlPods))
+            try prepare(server)
             let kubeconfig = directory.appending("kubelet.conf")
             if let auth {
                 _ = try Kubeconfig.single(
@@ -115,7 +117,7 @@ struct PodSourceDaemonTests {
             try """
                 kubeletRoot: \(kubeletRoot)
                 cgroupRoot: \(directory.appending("cgroup"))
-                policy: \(Self.policy)
+                policy: \(policy)
                 stateDir: \(directory.appending("state"))
                 socket: \(socket)
                 reconcileInterval: 10m

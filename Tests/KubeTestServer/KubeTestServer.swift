@@ -20,6 +20,8 @@ import NIOSSL
 ///   LIST into pages linked by `metadata.continue`, all at the first page's
 ///   resourceVersion; a token older than the compaction point gets 410.
 /// - `GET /pods`: the kubelet's PodList, served as the bytes given.
+/// - `POST /apis/events.k8s.io/v1/namespaces/<ns>/events` and `PATCH …/events/<name>`:
+///   Events kept as the API server keeps them (``clusterEvents``).
 ///
 /// Authentication as the apiserver does it: a client certificate verified
 /// against the PKI's CA (when requested), else a bearer token from
@@ -68,6 +70,8 @@ public final class KubeTestServer: Sendable {
     /// What a request asked for.
     public enum RequestKind: String, Sendable, Hashable {
         case list, watch, kubeletPods, other
+        /// `events.k8s.io/v1` Event writes (POST, PATCH).
+        case events
     }
 
     /// One request as received.

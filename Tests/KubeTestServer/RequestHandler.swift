@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -9,19 +10,27 @@ final class KubeRequestHandler: ChannelInboundHandler {
 
     private let state: Locked<ServerState>
     private var head: HTTPRequestHead?
+    private var body = Data()
+    /// Request bodies (Event writes) are small; a larger one is cut here and refused.
+    private static let maxBodyBytes = 1 << 20
 
     init(state: Locked<ServerState>) { self.state = state }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head): self.head = head
-        case .body: break
+        case .head(let head):
+            self.head = head
+            body = Data()
+        case .body(let chunk):
+            if body.count + chunk.readableBytes <= Self.maxBodyBytes { body.append(contentsOf: chunk.readableBytesView) }
         case .end:
             guard let head else { return }
             self.head = nil
             let channel = context.channel
             let commonName = Self.clientCommonName(context.pipeline)
-            let timeout = state.withLock { $0.handle(head: head, channel: channel, clientCommonName: commonName) }
+            let body = body
+            self.body = Data()
+            let timeout = state.withLock { $0.handle(head: head, body: body, channel: channel, clientCommonName: commonName) }
             if let timeout {
                 let state = self.state
                 if timeout.timeout > 2, state.withLock({ $0.bookmarksBeforeTimeout }) {

@@ -39,6 +39,7 @@ struct ServerState {
     var connections: [ObjectIdentifier: any Channel] = [:]
     var requests: [KubeTestServer.RecordedRequest] = []
     var kubeletDocument: Data?
+    var eventStore = EventStore()
     /// LISTs answer these bytes instead of the store's list (nil: the store).
     var listAnswer: Data?
     /// LISTs are cut into pages of this size even when not asked (`limit`).
@@ -153,7 +154,7 @@ struct ServerState {
     /// Answers one request (called on the connection's event loop); returns
     /// the watch's timeout to schedule, if it has one.
     mutating func handle(
-        head: HTTPRequestHead, channel: any Channel, clientCommonName: String?
+        head: HTTPRequestHead, body: Data, channel: any Channel, clientCommonName: String?
     ) -> (timeout: Int64, serial: Int)? {
         let components = URLComponents(string: head.uri)
         let path = components?.path ?? head.uri
@@ -169,6 +170,9 @@ struct ServerState {
             scope.namespace = segments[3]
             kind = isWatch ? .watch : .list
         case (.GET, "/pods"), (.GET, "/pods/"): kind = .kubeletPods
+        case (.POST, _) where segments.count == 6 && Self.isEventsPath(segments),
+             (.PATCH, _) where segments.count == 7 && Self.isEventsPath(segments):
+            kind = .events
         default: kind = .other
         }
         var token: String?
@@ -192,7 +196,7 @@ struct ServerState {
             authenticated = allowAnonymous
         }
         let user = clientCommonName ?? (token != nil ? "token-user" : nil)
-        let verb = kind == .watch ? "watch" : "list"
+        let verb = kind == .watch ? "watch" : kind == .events ? (head.method == .POST ? "create" : "patch") : "list"
         if !authenticated {
             record.status = 401
             respond(channel, status: 401, body: KubeWire.statusForHTTPCode(401, user: user, verb: verb))
@@ -233,6 +237,12 @@ struct ServerState {
             }
         case .watch:
             return startWatch(channel: channel, query: query, scope: scope)
+        case .events:
+            let answer = head.method == .POST
+                ? eventStore.create(namespace: segments[4], body: body)
+                : eventStore.patch(namespace: segments[4], name: segments[6], body: body, contentType: head.headers.first(name: "content-type"))
+            record.status = answer.status
+            respond(channel, status: answer.status, body: answer.body)
         case .kubeletPods:
             if garbage.contains(.kubeletBody) {
                 respond(channel, status: 200, body: Data("Internal Server Error: garbage mode\n".utf8))
@@ -396,6 +406,11 @@ struct ServerState {
             channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
             channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
         }
+    }
+
+    /// `/apis/events.k8s.io/v1/namespaces/<ns>/events[/<name>]`.
+    static func isEventsPath(_ segments: [String]) -> Bool {
+        segments[0...3] == ["apis", "events.k8s.io", "v1", "namespaces"] && segments[5] == "events"
     }
 
     /// `spec.nodeName=<n>` (or `==`) out of a field selector.

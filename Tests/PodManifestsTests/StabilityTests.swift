@@ -178,4 +178,23 @@ struct StabilityTests {
         let single = ManifestReader.read(path: file, settle: 0)
         #expect(ManifestReader.fingerprint(path: file) == single.fingerprint)
     }
+
+    @Test("the fingerprint is the one stat(2) gave before statx: stored orphan observations still match after an upgrade")
+    func fingerprintKeepsStatEncoding() throws {
+        let temp = try TempDirectory()
+        let file = try temp.write("a.yaml", Self.multiDocument)
+        // The line the stat(2)-based reader digested: st_dev as glibc encodes it.
+        var info = stat()
+        #expect(stat(file, &info) == 0)
+        let line = "\(file)\t\(info.st_dev):\(info.st_ino)\t\(info.st_size)\t\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+            + "\t\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)\n"
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in line.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let expected = String(repeating: "0", count: 16 - String(hash, radix: 16).count) + String(hash, radix: 16)
+        #expect(ManifestReader.fingerprint(path: temp.path) == expected)
+        #expect(ManifestReader.read(path: temp.path, settle: 0).fingerprint == expected)
+    }
 }

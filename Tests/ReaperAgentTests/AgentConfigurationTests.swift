@@ -77,6 +77,7 @@ struct AgentConfigurationTests {
         let defaults = try AgentConfiguration.parse("", file: "empty.yaml").podSourceSettings
         #expect(defaults.kind == .files && defaults.access.kubeconfig == nil && defaults.bookmarkTimeout == 300)
         #expect(defaults.startupSpread == 30 && defaults.notices.isEmpty)
+        #expect(!defaults.events, "Kubernetes Events only when asked for (the DaemonSet's config does)")
         #expect(!defaults.access.allowInsecureSkipTLSVerify)
     }
 
@@ -104,6 +105,7 @@ struct AgentConfigurationTests {
         ("podSource:\n  bookmarkTimeout: 0s", "podSource.bookmarkTimeout", "\"0s\""),
         ("podSource:\n  bookmarkTimeout: 5m\n  resyncInterval: 5m", "podSource.resyncInterval", "set only podSource.bookmarkTimeout"),
         ("podSource:\n  startupSpread: soon", "podSource.startupSpread", "\"soon\""),
+        ("podSource:\n  events: sometimes", "podSource.events", "true or false"),
         ("podSource:\n  stallTimeout: forever", "podSource.stallTimeout", "\"forever\""),
         ("podSource:\n  kubeletURL: http://node:10250", "podSource.kubeletURL", "https://"),
         ("podSource:\n  kubeletURL: https://node:10250/?token=x", "podSource.kubeletURL", "no query"),
@@ -123,6 +125,7 @@ struct AgentConfigurationTests {
     func fleetSettings() throws {
         let settings = try AgentConfiguration.parse("podSource:\n  kind: apiserver\n  bookmarkTimeout: 3m\n  startupSpread: 0s\n", file: "c.yaml").podSourceSettings
         #expect(settings.bookmarkTimeout == 180 && settings.startupSpread == 0 && settings.notices.isEmpty)
+        #expect(try AgentConfiguration.parse("podSource:\n  kind: apiserver\n  events: true\n", file: "c.yaml").podSourceSettings.events)
         let old = try AgentConfiguration.parse("podSource:\n  kind: apiserver\n  resyncInterval: 5m\n", file: "old.yaml").podSourceSettings
         #expect(old.bookmarkTimeout == 300)
         #expect(old.notices == [

@@ -84,6 +84,38 @@ struct ConfigSchemaTests {
         }
     }
 
+    @Test("a duration means the same in the policy, the config and a drop-in (ScalarGrammar.duration)")
+    func durationsEverywhere() throws {
+        let directory = try TemporaryDirectory("durations")
+        defer { directory.remove() }
+        let config = directory.appending("config.yaml")
+        try FileManager.default.createDirectory(atPath: directory.appending("config.d"), withIntermediateDirectories: true)
+        let policy = directory.appending("policy.yaml")
+
+        func refusals(_ value: String) throws -> [String?] {
+            try "reconcileInterval: \(value)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            try "orphans:\n  confirmAfter: \(value)\n".write(toFile: policy, atomically: true, encoding: .utf8)
+            var found: [String?] = []
+            found.append(Result(catching: { try AgentConfiguration.load(path: config) }).failureText(after: "reconcileInterval: "))
+            try "reconcileInterval: 1m\n".write(toFile: config, atomically: true, encoding: .utf8)
+            try "podSource:\n  maxBackoff: \(value)\n".write(toFile: directory.appending("config.d/50-x.yaml"), atomically: true, encoding: .utf8)
+            found.append(Result(catching: { try AgentConfiguration.load(path: config) }).failureText(after: "podSource.maxBackoff: "))
+            try FileManager.default.removeItem(atPath: directory.appending("config.d/50-x.yaml"))
+            found.append(Result(catching: { try PolicyLoader.load(path: policy) }).failureText(after: "orphans.confirmAfter: "))
+            return found.map { $0?.replacingOccurrences(of: #" \(got .*\)$"#, with: "", options: .regularExpression) }
+        }
+
+        for accepted in ["90s", "30m", "1h30m"] {
+            #expect(try refusals(accepted) == [nil, nil, nil], "\(accepted)")
+        }
+        for (value, problem) in [
+            ("-5m", "a duration cannot be negative"),
+            ("90", "a number without a unit is ambiguous; write it with one, e.g. 90s or 90m (units: ms, s, m, h, d)"),
+        ] {
+            #expect(try refusals(value) == [problem, problem, problem], "\(value)")
+        }
+    }
+
     @Test("kubelet config: a near miss of an eviction signal is named under its section; signals not read pass")
     func kubeletEvictionSignals() throws {
         for section in ["evictionHard", "evictionSoft"] {

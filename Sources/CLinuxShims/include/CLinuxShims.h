@@ -1,5 +1,5 @@
 // Linux interfaces that Swift's Glibc module hides behind _GNU_SOURCE
-// (getdents64, statx, O_NOATIME, umount2 flags), exposed as plain functions
+// (getdents64, statx, pipe2, O_NOATIME, umount2 flags), exposed as plain functions
 // and constants so SystemCalls can wrap them once.
 #ifndef VOLUME_REAPER_CLINUXSHIMS_H
 #define VOLUME_REAPER_CLINUXSHIMS_H
@@ -30,6 +30,8 @@ typedef struct {
 } vr_statx_t;
 
 ssize_t vr_getdents64(int fd, void *buffer, size_t length);
+/// pipe2(2) with O_CLOEXEC, and O_NONBLOCK when `nonBlocking`.
+int vr_pipe2(int fds[2], int nonBlocking);
 int vr_flock(int fd, int operation);
 
 /// statvfs(3), flattened: Swift sees the struct and the function of that name as one.
