@@ -64,21 +64,17 @@ prometheus-scrape: deps
 	$(SWIFT) build
 	./bench/prometheus-scrape
 
+# Every bench in turn; the rows of issue 22's goals table (bench/verdict.sh
+# lines, each measured against its reference tool in the same run) are
+# printed again together at the end. A bench that fails fails the target.
+BENCHES = plan-vs-find once-vs-rm watch-scale watch-storm watch-latency reap-races orphan-races overflow-race \
+    pressure-recovery steady-cost cycle-cost manifest-memory daemon-resources pod-watch api-cost
+
 bench: release
-	./bench/plan-vs-find
-	./bench/once-vs-rm
-	./bench/watch-scale
-	./bench/watch-storm
-	./bench/watch-latency
-	./bench/reap-races
-	./bench/orphan-races
-	./bench/overflow-race
-	./bench/pressure-recovery
-	./bench/steady-cost
-	./bench/manifest-memory
-	./bench/daemon-resources
-	./bench/pod-watch
-	./bench/api-cost
+	@summary=$$(mktemp /tmp/volume-reaper-bench-summary-XXXXXX); failed=; \
+	for bench in $(BENCHES); do BENCH_SUMMARY=$$summary ./bench/$$bench || failed="$$failed $$bench"; done; \
+	echo; echo "== issue 22's goals table, this run:"; cat "$$summary"; rm -f "$$summary"; \
+	if [ -n "$$failed" ]; then echo "benches that failed:$$failed"; exit 1; fi
 
 # libFuzzer harnesses (Fuzz/Harnesses, a package of their own so the main
 # package never builds with sanitizers), instrumented and with AddressSanitizer.

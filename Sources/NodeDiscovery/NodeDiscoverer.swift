@@ -1,6 +1,8 @@
+import Dispatch
 import Foundation
 import Logging
 import ReaperCore
+import Synchronization
 import SystemCalls
 import SystemPackage
 
@@ -37,7 +39,6 @@ public struct NodeDiscoverer: Sendable {
         } catch {
             throw DiscoveryError(path: mountInfoPath, underlying: "cannot read the mount table: \(error)")
         }
-        let scanner = VolumeScanner(mountTable: mountTable)
         let podsDirectory: FileDescriptor
         do {
             podsDirectory = try Syscall.openDirectory(nil, podsPath)
@@ -52,27 +53,70 @@ public struct NodeDiscoverer: Sendable {
             throw DiscoveryError(path: podsPath, underlying: "cannot list: \(error)")
         }
 
-        var pods: [PodDirectory] = []
-        var errors: [String] = []
-        for entry in entries.sorted(by: { $0.name < $1.name }) {
+        let candidates: [(name: String, kind: PodDirectoryKind)] = entries.sorted(by: { $0.name < $1.name }).compactMap { entry in
             // A pod directory's name is a UID or a config hash: text.
             guard let name = entry.name.string, let kind = PodDirectoryKind(directoryName: name) else {
                 logger.debug("not a pod directory, ignored", metadata: ["path": "\(podsPath)/\(entry.name)"])
-                continue
+                return nil
             }
+            return (name, kind)
+        }
+
+        // Work is shared out a pod at a time: a pod's volumes are walked on one
+        // thread, so threads meet once per pod, not once per directory. With
+        // too few pods to share, each volume's own subtrees are shared instead.
+        let workers = VolumeScanner.defaultWorkers
+        let podsAtOnce = candidates.count >= workers * Self.podsPerWorker ? workers : 1
+        let scanner = VolumeScanner(mountTable: mountTable, workers: podsAtOnce > 1 ? 1 : workers)
+        let discoverOne = { @Sendable (index: Int) -> PodOutcome in
+            let (name, kind) = candidates[index]
             let podPath = podsPath + "/" + name
+            var errors: [String] = []
             do {
-                if let pod = try discoverPod(
+                let pod = try discoverPod(
                     named: name, kind: kind, in: podsDirectory, path: podPath, scanner: scanner, scans: scans, errors: &errors
-                ) {
-                    pods.append(pod)
-                }
+                )
+                return PodOutcome(pod: pod, errors: errors)
             } catch {
-                errors.append("\(podPath): \(error)")
                 logger.warning("pod directory unreadable", metadata: ["path": "\(podPath)", "error": "\(error)"])
+                return PodOutcome(pod: nil, errors: errors + ["\(podPath): \(error)"])
             }
         }
+        let outcomes: [PodOutcome]
+        if podsAtOnce > 1 {
+            let nextPod = Atomic(0)
+            let finished = Mutex([PodOutcome?](repeating: nil, count: candidates.count))
+            DispatchQueue.concurrentPerform(iterations: podsAtOnce) { _ in
+                var mine: [(index: Int, outcome: PodOutcome)] = []
+                while true {
+                    let index = nextPod.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard index < candidates.count else { break }
+                    mine.append((index, discoverOne(index)))
+                }
+                finished.withLock { all in
+                    for (index, outcome) in mine { all[index] = outcome }
+                }
+            }
+            outcomes = finished.withLock { $0.map { $0! } }
+        } else {
+            outcomes = candidates.indices.map(discoverOne)
+        }
+
+        var pods: [PodDirectory] = []
+        var errors: [String] = []
+        for outcome in outcomes {
+            if let pod = outcome.pod { pods.append(pod) }
+            errors += outcome.errors
+        }
         return NodeInventory(kubeletRoot: kubeletRoot, pods: pods, errors: errors)
+    }
+
+    /// Below this many pods per thread, pods are read one after another.
+    static let podsPerWorker = 2
+
+    private struct PodOutcome: Sendable {
+        var pod: PodDirectory?
+        var errors: [String]
     }
 
     private func discoverPod(

@@ -1,10 +1,12 @@
 import Foundation
 import ReaperCore
+import Synchronization
 import SystemCalls
 
 /// Where discovery gets a volume's walk: an earlier one still good, or a new
-/// one it is told about. Used on one thread for the length of one discovery.
-public protocol VolumeScanSource: AnyObject {
+/// one it is told about, for the length of one discovery. Discovery walks
+/// several pods at once, so it is called from several threads.
+public protocol VolumeScanSource: AnyObject, Sendable {
     /// An earlier walk of `path` that may stand for a new one, or nil to walk.
     /// `tableMounts`: the mount table's mount points at or under the volume now.
     func reusableScan(of path: String, tableMounts: [String]) -> VolumeScan?
@@ -83,9 +85,10 @@ public struct VolumeScanCache: Sendable {
 
     /// Keeps what a successful discovery saw: volumes it did not list are dropped.
     public mutating func finish(_ cycle: VolumeScanCycle) -> CycleCounts {
-        entries = cycle.seen
+        let outcome = cycle.outcome.withLock { $0 }
+        entries = outcome.seen
         if cycle.fullWalk { lastFullWalk = cycle.startedAt }
-        return CycleCounts(walked: cycle.walkedCount, reused: cycle.reusedCount, fullWalk: cycle.fullWalk)
+        return CycleCounts(walked: outcome.walkedCount, reused: outcome.reusedCount, fullWalk: cycle.fullWalk)
     }
 
     /// Walks the last check contradicted (it found the volume in use where
@@ -109,9 +112,16 @@ public final class VolumeScanCycle: VolumeScanSource {
     let coverage: ScanCoverage
     public let fullWalk: Bool
     let startedAt: Date
-    var seen: [String: VolumeScanCache.Entry] = [:]
-    public private(set) var walkedCount = 0
-    public private(set) var reusedCount = 0
+    /// What the cycle kept and how, filled by discovery's threads.
+    struct Outcome: Sendable {
+        var seen: [String: VolumeScanCache.Entry] = [:]
+        var walkedCount = 0
+        var reusedCount = 0
+    }
+    let outcome = Mutex(Outcome())
+
+    public var walkedCount: Int { outcome.withLock { $0.walkedCount } }
+    public var reusedCount: Int { outcome.withLock { $0.reusedCount } }
 
     init(entries: [String: VolumeScanCache.Entry], coverage: ScanCoverage, fullWalk: Bool, startedAt: Date) {
         previous = entries
@@ -124,17 +134,22 @@ public final class VolumeScanCycle: VolumeScanSource {
         guard !fullWalk, let entry = previous[path], Self.mayReuse(entry, path: path, tableMounts: tableMounts, coverage: coverage) else {
             return nil
         }
-        seen[path] = entry
-        reusedCount += 1
+        outcome.withLock {
+            $0.seen[path] = entry
+            $0.reusedCount += 1
+        }
         return entry.scan
     }
 
     public func walked(_ path: String, scan: VolumeScan, tableMounts: [String], directoryInodes: Set<UInt64>) {
-        seen[path] = VolumeScanCache.Entry(
+        let entry = VolumeScanCache.Entry(
             scan: scan, tableMounts: tableMounts, directoryInodes: directoryInodes,
             watchedWhenWalked: coverage.watched.contains(path)
         )
-        walkedCount += 1
+        outcome.withLock {
+            $0.seen[path] = entry
+            $0.walkedCount += 1
+        }
     }
 
     /// A kept walk stands for a new one only if inotify covered the whole

@@ -238,9 +238,13 @@ struct TreeWalk: Sendable {
     var csiMountDirectoryEntries: Int?
     var directoryInodes: [UInt64] = []
 
+    /// `plugin.isCSI`, asked once, not per entry.
+    let isCSI: Bool
+
     init(volumePath: String, plugin: PluginName, skipped: Set<FileName> = [], rootStatus: FileStatus? = nil) {
         self.volumePath = volumePath
         self.plugin = plugin
+        isCSI = plugin.isCSI
         self.skipped = skipped
         self.rootStatus = rootStatus
     }
@@ -285,36 +289,50 @@ struct TreeWalk: Sendable {
                 lockedPaths.append(directory.place.path)
             }
         }
-        let entries: [DirectoryEntry]
-        do {
-            entries = try Syscall.readDirectory(directory.fd)
+        // Straight from the getdents buffer: a name is copied only when the
+        // walk keeps it (a subdirectory, a mount, a report, the root's
+        // bookkeeping), not for each entry's statx.
+        var subdirectories: [PendingDirectory] = []
+        var entryCount = 0
+        let atRoot = directory.depth == 0
+        do throws(SystemCallError) {
+            try Syscall.forEachDirectoryEntry(directory.fd) { entry in
+                entryCount += 1
+                if atRoot, !skipped.isEmpty, skipped.contains(entry.fileName) { return }
+                let status: FileStatus
+                do throws(SystemCallError) {
+                    status = try Syscall.statx(directory.fd, entry)
+                } catch {
+                    record(error, at: directory.place.path + "/" + entry.fileName.description)
+                    return
+                }
+                tracker.note(status, countsAsEntry: true)
+                if atRoot { noteRootEntry(entry, status) }
+                let crossesMount = status.isMountRoot == true || status.mountID != rootStatus.mountID || status.device != rootStatus.device
+                if crossesMount {
+                    mountPaths.append(directory.place.path + "/" + entry.fileName.description)
+                } else if status.isDirectory {
+                    subdirectories.append(PendingDirectory(parent: directory, name: entry.fileName, listed: status))
+                }
+            }
         } catch {
             record(error, at: directory.place.path)
             return []
         }
-        if plugin.isCSI, directory.depth == 1, directory.place.name == "mount" as String {
-            csiMountDirectoryEntries = entries.count
-        }
-        var subdirectories: [PendingDirectory] = []
-        for entry in entries {
-            if directory.depth == 0, !skipped.isEmpty, skipped.contains(entry.name) { continue }
-            let status: FileStatus
-            do {
-                status = try Syscall.statx(directory.fd, entry.name)
-            } catch {
-                record(error, at: directory.place.path + "/" + entry.name.description)
-                continue
-            }
-            tracker.note(status, countsAsEntry: true)
-            if directory.depth == 0 { rootEntries.note(entry.name, status) }
-            let crossesMount = status.isMountRoot == true || status.mountID != rootStatus.mountID || status.device != rootStatus.device
-            if crossesMount {
-                mountPaths.append(directory.place.path + "/" + entry.name.description)
-            } else if status.isDirectory {
-                subdirectories.append(PendingDirectory(parent: directory, name: entry.name, listed: status))
-            }
+        if isCSI, directory.depth == 1, directory.place.name == "mount" as String {
+            csiMountDirectoryEntries = entryCount
         }
         return subdirectories
+    }
+
+    /// Only CSI's bookkeeping rule looks at the root's names; for any other
+    /// plugin an entry is simply something the root holds.
+    private mutating func noteRootEntry(_ entry: borrowing RawDirectoryEntry, _ status: FileStatus) {
+        if isCSI {
+            rootEntries.note(entry.fileName, status)
+        } else {
+            rootEntries.holdsOthers = true
+        }
     }
 
     mutating func record(_ error: SystemCallError, at path: String) {

@@ -39,15 +39,19 @@ public enum ManifestReader {
     ///
     /// `files` lists every file read, parsed or not; `refreshedAt` is the
     /// OLDEST of their mtimes (nil with no files); `fingerprint` names this
-    /// write of the files (see `fingerprint(path:)`).
+    /// write of the files (see `fingerprint(path:)`). `willWait` is told
+    /// the seconds `read` is about to wait for a file to settle.
     public static func read(
-        path: String, settle: TimeInterval = defaultSettleTime, maxFileBytes: Int = defaultMaxFileBytes, clock: () -> Date = Date.init
+        path: String, settle: TimeInterval = defaultSettleTime, maxFileBytes: Int = defaultMaxFileBytes, clock: () -> Date = Date.init,
+        willWait: (TimeInterval) -> Void = { _ in }
     ) -> PodSnapshot {
         let first = readOnce(path: path, settle: settle, maxFileBytes: maxFileBytes, clock: clock)
         guard let wait = first.settleWait else { return first.snapshot }
         // A file changed moments ago: wait until it has been left alone for
         // `settle`, once; if it changed again meanwhile, it is an error.
-        Thread.sleep(forTimeInterval: min(max(wait, 0.01), settle))
+        let seconds = min(max(wait, 0.01), settle)
+        willWait(seconds)
+        Thread.sleep(forTimeInterval: seconds)
         return readOnce(path: path, settle: settle, maxFileBytes: maxFileBytes, clock: clock, lastAttempt: true).snapshot
     }
 

@@ -14,16 +14,22 @@ public final class FilesPodSource: PodSource {
     let path: String
     let settleTime: TimeInterval
     let maxFileBytes: Int
+    let logger: Logger?
     private let last = Mutex<PodSnapshot?>(nil)
 
-    public init(path: String, settleTime: TimeInterval = ManifestReader.defaultSettleTime, maxFileBytes: Int = ManifestReader.defaultMaxFileBytes) {
+    /// `logger`: where a wait for a file still settling is told.
+    public init(
+        path: String, settleTime: TimeInterval = ManifestReader.defaultSettleTime, maxFileBytes: Int = ManifestReader.defaultMaxFileBytes,
+        logger: Logger? = nil
+    ) {
         self.path = path
         self.settleTime = settleTime
         self.maxFileBytes = maxFileBytes
+        self.logger = logger
     }
 
-    public convenience init(settings: PodSourceSettings) {
-        self.init(path: settings.manifests, settleTime: settings.manifestSettleTime, maxFileBytes: settings.maxDocumentBytes)
+    public convenience init(settings: PodSourceSettings, logger: Logger? = nil) {
+        self.init(path: settings.manifests, settleTime: settings.manifestSettleTime, maxFileBytes: settings.maxDocumentBytes, logger: logger)
     }
 
     /// Blocking (file reads, and a wait of up to `settleTime` for a file
@@ -34,7 +40,13 @@ public final class FilesPodSource: PodSource {
            ManifestReader.fingerprint(path: path) == fingerprint {
             return known
         }
-        var snapshot = ManifestReader.read(path: path, settle: settleTime, maxFileBytes: maxFileBytes)
+        var snapshot = ManifestReader.read(path: path, settle: settleTime, maxFileBytes: maxFileBytes, willWait: { [logger, path, settleTime] seconds in
+            // Otherwise a plan that takes seconds longer than usual is unexplained.
+            logger?.info(
+                "waiting for a manifest changed moments ago to settle",
+                metadata: ["path": "\(path)", "wait_seconds": "\(String(format: "%.2f", seconds))", "settle_seconds": "\(settleTime)"]
+            )
+        })
         return last.withLock { known in
             // What this write dropped of the last one's pods, held for as
             // long as the files stay this write (`pod-view-shrank`).
@@ -71,7 +83,7 @@ public enum PodSourceFactory {
     public static func oneShot(_ settings: PodSourceSettings, logger: Logger) async -> any PodSource {
         switch settings.kind {
         case .files:
-            return FilesPodSource(settings: settings)
+            return FilesPodSource(settings: settings, logger: logger)
         case .apiserver:
             let source = APIServerPodSource(settings: settings, logger: logger)
             await source.listOnce()

@@ -33,7 +33,7 @@ public enum Daemon {
         var clusterEvents: EventRecorder?
         switch settings.kind {
         case .files:
-            pods = FilesPodSource(settings: settings)
+            pods = FilesPodSource(settings: settings, logger: logger)
         case .apiserver:
             let source = APIServerPodSource(settings: settings, logger: logger)
             (pods, podService, podChanges) = (source, source, source.changes)

@@ -44,11 +44,17 @@ public struct PluginName: Sendable, Hashable, Codable, CustomStringConvertible, 
     public let escaped: String
 
     public init(_ name: String) {
-        escaped = name.replacingOccurrences(of: "/", with: "~")
+        escaped = Self.replacing("/", with: "~", in: name)
     }
 
     /// The form people read: `kubernetes.io/empty-dir`.
-    public var unescaped: String { escaped.replacingOccurrences(of: "~", with: "/") }
+    public var unescaped: String { Self.replacing("~", with: "/", in: escaped) }
+
+    /// Made for every plugin directory of every cycle: without Foundation's
+    /// `replacingOccurrences`, which bridges through NSString each time.
+    private static func replacing(_ old: Character, with new: Character, in name: String) -> String {
+        name.contains(old) ? String(name.map { $0 == old ? new : $0 }) : name
+    }
     public var description: String { unescaped }
 
     public static let emptyDir = PluginName("kubernetes.io~empty-dir")

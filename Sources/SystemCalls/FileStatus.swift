@@ -96,3 +96,21 @@ public struct DirectoryEntry: Sendable, Hashable {
     public var inode: UInt64
     public var type: Kind
 }
+
+/// One `getdents64` record while `Syscall.forEachDirectoryEntry` reads it:
+/// the name points into the call's buffer and is valid only during the call.
+public struct RawDirectoryEntry: ~Copyable {
+    /// NUL-terminated.
+    public let name: UnsafePointer<CChar>
+    public let nameLength: Int
+    public let inode: UInt64
+    public let type: DirectoryEntry.Kind
+
+    /// The name, copied out of the buffer.
+    public var fileName: FileName { FileName(copying: name, length: nameLength) }
+
+    /// Whether the name is `text`, compared in place.
+    public func nameEquals(_ text: StaticString) -> Bool {
+        nameLength == text.utf8CodeUnitCount && memcmp(name, text.utf8Start, nameLength) == 0
+    }
+}

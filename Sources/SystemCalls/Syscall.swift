@@ -11,14 +11,14 @@ import SystemPackage
 /// leaves the reason in `errno`, as libc does.
 @inline(__always)
 public func retryingEINTR<Result: FixedWidthInteger>(
-    _ call: String, path: String? = nil, _ body: () -> Result
+    _ call: String, path: @autoclosure () -> String? = nil, _ body: () -> Result
 ) throws(SystemCallError) -> Result {
     while true {
         let result = body()
         if result != -1 { return result }
         let code = Glibc.errno
         if code == EINTR { continue }
-        throw SystemCallError(call: call, errno: Errno(rawValue: code), path: path)
+        throw SystemCallError(call: call, errno: Errno(rawValue: code), path: path())
     }
 }
 
@@ -129,11 +129,23 @@ public enum Syscall {
     /// Every entry of the open directory `fd` but `.` and `..`.
     public static func readDirectory(_ fd: FileDescriptor, path: String? = nil) throws(SystemCallError) -> [DirectoryEntry] {
         var entries: [DirectoryEntry] = []
+        try forEachDirectoryEntry(fd, path: path) { entry in
+            entries.append(DirectoryEntry(name: entry.fileName, inode: entry.inode, type: entry.type))
+        }
+        return entries
+    }
+
+    /// Calls `body` with every entry of the open directory `fd` but `.` and
+    /// `..`, straight from the `getdents64` buffer: a walk that only needs
+    /// most names for one `statx` builds no `FileName` for them.
+    public static func forEachDirectoryEntry(
+        _ fd: FileDescriptor, path: String? = nil, _ body: (borrowing RawDirectoryEntry) -> Void
+    ) throws(SystemCallError) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
         defer { buffer.deallocate() }
         while true {
             let filled = try getdents(fd, into: buffer, path: path)
-            if filled == 0 { return entries }
+            if filled == 0 { return }
             var offset = 0
             while offset < filled {
                 let record = buffer.baseAddress! + offset
@@ -141,14 +153,22 @@ public enum Syscall {
                 let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
                 let type = record.load(fromByteOffset: 18, as: UInt8.self)
                 // The name is NUL-terminated within the record (padding follows).
-                let nameStart = record.advanced(by: 19)
-                let nameLength = strnlen(nameStart.assumingMemoryBound(to: CChar.self), length - 19)
-                let name = FileName(copying: nameStart, length: nameLength)
+                let name = record.advanced(by: 19).assumingMemoryBound(to: CChar.self)
+                let nameLength = strnlen(name, length - 19)
                 offset += length
-                if name.isDotOrDotDot { continue }
-                entries.append(DirectoryEntry(name: name, inode: inode, type: DirectoryEntry.Kind(rawValue: type) ?? .unknown))
+                if name[0] == 0x2E, nameLength == 1 || (nameLength == 2 && name[1] == 0x2E) { continue }
+                body(RawDirectoryEntry(name: name, nameLength: nameLength, inode: inode, type: DirectoryEntry.Kind(rawValue: type) ?? .unknown))
             }
         }
+    }
+
+    /// `statx(2)` of one entry as `forEachDirectoryEntry` gave it, without following a symlink.
+    public static func statx(_ directory: FileDescriptor, _ entry: borrowing RawDirectoryEntry) throws(SystemCallError) -> FileStatus {
+        var raw = vr_statx_t()
+        _ = try retryingEINTR("statx", path: entry.fileName.description) {
+            vr_statx(directory.rawValue, entry.name, AT_SYMLINK_NOFOLLOW, &raw)
+        }
+        return FileStatus(raw)
     }
 
     // MARK: Removal
