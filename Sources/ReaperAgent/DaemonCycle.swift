@@ -30,26 +30,26 @@ struct DaemonCycle: Sendable {
         accesses.flush()
         let result = Result { try planAndReap() }
         let finishedAt = Date()
-        let watcher = accesses.watcher.status
-        var outcome = CycleOutcome(
-            trigger: trigger, startedAt: startedAt, finishedAt: finishedAt, duration: ContinuousClock.now - started,
-            dryRun: dryRun, result: .failed("not run"), lastReap: lastReap, podSource: pods.status(), watcher: watcher,
-            livenessTreeFound: podCgroups.treeStatus?.found ?? false
-        )
+        let ended: CycleOutcome.Result
+        var lastReap = lastReap
         switch result {
         case .success(let (cycle, scans)):
             var served = cycle.snapshot.plan
             served.keepAfterLastCheck(cycle.report.keptAtLastCheck)
-            outcome.result = .planned(CycleOutcome.Planned(
+            ended = .planned(CycleOutcome.Planned(
                 plan: cycle.snapshot.plan, served: served, report: cycle.report, scans: scans,
                 lastFullWalk: scanCache.lastCycle.lastFullWalk,
                 pressure: PressureStatus(plan: cycle.snapshot.plan, secondsInPressure: pressureGauge.status(now: finishedAt).secondsInPressure)
             ))
-            if !cycle.report.reaped.isEmpty { outcome.lastReap = finishedAt }
+            if !cycle.report.reaped.isEmpty { lastReap = finishedAt }
         case .failure(let error):
-            outcome.result = .failed("\(error)")
+            ended = .failed("\(error)")
         }
-        return outcome
+        return CycleOutcome(
+            trigger: trigger, startedAt: startedAt, finishedAt: finishedAt, duration: ContinuousClock.now - started,
+            dryRun: dryRun, result: ended, lastReap: lastReap, podSource: pods.status(), watcher: accesses.watcher.status,
+            livenessTreeFound: podCgroups.treeStatus?.found ?? false
+        )
     }
 
     private func planAndReap() throws -> (ReapCycle.Result, VolumeScanCache.CycleCounts) {
