@@ -108,7 +108,7 @@ def hole7(binary, policy, work):
         # The writer: once the removal has begun, appends to every file still
         # there, in random order, and says which appends succeeded.
         os.close(pipe_read)
-        written = []
+        written, opened_after = [], []
         if wait_for_removal(sentinels):
             random.shuffle(everything)
             deadline = time.time() + 2
@@ -119,10 +119,16 @@ def hole7(binary, policy, work):
                     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
                 except OSError:
                     continue
+                if os.fstat(fd).st_nlink == 0:
+                    # The open waited for the reaper's lease and got a file
+                    # already unlinked: no write of ours could land in it.
+                    os.close(fd)
+                    opened_after.append(path)
+                    continue
                 os.write(fd, b"written during the reap\n")
                 os.close(fd)
                 written.append(path)
-        os.write(pipe_write, json.dumps(written).encode())
+        os.write(pipe_write, json.dumps([written, opened_after]).encode())
         os._exit(0)
     os.close(pipe_write)
     action, removed, reasons = run_once(binary, policy, work)
@@ -133,9 +139,10 @@ def hole7(binary, policy, work):
             break
         data += chunk
     os.waitpid(pid, 0)
-    written = json.loads(data or b"[]")
+    written, opened_after = json.loads(data or b"[[], []]")
     lost = [p for p in written if not os.path.lexists(p)]
-    return {"action": action, "reasons": reasons, "files_removed": removed, "written": len(written), "written_then_deleted": len(lost)}
+    return {"action": action, "reasons": reasons, "files_removed": removed, "written": len(written),
+            "written_then_deleted": len(lost), "opened_after_deletion": len(opened_after)}
 
 
 def hole9(binary, policy, work):

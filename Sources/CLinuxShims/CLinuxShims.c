@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
@@ -33,6 +34,12 @@ int vr_openat2_beneath(int dirfd, const char *path, int flags) {
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
+
+int vr_take_write_lease(int fd) { return fcntl(fd, F_SETLEASE, F_WRLCK); }
+
+int vr_release_lease(int fd) { return fcntl(fd, F_SETLEASE, F_UNLCK); }
+
+void vr_ignore_lease_break_signal(void) { signal(SIGIO, SIG_IGN); }
 
 ssize_t vr_getdents64(int fd, void *buffer, size_t length) {
     return getdents64(fd, buffer, length);

@@ -10,7 +10,9 @@ import SystemPackage
 /// It also stops at the first sign of use since the last check began
 /// (`quietSince`): an entry changed or modified after it, a directory that
 /// gained an entry after it was listed (`rmdir` says ENOTEMPTY), an entry
-/// that vanished under us. What is gone stays gone; the error carries how
+/// that vanished under us, a regular file another process holds open (a
+/// write lease is refused). A regular file is checked and unlinked under its
+/// lease, so no write lands between the check and the unlink. What is gone stays gone; the error carries how
 /// much, so the caller reports a partial reap, not a keep.
 ///
 /// Descriptors stay bounded whatever the depth: at most
@@ -240,6 +242,40 @@ public struct SafeRemover: Sendable {
         }
     }
 
+    /// Removes a regular file under a write lease: granted only while no
+    /// other process holds it open, and while held, anyone else's open waits.
+    /// So no write can land between the quiet check and the unlink (a
+    /// `statx` then `unlink` alone leaves that window), and a file held open,
+    /// by a writer or a reader, is in use and stops the removal. Where leases
+    /// are not granted (a filesystem without them), the check falls back to
+    /// the descriptor's times, as for other entries.
+    private func removeRegularFile(
+        _ name: FileName, in directory: FileDescriptor, expected: FileStatus, quietSince: KernelTime?, path: () -> String
+    ) throws(RemovalError) {
+        let file: FileDescriptor
+        do {
+            file = try Syscall.openForLease(directory, name)
+        } catch where error.errno == .wouldBlock {
+            throw RemovalError(.changedDuringRemoval, path: path(), detail: "leased by another process: in use", systemCall: error)
+        } catch {
+            throw RemovalError.from(error, path: path())
+        }
+        defer { Syscall.close(file) }
+        let lease: Syscall.LeaseOutcome
+        do { lease = try Syscall.tryWriteLease(file, path: path()) } catch { throw RemovalError.from(error, path: path()) }
+        if lease == .heldOpenElsewhere {
+            throw RemovalError(.changedDuringRemoval, path: path(), detail: "open in another process: in use")
+        }
+        defer { if lease == .granted { try? Syscall.releaseLease(file) } }
+        let opened: FileStatus
+        do { opened = try Syscall.statx(file) } catch { throw RemovalError.from(error, path: path()) }
+        guard opened.inode == expected.inode, opened.device == expected.device else {
+            throw RemovalError(.changedDuringRemoval, path: path(), detail: "swapped between check and open")
+        }
+        try checkQuiet(opened, since: quietSince, path: path)
+        try removeEntry(name, in: directory, path: path, directory: false)
+    }
+
     private func checkSameMount(_ status: FileStatus, root: FileStatus, path: () -> String) throws(RemovalError) {
         if status.isMountRoot == true || status.mountID != root.mountID || status.device != root.device {
             throw RemovalError(.mounted, path: path(), detail: "is a mount point")
@@ -275,8 +311,12 @@ public struct SafeRemover: Sendable {
             if status.isMountRoot == true || status.mountID != root.mountID || status.device != root.device {
                 throw RemovalError(.mounted, path: entryPath(), detail: "is a mount point")
             }
-            try checkQuiet(status, since: quietSince, path: entryPath)
-            try removeEntry(entry.name, in: fd, path: entryPath, directory: false)
+            if status.isRegular {
+                try removeRegularFile(entry.name, in: fd, expected: status, quietSince: quietSince, path: entryPath)
+            } else {
+                try checkQuiet(status, since: quietSince, path: entryPath)
+                try removeEntry(entry.name, in: fd, path: entryPath, directory: false)
+            }
             stats.filesRemoved += 1
             stats.bytesFreed += status.allocatedBytes
             afterEachRemoval?(stats.filesRemoved)

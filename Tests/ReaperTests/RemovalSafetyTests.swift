@@ -221,6 +221,55 @@ struct RemovalSafetyTests {
         #expect(try sh("cat \(q(volume))/sub/file") == "nested\nappended\n")
     }
 
+    /// A process of the pod that opened `file` (for appending, or to read)
+    /// before the removal and uses it after: it holds the descriptor until
+    /// `go` appears, then appends "late" through it (a writer) and exits.
+    final class FileHolder {
+        let process = Process()
+        let go: String
+
+        init(_ file: String, writer: Bool, markers: String) throws {
+            let ready = markers + "/ready"
+            go = markers + "/go"
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = ["-c", """
+                import os, sys, time
+                fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND if sys.argv[2] == "w" else os.O_RDONLY)
+                open(sys.argv[3], "w").close()
+                while not os.path.exists(sys.argv[4]): time.sleep(0.01)
+                if sys.argv[2] == "w": os.write(fd, b"late\\n")
+                """, file, writer ? "w" : "r", ready, go]
+            try process.run()
+            let deadline = Date().addingTimeInterval(10)
+            while !FileManager.default.fileExists(atPath: ready), Date() < deadline { usleep(10_000) }
+        }
+
+        func finish() {
+            _ = FileManager.default.createFile(atPath: go, contents: nil)
+            process.waitUntilExit()
+        }
+    }
+
+    @Test("hole 7: a file held open by a process of the pod, last written before the check, is not deleted: the removal stops at it, and the holder's next write lands in the file",
+          arguments: [true, false])
+    func fileHeldOpenDuringRemoval(writer: Bool) throws {
+        let (node, volume) = try idleVolume(writer ? "held-for-writing" : "held-for-reading")
+        defer { node.remove() }
+        try fillFlat(volume)
+        try node.age()
+        let plan = try node.plan()
+        #expect(plan.verdict(volume)?.verdict == .reap, "\(plan.verdict(volume)?.reasons ?? [])")
+        try FileManager.default.createDirectory(atPath: node.outside + "/holder", withIntermediateDirectories: true)
+        let holder = try FileHolder(volume + "/sub/file", writer: writer, markers: node.outside + "/holder")
+        usleep(20_000)
+        let outcome = try #require(node.reaper.execute(plan: plan, currentPodView: { node.manifests() }, access: { [:] }, dryRun: false, logger: testLogger).outcome(volume))
+        holder.finish()
+        #expect(outcome.action != .reaped, "\(outcome.action) \(outcome.detail ?? "")")
+        #expect(outcome.reasons == [.accessedDuringReap])
+        #expect(outcome.detail?.contains("open in another process") == true, "\(outcome.detail ?? "")")
+        #expect(try sh("cat \(q(volume))/sub/file") == (writer ? "nested\nlate\n" : "nested\n"), "the held file stays, with what was written through it")
+    }
+
     @Test("hole 7: a file created in a directory already listed stops the removal at its rmdir; the new file stays")
     func entryAddedDuringRemoval() throws {
         let (node, volume) = try idleVolume("add-during")

@@ -49,6 +49,16 @@ int vr_statx(int dirfd, const char *path, int flags, vr_statx_t *out);
 /// | RESOLVE_NO_MAGICLINKS: `path` cannot lead out of `dirfd`.
 int vr_openat2_beneath(int dirfd, const char *path, int flags);
 
+/// fcntl(F_SETLEASE, F_WRLCK): granted only while no other descriptor has
+/// the file open; then another process's open waits until it is released.
+int vr_take_write_lease(int fd);
+/// fcntl(F_SETLEASE, F_UNLCK). Closing the descriptor alone leaves an opener
+/// that is waiting on the lease blocked until lease-break-time (45 s).
+int vr_release_lease(int fd);
+/// A lease break signals the holder with SIGIO, whose default action ends
+/// the process: ignored (the holder releases within microseconds anyway).
+void vr_ignore_lease_break_signal(void);
+
 extern const int vr_O_NOATIME;
 extern const int vr_O_PATH;
 extern const int vr_AT_EMPTY_PATH;
