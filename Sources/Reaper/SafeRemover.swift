@@ -247,8 +247,9 @@ public struct SafeRemover: Sendable {
     /// So no write can land between the quiet check and the unlink (a
     /// `statx` then `unlink` alone leaves that window), and a file held open,
     /// by a writer or a reader, is in use and stops the removal. Where leases
-    /// are not granted (a filesystem without them), the check falls back to
-    /// the descriptor's times, as for other entries.
+    /// are not granted (a filesystem without them, or no CAP_LEASE: `check`
+    /// warns), the check falls back to the file's times, as for other
+    /// entries: as safe as before leases, with the window back.
     private func removeRegularFile(
         _ name: FileName, in directory: FileDescriptor, expected: FileStatus, quietSince: KernelTime?, path: () -> String
     ) throws(RemovalError) {

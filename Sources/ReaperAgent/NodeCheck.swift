@@ -79,6 +79,7 @@ public struct NodeCheck: Sendable {
             }
         }
         lines.append(unmount(policy))
+        lines.append(fileLeases())
         lines.append(mode())
         lines.append(plan(policy: policy, pods: pods, logger: logger))
         return lines
@@ -269,6 +270,24 @@ public struct NodeCheck: Sendable {
                              fix: "run as root (CAP_SYS_ADMIN)")
         }
         return CheckLine(.ok, "unmount", "possible for \(types): \(namespace)")
+    }
+
+    /// Whether a removal can lease each file before unlinking it, which is
+    /// what makes a file held open by another process stop the removal.
+    func fileLeases() -> CheckLine {
+        let enabled = (try? RegularFileReader.read("/proc/sys/fs/leases-enable", limit: 16, followSymlinks: true)).map { String(decoding: $0, as: UTF8.self) }
+        if enabled?.hasPrefix("0") == true {
+            return CheckLine(.warn, "file leases", "fs.leases-enable is 0: a file held open is noticed only by its times while a volume is removed",
+                             fix: "sysctl fs.leases-enable=1")
+        }
+        guard let capable = try? ProcessSelf.hasEffectiveCapability(Syscall.leaseCapability) else {
+            return CheckLine(.warn, "file leases", "/proc/self/status unreadable: cannot tell whether files can be leased")
+        }
+        guard capable else {
+            return CheckLine(.warn, "file leases", "no CAP_LEASE: a pod's file held open is noticed only by its times while a volume is removed",
+                             fix: "add CAP_LEASE (CapabilityBoundingSet= in the unit, capabilities.add: LEASE in the DaemonSet)")
+        }
+        return CheckLine(.ok, "file leases", "granted: a removal stops at a file another process holds open")
     }
 
     func mode() -> CheckLine {

@@ -117,6 +117,18 @@ public struct ProcessSelf: Sendable, Hashable {
         return value
     }
 
+    /// Whether the effective capability set (`CapEff` of `/proc/self/status`)
+    /// holds capability number `capability` (e.g. 28, CAP_LEASE).
+    public static func hasEffectiveCapability(_ capability: Int) throws(ReadError) -> Bool {
+        let path = "/proc/self/status"
+        let text = try readText(path, limit: 64 << 10)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+              let mask = UInt64(String(line.dropFirst("CapEff:".count).filter { !$0.isWhitespace }), radix: 16) else {
+            throw ReadError(file: path, message: "no CapEff line")
+        }
+        return capability < 64 && mask & (1 << UInt64(capability)) != 0
+    }
+
     static func readText(_ path: String, limit: Int) throws(ReadError) -> String {
         do {
             return String(decoding: try RegularFileReader.read(path, limit: limit, followSymlinks: true), as: UTF8.self)

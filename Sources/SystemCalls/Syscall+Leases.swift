@@ -16,9 +16,10 @@ extension Syscall {
         case granted
         /// Another descriptor has the file open (EAGAIN).
         case heldOpenElsewhere
-        /// The filesystem or the system does not grant leases (EINVAL, e.g.
-        /// `fs.leases-enable=0` or a filesystem without lease support).
-        case unsupported
+        /// Not granted here: a filesystem without leases or
+        /// `fs.leases-enable=0` (EINVAL), or a file of another user without
+        /// CAP_LEASE (EACCES).
+        case unavailable
     }
 
     /// Opens a regular file only to lease it: read-only, never through a
@@ -37,8 +38,8 @@ extension Syscall {
             return .granted
         } catch where error.errno == .resourceTemporarilyUnavailable {
             return .heldOpenElsewhere
-        } catch where error.errno == .invalidArgument || error.errno == .noLocks {
-            return .unsupported
+        } catch where [.invalidArgument, .noLocks, .permissionDenied, .notPermitted].contains(error.errno) {
+            return .unavailable
         }
     }
 
@@ -47,6 +48,9 @@ extension Syscall {
     public static func releaseLease(_ fd: FileDescriptor, path: @autoclosure () -> String? = nil) throws(SystemCallError) {
         _ = try retryingEINTR("fcntl(F_SETLEASE)", path: path()) { vr_release_lease(fd.rawValue) }
     }
+
+    /// CAP_LEASE: leases on files of other users (a pod's files).
+    public static let leaseCapability = 28
 
     private static let leaseBreakSignalIgnored: Void = vr_ignore_lease_break_signal()
 }

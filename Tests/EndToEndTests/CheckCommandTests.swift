@@ -41,7 +41,7 @@ struct CheckCommandTests {
             "--state-dir", state, "--socket", node.directory.appending("api.sock"),
         ])
         #expect(status == 0, "\(lines.joined(separator: "\n"))")
-        #expect(lines.count == 11)
+        #expect(lines.count == 12)
         #expect(lines.allSatisfy { $0.hasPrefix("ok   ") || $0.hasPrefix("warn ") })
         #expect(line(lines, "kubelet root") == "ok   kubelet root: \(node.kubeletRoot): \(pods) pod directories")
         #expect(line(lines, "pod liveness") == "ok   pod liveness: kubelet pod cgroups found: \(node.cgroupRoot)/kubepods.slice")
@@ -52,9 +52,25 @@ struct CheckCommandTests {
         #expect(line(lines, "socket") == "ok   socket: \(node.directory.appending("api.sock")) is free")
         #expect(line(lines, "policy").hasPrefix("ok   policy: \(TestPolicies.singleSnapshot): valid: idle after "))
         #expect(line(lines, "mode").hasPrefix("ok   mode: reap: "), "no dryRun in the config: run reaps")
+        if isRoot {
+            #expect(line(lines, "file leases") == "ok   file leases: granted: a removal stops at a file another process holds open")
+        }
         // The same counts `--plan` gives.
         let reaps = node.expectations.filter { $0.verdict == "reap" }.count
         #expect(line(lines, "plan").hasPrefix("ok   plan: \(node.expectations.count) volumes: \(reaps) to reap ("), "\(line(lines, "plan"))")
+    }
+
+    @Test("without CAP_LEASE (the unit's bounding set before leases): a warning naming the capability and where to add it",
+          .enabled(if: isRoot, "needs root: setpriv drops a capability root has"))
+    func noLeaseCapability() throws {
+        let node = try ExampleNode()
+        defer { node.remove() }
+        let result = try ChildProcess.run("/usr/bin/setpriv", ["--bounding-set=-lease", PackagePaths.binary, "check",
+            "--kubelet-root", node.kubeletRoot, "--manifests", node.manifests, "--policy", TestPolicies.singleSnapshot,
+            "--state-dir", node.directory.appending("state"), "--socket", node.directory.appending("api.sock")])
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(line(lines, "file leases").hasPrefix("warn file leases: no CAP_LEASE: "), "\(result.stdout) \(result.stderr)")
+        #expect(line(lines, "file leases").contains("add CAP_LEASE"))
     }
 
     @Test("a broken node: no kubelet root, an unreadable policy, an API server on a closed port: fail lines with fixes, exit 1")
