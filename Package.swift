@@ -9,6 +9,15 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// The static stdlib's link arguments export every public symbol of every
+// package linked in (0.9 MiB .dynsym, 2.3 MiB .dynstr, 0.3 MiB .gnu.hash),
+// and the dynamic loader reads them all at every start, so they stay
+// resident. Nothing looks a symbol up in the executable: its RSS drops by
+// about 4 MiB (issue 22, bench/watch-scale).
+let releaseLinking: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux], configuration: .release)),
+]
+
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
@@ -131,7 +140,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 logging, lifecycle,
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: releaseLinking
         ),
         // One function per fuzzed parser, shared by the libFuzzer executables
         // (the separate package in Fuzz/) and the corpus replay test.

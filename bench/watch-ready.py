@@ -11,6 +11,9 @@ usage: watch-ready.py (--notify SOCKET | --stderr-line TEXT) [--log-line TEXT]
                      (and its seconds=... field, if any)
 --log FILE           copy the command's stderr there
 --settle SECONDS     wait this long after readiness before sampling VmHWM
+--peak-after TEXT    and sample it only once a stderr line containing TEXT
+                     arrived (the work after readiness that the peak must
+                     include, such as the daemon's first plan)
 --metrics SOCKET     before stopping, read the daemon's /metrics on the API
                      socket SOCKET (curl) and report the reconciles' total
                      duration (volume_reaper_reconcile_duration_seconds_sum)
@@ -39,7 +42,7 @@ def vmhwm_kb(pid):
 
 def main():
     args = sys.argv[1:]
-    notify = stderr_line = log_line = log_file = metrics = None
+    notify = stderr_line = log_line = log_file = metrics = peak_after = None
     settle, timeout = 1.0, 300.0
     while args and args[0] != "--":
         flag, value, args = args[0], args[1], args[2:]
@@ -53,6 +56,8 @@ def main():
             log_file = value
         elif flag == "--metrics":
             metrics = value
+        elif flag == "--peak-after":
+            peak_after = value
         elif flag == "--settle":
             settle = float(value)
         elif flag == "--timeout":
@@ -73,6 +78,7 @@ def main():
         env["NOTIFY_SOCKET"] = notify
 
     ready = threading.Event()
+    peak_work_done = threading.Event()
     marks = {}
     log = open(log_file, "w") if log_file else None
 
@@ -100,6 +106,8 @@ def main():
                 found = re.search(r"\bseconds=([0-9.]+)", line)
                 if found:
                     marks["logline_seconds"] = float(found.group(1))
+            if peak_after and peak_after in line:
+                peak_work_done.set()
             if stderr_line and not ready.is_set() and stderr_line in line:
                 marks["ready"] = now - start
                 ready.set()
@@ -127,6 +135,10 @@ def main():
         process.wait()
         sys.exit("not ready after %.0fs (exit status %s): %s" % (timeout, process.returncode, " ".join(command)))
     time.sleep(settle)
+    if peak_after and not peak_work_done.wait(timeout):
+        process.kill()
+        process.wait()
+        sys.exit("no stderr line with %r after %.0fs: %s" % (peak_after, timeout, " ".join(command)))
     hwm = vmhwm_kb(process.pid)
     reconcile = "nan"
     if metrics:

@@ -164,6 +164,8 @@ public struct NodeDiscoverer: Sendable {
                 errors.append("\(pluginPath): \(error)")
                 continue
             }
+            // Exactly: a volume's record is large, and a node has thousands.
+            pod.volumes.reserveCapacity(pod.volumes.count + volumeEntries.count)
             for volumeEntry in volumeEntries.sorted(by: { $0.name < $1.name }) {
                 guard let volumeName = volumeEntry.name.string else {
                     errors.append("\(pluginPath)/\(volumeEntry.name): not a UTF-8 name: not a kubelet volume directory")

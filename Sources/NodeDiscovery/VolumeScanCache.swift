@@ -11,7 +11,7 @@ public protocol VolumeScanSource: AnyObject, Sendable {
     /// `tableMounts`: the mount table's mount points at or under the volume now.
     func reusableScan(of path: String, tableMounts: [String]) -> VolumeScan?
     /// A walk discovery just made.
-    func walked(_ path: String, scan: VolumeScan, tableMounts: [String], directoryInodes: Set<UInt64>)
+    func walked(_ path: String, scan: VolumeScan, tableMounts: [String], directoryInodes: DirectoryInodes)
 }
 
 /// What the watcher and the kernel say about the volumes since the last
@@ -45,7 +45,7 @@ public struct VolumeScanCache: Sendable {
     struct Entry: Sendable {
         var scan: VolumeScan
         var tableMounts: [String]
-        var directoryInodes: Set<UInt64>
+        var directoryInodes: DirectoryInodes
         /// inotify watched the whole volume before the walk began, so any
         /// change after it is an event.
         var watchedWhenWalked: Bool
@@ -141,7 +141,7 @@ public final class VolumeScanCycle: VolumeScanSource {
         return entry.scan
     }
 
-    public func walked(_ path: String, scan: VolumeScan, tableMounts: [String], directoryInodes: Set<UInt64>) {
+    public func walked(_ path: String, scan: VolumeScan, tableMounts: [String], directoryInodes: DirectoryInodes) {
         let entry = VolumeScanCache.Entry(
             scan: scan, tableMounts: tableMounts, directoryInodes: directoryInodes,
             watchedWhenWalked: coverage.watched.contains(path)

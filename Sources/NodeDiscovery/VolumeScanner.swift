@@ -44,7 +44,8 @@ public struct VolumeScanner: Sendable {
         volumeNamed name: String, in parent: FileDescriptor, path: String, plugin: PluginName,
         skippingRootEntries: Set<FileName> = []
     ) -> VolumeScan {
-        walk(volumeNamed: name, in: parent, path: path, plugin: plugin, skippingRootEntries: skippingRootEntries).scan
+        let walks = walkTree(volumeNamed: name, in: parent, path: path, plugin: plugin, skippingRootEntries: skippingRootEntries)
+        return finish(walks, path: path, plugin: plugin)
     }
 
     /// `scan`, also returning the inodes of the directories it opened: the
@@ -52,10 +53,16 @@ public struct VolumeScanner: Sendable {
     public func walk(
         volumeNamed name: String, in parent: FileDescriptor, path: String, plugin: PluginName,
         skippingRootEntries: Set<FileName> = []
-    ) -> (scan: VolumeScan, directoryInodes: Set<UInt64>) {
+    ) -> (scan: VolumeScan, directoryInodes: DirectoryInodes) {
+        let walks = walkTree(volumeNamed: name, in: parent, path: path, plugin: plugin, skippingRootEntries: skippingRootEntries)
+        return (finish(walks, path: path, plugin: plugin), DirectoryInodes(walks.lazy.flatMap(\.directoryInodes)))
+    }
+
+    /// Walks the tree: one `TreeWalk` per thread that took part.
+    private func walkTree(
+        volumeNamed name: String, in parent: FileDescriptor, path: String, plugin: PluginName, skippingRootEntries: Set<FileName>
+    ) -> [TreeWalk] {
         var walk = TreeWalk(volumePath: path, plugin: plugin, skipped: skippingRootEntries)
-        // The table sees mounts the walk cannot reach (over files, under unreadable dirs).
-        let tableMounts = mountTable.mounts(atOrUnder: path).map(\.mountPoint)
 
         let rootStatus: FileStatus
         let root: OpenDirectory
@@ -65,14 +72,14 @@ public struct VolumeScanner: Sendable {
             rootStatus = try Syscall.statx(fd, path: path)
         } catch {
             walk.record(error, at: path)
-            return finish([walk], tableMounts: tableMounts, plugin: plugin)
+            return [walk]
         }
         walk.rootStatus = rootStatus
         walk.directoryInodes.append(rootStatus.inode)
         walk.tracker.note(rootStatus, countsAsEntry: false)
         if rootStatus.isMountRoot == true {
             walk.mountPaths.append(path)
-            return finish([walk], tableMounts: tableMounts, plugin: plugin)
+            return [walk]
         }
 
         var frontier = walk.list(root)
@@ -83,7 +90,7 @@ public struct VolumeScanner: Sendable {
         }
         guard workers > 1, frontier.count > 1 else {
             walk.drain(&frontier)
-            return finish([walk], tableMounts: tableMounts, plugin: plugin)
+            return [walk]
         }
 
         let shareCount = min(workers, frontier.count)
@@ -99,14 +106,14 @@ public struct VolumeScanner: Sendable {
             part.drain(&share)
             results.withLock { $0.append(part) }
         }
-        return finish([walk] + results.withLock { $0 }, tableMounts: tableMounts, plugin: plugin)
+        return [walk] + results.withLock { $0 }
     }
 
-    private func finish(_ walks: [TreeWalk], tableMounts: [String], plugin: PluginName) -> (scan: VolumeScan, directoryInodes: Set<UInt64>) {
-        var directoryInodes = Set<UInt64>()
+    private func finish(_ walks: [TreeWalk], path: String, plugin: PluginName) -> VolumeScan {
         var tracker = TreeTracker()
         var result = VolumeScan()
-        var mountPaths = Set(tableMounts)
+        // The table sees mounts the walk cannot reach (over files, under unreadable dirs).
+        var mountPaths = Set(mountTable.mounts(atOrUnder: path).map(\.mountPoint))
         var root = RootEntries()
         var csiMountDirectoryEntries: Int?
         for walk in walks {
@@ -116,7 +123,6 @@ public struct VolumeScanner: Sendable {
             result.unreadable += walk.unreadable
             result.vanishedDuringScan = result.vanishedDuringScan || walk.vanished
             root.merge(walk.rootEntries)
-            directoryInodes.formUnion(walk.directoryInodes)
             csiMountDirectoryEntries = csiMountDirectoryEntries ?? walk.csiMountDirectoryEntries
         }
         result.mounts = mountPaths.sorted().map {
@@ -133,7 +139,7 @@ public struct VolumeScanner: Sendable {
         result.holdsOnlyBookkeeping = Self.holdsOnlyBookkeeping(
             plugin: plugin, root: root, csiMountDirectoryEntries: csiMountDirectoryEntries
         )
-        return (result, directoryInodes)
+        return result
     }
 
     private static func date(_ time: KernelTime) -> Date { Date(timeIntervalSince1970: time.secondsSince1970) }

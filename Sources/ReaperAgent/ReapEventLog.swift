@@ -20,16 +20,15 @@ public struct ReapEventLog: Sendable {
     }
 
     public func record(_ report: ReapReport, plan: Plan) {
-        var logged = report.outcomes
-        if let repeats { logged = repeats.filter(report.outcomes) }
+        let logged = repeats?.fresh(report.outcomes) ?? Array(report.outcomes.indices)
         for alert in plan.alerts {
             var metadata = MessageID.orphanCircuitBreaker.metadata
             metadata["reason"] = .string(alert.code.rawValue)
             metadata["dry_run"] = .string(report.dryRun ? "true" : "false")
             logger.critical("\(alert.message)", metadata: metadata)
         }
-        for outcome in logged {
-            record(outcome, dryRun: report.dryRun)
+        for index in logged {
+            record(report.outcomes[index], dryRun: report.dryRun)
         }
         for directory in report.podDirectories {
             var metadata = MessageID.podDirectoryReaped.metadata
@@ -112,22 +111,31 @@ public struct ReapEventLog: Sendable {
 /// not logged again; any change, and every reap, refusal at the last check and
 /// failure, is.
 public final class RepeatedOutcomes: Sendable {
-    private let previous = Mutex<Set<String>>([])
+    /// An outcome as far as repetition goes. Its strings share the outcome's
+    /// storage: a node's worth of keys costs the set's table, no copies.
+    private struct Key: Hashable {
+        var action: ReapOutcome.Action
+        var path: String
+        var reasons: [Reason]
+    }
+
+    private let previous = Mutex<Set<Key>>([])
 
     public init() {}
 
-    func filter(_ outcomes: [ReapOutcome]) -> [ReapOutcome] {
-        var seen = Set<String>()
-        var fresh: [ReapOutcome] = []
+    /// The indices of the outcomes to log, in order.
+    func fresh(_ outcomes: [ReapOutcome]) -> [Int] {
+        var seen = Set<Key>()
+        var fresh: [Int] = []
         let before = previous.withLock { $0 }
-        for outcome in outcomes {
+        for (index, outcome) in outcomes.enumerated() {
             guard outcome.action == .wouldReap || outcome.action == .refusedByLimits else {
-                fresh.append(outcome)
+                fresh.append(index)
                 continue
             }
-            let key = "\(outcome.action)|\(outcome.verdict.path)|\(outcome.reasons.map(\.rawValue).joined(separator: ","))"
+            let key = Key(action: outcome.action, path: outcome.verdict.path, reasons: outcome.reasons)
             seen.insert(key)
-            if !before.contains(key) { fresh.append(outcome) }
+            if !before.contains(key) { fresh.append(index) }
         }
         previous.withLock { $0 = seen }
         return fresh

@@ -23,11 +23,27 @@ extension WatchEngine {
             }
             guard count > 0 else { return }
             let time = clock()
-            let parsed = VolumeWatcher.parseEvents(
-                UnsafeRawBufferPointer(rebasing: readBuffer[..<count]), skipping: InotifyMask.isDirectoryBrowse
-            )
-            ledger.noteEvents(parsed.count, at: time)
-            if !parsed.events.isEmpty { backlog.append((parsed.events, time)) }
+            var events: [InotifyEvent] = []
+            var records = 0
+            var lastUseWatch: Int32?
+            VolumeWatcher.forEachRecord(in: UnsafeRawBufferPointer(rebasing: readBuffer[..<count])) { record in
+                records += 1
+                if InotifyMask.isDirectoryBrowse(record.mask) { return }
+                // The bulk of a storm: a file used in a volume directory. One
+                // touch per run of such records on one watch; the rest queue in order.
+                if InotifyMask.isPlainUse(record.mask) {
+                    if record.wd == lastUseWatch { return }
+                    if let entry = table[record.wd], entry.kind == .volume {
+                        touch(entry.volume, at: time)
+                        lastUseWatch = record.wd
+                        return
+                    }
+                }
+                lastUseWatch = nil
+                events.append(record.event)
+            }
+            ledger.noteEvents(records, at: time)
+            if !events.isEmpty { backlog.append((events, time)) }
             if count < readBuffer.count / 2 { return }
         }
     }

@@ -96,11 +96,9 @@ extension WatchEngine {
     func watchDescriptor(for path: String) -> Int32? {
         if let wd = containerWatches[path] { return wd }
         if let root = volumes[path]?.root { return root }
-        var found: Int32?
-        for (wd, entry) in table where entry.kind == .volume {
-            guard let volume = volumePaths[entry.volume], fullPath(entry, volume: volume) == path else { continue }
-            found = max(found ?? wd, wd)
-        }
-        return found
+        return table.watchDescriptors(where: { entry in
+            guard entry.kind == .volume, let volume = volumePaths[entry.volume] else { return false }
+            return fullPath(entry, volume: volume) == path
+        }).last
     }
 }

@@ -30,7 +30,7 @@ extension WatchEngine {
     /// forgets volumes it did not find.
     func fullRescan() {
         ledger.noteRescan()
-        generation += 1
+        generation &+= 1
         let before = Set(volumes.keys)
         seenVolumes = []
         crawl(skipKnown: false)
@@ -38,9 +38,13 @@ extension WatchEngine {
         let seen = seenVolumes ?? []
         seenVolumes = nil
         guard !ledger.stopRequested else { return }
-        for volume in before.subtracting(seen) { forgetVolume(volume) }
-        for (wd, entry) in table where entry.generation < generation {
-            if entry.kind == .volume, let volume = volumePaths[entry.volume], volumes[volume]?.polled == true { continue }
+        forgetVolumes(before.subtracting(seen))
+        for wd in table.watchDescriptors(where: { $0.generation != generation }) {
+            if let entry = table[wd], entry.kind == .volume, let volume = volumePaths[entry.volume], volumes[volume]?.polled == true {
+                // Kept, and stamped so that the wrapping generation never meets it again.
+                table[wd]?.generation = generation
+                continue
+            }
             retire(wd)
         }
     }

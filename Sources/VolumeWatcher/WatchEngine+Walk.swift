@@ -72,6 +72,14 @@ extension WatchEngine {
     func enter(parent: FileDescriptor?, name: FileName, path: String, role: WatchRole) -> Frame? {
         noteDirectoryOpened()
         if case .volume(let volume) = role, volume == path { discovered(volume) }
+        // Most directories of a volume tree have no subdirectory: watch them,
+        // then look, and open and list only those that have one. A refused
+        // watch takes the long way below, which says why.
+        var watched = false
+        if let parent, name.string != nil, case .watched = addWatch(path: path, role: role) {
+            if hasNoSubdirectories(parent: parent, name: name) { return nil }
+            watched = true
+        }
         let fd: FileDescriptor
         do {
             fd = try Syscall.openDirectory(parent, name)
@@ -96,10 +104,9 @@ extension WatchEngine {
         }
 
         // A name that is not UTF-8 has no textual path: watch the directory we opened.
-        switch addWatch(path: name.string == nil ? "/proc/self/fd/\(fd.rawValue)/." : path, role: role) {
-        case .watched:
-            break
-        case .refused(let reason, let exhausted):
+        if !watched, case .refused(let reason, let exhausted) = addWatch(
+            path: name.string == nil ? "/proc/self/fd/\(fd.rawValue)/." : path, role: role
+        ) {
             if case .volume(let volume) = role {
                 if !exhausted {
                     logger.debug("cannot watch a volume directory, polling the volume", metadata: ["path": "\(path)", "error": "\(reason)"])
@@ -127,6 +134,21 @@ extension WatchEngine {
         }
         return Frame(fd: fd, path: path, role: role, entries: entries)
     }
+
+    /// Whether the directory `name` in `parent`, watched already, has no
+    /// subdirectory now: its link count is 2 (itself and `.`) on a file system
+    /// known to count subdirectories' `..` in it. A subdirectory made after
+    /// the watch was set is an event. Anything unsure says no.
+    func hasNoSubdirectories(parent: FileDescriptor, name: FileName) -> Bool {
+        guard let status = try? Syscall.statx(parent, name), status.isDirectory, status.linkCount == 2,
+              let type = mountTypes[status.mountID] else { return false }
+        return Self.linkCountingFileSystems.contains(type)
+    }
+
+    /// File systems whose directory link count is 2 + subdirectories (ext4 sets
+    /// 1 past 65,000 subdirectories, which says nothing); btrfs, overlayfs and
+    /// network file systems do not count them.
+    static let linkCountingFileSystems: Set<String> = ["ext2", "ext3", "ext4", "xfs", "tmpfs"]
 
     enum WatchOutcome {
         case watched(Int32)
@@ -177,7 +199,6 @@ extension WatchEngine {
             guard let id = volumes[volume]?.id else { return }
             let relative = path == volume ? "" : String(path[path.utf8.index(path.utf8.startIndex, offsetBy: volume.utf8.count + 1)...])
             table[wd] = WatchEntry(kind: .volume, volume: id, generation: generation, path: relative)
-            volumes[volume]?.watches.insert(wd)
             if relative.isEmpty { volumes[volume]?.root = wd }
         case .manifests(let name):
             table[wd] = WatchEntry(kind: .manifests, volume: -1, generation: generation, path: path)
@@ -200,10 +221,7 @@ extension WatchEngine {
     func dropIndexes(_ wd: Int32, _ entry: WatchEntry) {
         switch entry.kind {
         case .volume:
-            if let volume = volumePaths[entry.volume] {
-                volumes[volume]?.watches.remove(wd)
-                if volumes[volume]?.root == wd { volumes[volume]?.root = nil }
-            }
+            if let volume = volumePaths[entry.volume], volumes[volume]?.root == wd { volumes[volume]?.root = nil }
         case .manifests:
             manifestWatches.removeValue(forKey: wd)
         default:
@@ -223,10 +241,10 @@ extension WatchEngine {
     /// A directory moved out of its place (`relative` to the volume root): its
     /// watches no longer say where it is.
     func retireSubtree(_ relative: String, in volume: String) {
-        guard let state = volumes[volume] else { return }
+        guard let id = volumes[volume]?.id else { return }
         let prefix = relative + "/"
-        for wd in state.watches {
-            if let entry = table[wd], entry.path == relative || entry.path.hasPrefix(prefix) { retire(wd) }
+        for wd in table.watchDescriptors(where: { $0.volume == id && ($0.path == relative || $0.path.hasPrefix(prefix)) }) {
+            retire(wd)
         }
     }
 
@@ -245,19 +263,28 @@ extension WatchEngine {
     }
 
     func forgetVolume(_ volume: String) {
-        guard let state = volumes[volume] else { return }
-        for wd in state.watches { retire(wd) }
-        volumes.removeValue(forKey: volume)
-        volumePaths.removeValue(forKey: state.id)
-        if state.polled { polledCount -= 1 }
-        pendingTouches.removeValue(forKey: state.id)
-        ledger.forget(volume)
-        logger.debug("volume gone", metadata: ["path": "\(volume)"])
+        forgetVolumes([volume])
+    }
+
+    /// Forgets volumes and retires their watches, in one scan of the table.
+    func forgetVolumes(_ gone: some Collection<String>) {
+        let states = gone.compactMap { volumes[$0] }
+        guard !states.isEmpty else { return }
+        let ids = Set(states.map(\.id))
+        for wd in table.watchDescriptors(where: { $0.kind == .volume && ids.contains($0.volume) }) { retire(wd) }
+        for volume in gone {
+            guard let state = volumes.removeValue(forKey: volume) else { continue }
+            volumePaths.removeValue(forKey: state.id)
+            if state.polled { polledCount -= 1 }
+            pendingTouches.removeValue(forKey: state.id)
+            ledger.forget(volume)
+            logger.debug("volume gone", metadata: ["path": "\(volume)"])
+        }
     }
 
     func forgetSubtree(_ path: String) {
         let prefix = path + "/"
-        for volume in volumes.keys where volume.hasPrefix(prefix) { forgetVolume(volume) }
+        forgetVolumes(volumes.keys.filter { $0.hasPrefix(prefix) })
         for (watched, wd) in containerWatches where watched == path || watched.hasPrefix(prefix) { retire(wd) }
     }
 

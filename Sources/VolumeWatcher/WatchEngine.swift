@@ -27,18 +27,26 @@ enum WatchRole: Hashable {
 }
 
 /// What a watch descriptor stands for, kept small: on a large node there is
-/// one per directory (about 40 bytes each, names of 15 bytes or less inline).
+/// one per directory (24 bytes each in the table, paths of 15 bytes or less inline).
 struct WatchEntry {
     enum Kind: UInt8 { case kubeletRoot, pods, pod, podVolumes, plugin, volume, manifests }
 
-    var kind: Kind
-    /// The volume's id for `.volume`, else -1.
-    var volume: Int32
-    /// The rescan that last confirmed this watch; older ones are dropped after a rescan.
-    var generation: UInt32
     /// `.volume`: the path below the volume root ("" for the root itself);
     /// otherwise the absolute path.
     var path: String
+    /// The volume's id for `.volume`, else -1.
+    var volume: Int32
+    /// The rescan that last confirmed this watch (wrapping); the others are
+    /// dropped after a rescan.
+    var generation: UInt16
+    var kind: Kind
+
+    init(kind: Kind, volume: Int32, generation: UInt16, path: String) {
+        self.path = path
+        self.volume = volume
+        self.generation = generation
+        self.kind = kind
+    }
 }
 
 /// What the poll fallback compares: a change in any of these is an access.
@@ -57,7 +65,6 @@ struct VolumeState {
     var id: Int32
     /// The watch on the volume's root directory (the topmost, when a mount covers it).
     var root: Int32?
-    var watches: Set<Int32> = []
     var polled = false
     var fingerprint: TreeFingerprint?
 }
@@ -77,7 +84,7 @@ final class WatchEngine {
     let readBuffer: UnsafeMutableRawBufferPointer
 
     /// wd -> what it watches: the O(1) map from an event to its volume.
-    var table: [Int32: WatchEntry] = [:]
+    var table = WatchTable()
     /// Watches above volume level, by path (few; for removing subtrees).
     var containerWatches: [String: Int32] = [:]
     /// Manifest watches; the value names the file watched through its directory.
@@ -88,7 +95,7 @@ final class WatchEngine {
     var polledCount = 0
     /// Watches we removed whose `IN_IGNORED` has not arrived yet.
     var retiring: Set<Int32> = []
-    var generation: UInt32 = 1
+    var generation: UInt16 = 1
     /// Events read but not handled yet, with their arrival time. Walks read
     /// the queue while they work (so their own directory opens cannot overflow
     /// it) and leave the events here.

@@ -180,20 +180,40 @@ enum InotifyMask {
     static func isDirectoryBrowse(_ mask: UInt32) -> Bool {
         mask & isDirectory != 0 && mask & (open | access) != 0 && mask & ~(open | access | isDirectory) == 0
     }
+
+    /// Inside a volume, a record that only says the volume was used: no
+    /// directory appeared or moved away, no watch ended. Touching the volume
+    /// is all its handling.
+    static func isPlainUse(_ mask: UInt32) -> Bool {
+        if mask & (queueOverflow | ignored | unmount | deleteSelf | moveSelf) != 0 { return false }
+        return mask & isDirectory == 0 || mask & (create | movedTo | movedFrom) == 0
+    }
+}
+
+/// One record as `read(2)` left it; its name still points into the buffer.
+struct RawInotifyRecord {
+    var wd: Int32
+    var mask: UInt32
+    var cookie: UInt32
+    /// The name's bytes up to its NUL.
+    var name: UnsafeRawBufferPointer
+
+    var event: InotifyEvent {
+        InotifyEvent(wd: wd, mask: mask, cookie: cookie, name: String(decoding: name, as: UTF8.self))
+    }
 }
 
 extension VolumeWatcher {
     /// Parses a buffer filled by `read(2)` on an inotify descriptor: variable-length
     /// `struct inotify_event` records. A truncated trailing record is dropped.
     public static func parseEvents(_ buffer: UnsafeRawBufferPointer) -> [InotifyEvent] {
-        parseEvents(buffer, skipping: { _ in false }).events
+        var events: [InotifyEvent] = []
+        forEachRecord(in: buffer) { events.append($0.event) }
+        return events
     }
 
-    /// Parses records, dropping those whose mask `skip` accepts without
-    /// decoding their names; also returns how many records there were.
-    static func parseEvents(_ buffer: UnsafeRawBufferPointer, skipping skip: (UInt32) -> Bool) -> (events: [InotifyEvent], count: Int) {
-        var events: [InotifyEvent] = []
-        var count = 0
+    /// Calls `body` with each whole record of `buffer`, decoding nothing.
+    static func forEachRecord(in buffer: UnsafeRawBufferPointer, _ body: (RawInotifyRecord) -> Void) {
         var offset = 0
         while offset + InotifyEvent.headerSize <= buffer.count {
             let wd = Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self))
@@ -202,18 +222,11 @@ extension VolumeWatcher {
             let length = Int(UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)))
             let nameStart = offset + InotifyEvent.headerSize
             let end = nameStart + length
-            guard length >= 0, end <= buffer.count else { break }
-            count += 1
+            guard end <= buffer.count else { return }
             offset = end
-            if skip(mask) { continue }
-            var name = ""
-            if length > 0 {
-                let bytes = UnsafeRawBufferPointer(rebasing: buffer[nameStart..<end])
-                let terminator = bytes.firstIndex(of: 0) ?? bytes.count
-                name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<terminator]), as: UTF8.self)
-            }
-            events.append(InotifyEvent(wd: wd, mask: mask, cookie: cookie, name: name))
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[nameStart..<end])
+            let name = UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.firstIndex(of: 0) ?? bytes.count)])
+            body(RawInotifyRecord(wd: wd, mask: mask, cookie: cookie, name: name))
         }
-        return (events, count)
     }
 }

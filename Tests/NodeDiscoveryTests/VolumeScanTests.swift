@@ -293,6 +293,52 @@ struct VolumeScanTests {
         #expect(parallel.unreadable.isEmpty && !parallel.vanishedDuringScan && !parallel.holdsOnlyBookkeeping)
     }
 
+    @Test("the walk keeps every directory's inode and no file's, with one thread or four; find(1) agrees")
+    func directoryInodesMatchFind() throws {
+        let tree = try KubeletTree("inodes")
+        defer { tree.remove() }
+        let volume = try tree.volume()
+        for top in 0..<12 {
+            for sub in 0..<3 {
+                try tree.makeDirectory("\(volume)/top-\(top)/sub-\(sub)/leaf")
+                try tree.write("\(volume)/top-\(top)/sub-\(sub)/file", bytes: 10)
+            }
+        }
+        let directories = try tree.sh("find '\(volume)' -type d -printf '%i\\n'").split(separator: "\n").map { UInt64($0)! }
+        let files = try tree.sh("find '\(volume)' -type f -printf '%i\\n'").split(separator: "\n").map { UInt64($0)! }
+        #expect(directories.count == 1 + 12 * 3 * 2 + 12)
+
+        let mounts = try MountTable.read()
+        let parent = try Syscall.openDirectory(nil, (volume as NSString).deletingLastPathComponent)
+        defer { Syscall.close(parent) }
+        for workers in [1, 4] {
+            let inodes = VolumeScanner(mountTable: mounts, workers: workers)
+                .walk(volumeNamed: "scratch", in: parent, path: volume, plugin: .emptyDir).directoryInodes
+            #expect(inodes.count == directories.count, "workers: \(workers)")
+            for inode in directories {
+                #expect(!inodes.isDisjoint(with: [inode]), "directory inode \(inode) missing, workers: \(workers)")
+            }
+            #expect(inodes.isDisjoint(with: Set(files)), "a file's inode was kept, workers: \(workers)")
+            #expect(inodes.isDisjoint(with: []))
+        }
+    }
+
+    @Test("directory inodes survive their compact encoding: any width, duplicates, neighbours told apart")
+    func directoryInodesEncoding() {
+        let kept: [UInt64] = [UInt64.max, 0, 1, 127, 128, 129, 16_383, 16_384, 1 << 40, (1 << 40) + 1, 1 << 63, 128, 1]
+        let inodes = DirectoryInodes(kept)
+        #expect(inodes.count == Set(kept).count)
+        for inode in kept {
+            #expect(!inodes.isDisjoint(with: [inode]), "\(inode) lost")
+        }
+        for absent: UInt64 in [2, 126, 130, 16_382, 16_385, (1 << 40) - 1, (1 << 40) + 2, (1 << 63) - 1, (1 << 63) + 1, UInt64.max - 1] {
+            #expect(inodes.isDisjoint(with: [absent]), "\(absent) matched")
+        }
+        #expect(DirectoryInodes([UInt64]()).isDisjoint(with: [0, 1]))
+        // Dense inodes, as a tree's usually are, cost a byte each.
+        #expect(DirectoryInodes(UInt64(5_000_000)..<5_001_000).encodedBytes < 1_010)
+    }
+
     @Test("a flock-held directory inside a volume, or its root, is reported; released, it is not")
     func lockHeld() throws {
         let tree = try KubeletTree("flock")

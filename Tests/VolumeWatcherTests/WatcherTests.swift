@@ -84,6 +84,28 @@ struct WatcherTests {
         }
     }
 
+    @Test("a directory without subdirectories at the crawl is watched unlisted; one made in it later is watched too")
+    func subdirectoryInCrawledLeaf() async throws {
+        let tree = try PodTree("leaf")
+        defer { tree.remove() }
+        // `leaf` and `other/leaf` have files but no subdirectory: the crawl watches them without listing them.
+        let volume = try tree.makeVolume(podA, "v", directories: ["leaf", "other/leaf"])
+        let sentinel = try tree.makeVolume(podB, "sentinel")
+        let watcher = makeWatcher(tree)
+        try await withRunningWatcher(watcher) { watcher in
+            #expect(watcher.watchDescriptor(for: volume + "/leaf") != nil)
+            #expect(watcher.watchDescriptor(for: volume + "/other/leaf") != nil)
+            // pods, 2 x (pod, volumes/, plugin), v with leaf, other and other/leaf, sentinel.
+            #expect(watcher.status.watches == 1 + 2 * 3 + 4 + 1)
+            try shell("mkdir -p '\(volume)/leaf/new/deeper' && echo x > '\(volume)/leaf/new/deeper/f'")
+            #expect(await eventually { watcher.watchDescriptor(for: volume + "/leaf/new/deeper") != nil })
+            #expect(try await barrier(watcher, sentinelVolume: sentinel))
+            try shell("cat '\(volume)/leaf/new/deeper/f' > /dev/null")
+            var log = DrainLog()
+            #expect(await log.waitForAccess(volume, on: watcher))
+        }
+    }
+
     @Test("a deleted volume and a deleted pod are reported as removed")
     func deletedVolume() async throws {
         let tree = try PodTree("delete")
