@@ -43,6 +43,18 @@ public struct Pod: Sendable, Hashable {
     public static let configHashAnnotation = "kubernetes.io/config.hash"
     public static let configMirrorAnnotation = "kubernetes.io/config.mirror"
 
+    /// Whether a reconcile could judge this pod otherwise than `other`: any
+    /// field but the annotations differs, or an annotation in `annotationKeys`
+    /// (nil: every annotation). A pod source wakes no cycle for a change that
+    /// is not one of these (a workload's own annotation, a resourceVersion).
+    public func differsForReconcile(from other: Pod, annotationKeys: Set<String>?) -> Bool {
+        guard uid == other.uid, name == other.name, namespace == other.namespace, phase == other.phase, owners == other.owners,
+              lastContainerFinishedAt == other.lastContainerFinishedAt, source == other.source
+        else { return true }
+        guard let annotationKeys else { return annotations != other.annotations }
+        return annotationKeys.contains { annotations[$0] != other.annotations[$0] }
+    }
+
     /// Whether `phase` is a terminal one (no container will run again).
     public var isTerminated: Bool { phase == "Succeeded" || phase == "Failed" }
 
