@@ -46,9 +46,15 @@ ssize_t vr_getdents64(int fd, void *buffer, size_t length) {
 }
 
 int vr_statx(int dirfd, const char *path, int flags, vr_statx_t *out) {
+    return vr_statx_fields(dirfd, path, flags, 1, out);
+}
+
+int vr_statx_fields(int dirfd, const char *path, int flags, int withBirthTime, vr_statx_t *out) {
+    // No memset: a successful statx writes the whole struct (the kernel
+    // zeroes what it does not fill), and a failed one is not read.
     struct statx sx;
-    memset(&sx, 0, sizeof sx);
-    int rc = statx(dirfd, path, flags, STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &sx);
+    unsigned int mask = STATX_BASIC_STATS | STATX_MNT_ID | (withBirthTime ? STATX_BTIME : 0);
+    int rc = statx(dirfd, path, flags, mask, &sx);
     if (rc != 0) return rc;
     out->mask = sx.stx_mask;
     out->attributes = sx.stx_attributes;

@@ -7,14 +7,21 @@ import SystemCalls
 /// `st_dev` alone misses same-file-system bind mounts, so discovery combines
 /// this table with `statx`'s mount-root attribute (design §5.2).
 public struct MountTable: Sendable, Hashable {
-    public var mounts: [MountInfo]
+    public var mounts: [MountInfo] {
+        didSet { index = MountIndex(mounts) }
+    }
     /// The mount ID of each entry of `mounts` (what `statx` reports as
     /// `stx_mnt_id`); 0 when the table was built by hand.
     public var mountIDs: [UInt64]
+    /// `mounts` sorted for lookups, rebuilt whenever `mounts` changes: a
+    /// cycle asks once or twice per volume, and a node with a thousand
+    /// volumes has about as many mounts.
+    private var index: MountIndex
 
     public init(mounts: [MountInfo]) {
         self.mounts = mounts
         mountIDs = Array(repeating: 0, count: mounts.count)
+        index = MountIndex(mounts)
     }
 
     /// A mountinfo larger than this is refused (a node with 100,000 mounts has about 16 MiB).
@@ -49,6 +56,7 @@ public struct MountTable: Sendable, Hashable {
         }
         self.mounts = mounts
         mountIDs = ids
+        index = MountIndex(mounts)
     }
 
     /// mountinfo writes space, tab, newline and backslash as `\ooo` octal.
@@ -68,18 +76,61 @@ public struct MountTable: Sendable, Hashable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Mounts at `path` or anywhere below it.
+    /// Mounts at `path` or anywhere below it, in table order.
     public func mounts(atOrUnder path: String) -> [MountInfo] {
         // `/a/b/` names `/a/b`: a trailing slash must not hide a mount at the path itself.
         let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
         let prefix = trimmed.hasSuffix("/") ? trimmed : trimmed + "/"
-        return mounts.filter { $0.mountPoint == trimmed || $0.mountPoint.hasPrefix(prefix) }
+        let isUnder = { (mountPoint: String) in mountPoint == trimmed || mountPoint.hasPrefix(prefix) }
+        return index.positions(startingWith: trimmed, in: mounts, where: isUnder).map { mounts[$0] }
     }
 
     /// The file system type mounted at exactly `path` (the topmost mount wins).
     public func filesystemType(at path: String) -> String? {
-        mounts.last { $0.mountPoint == path }?.filesystemType
+        index.topmostType[path]
     }
+}
+
+/// Positions in a mount table, sorted so the mounts under a path are found
+/// without testing every mount. String comparison is by canonical
+/// equivalence; for ASCII text that is byte comparison, so ASCII mount
+/// points are kept in byte order (those a path's bytes start are together,
+/// right where the path would sort) and any other is always tested.
+struct MountIndex: Sendable, Hashable {
+    /// Positions of the ASCII mount points, by their bytes.
+    private var asciiOrder: [Int] = []
+    /// Positions of the others, in table order.
+    private var others: [Int] = []
+    /// The file system type of the last mount at each mount point.
+    private(set) var topmostType: [String: String] = [:]
+
+    init(_ mounts: [MountInfo]) {
+        for (position, mount) in mounts.enumerated() {
+            if Self.isASCII(mount.mountPoint) { asciiOrder.append(position) } else { others.append(position) }
+            topmostType[mount.mountPoint] = mount.filesystemType
+        }
+        asciiOrder.sort { mounts[$0].mountPoint.utf8.lexicographicallyPrecedes(mounts[$1].mountPoint.utf8) }
+    }
+
+    /// Ascending positions of the mounts `isUnder` accepts, which must
+    /// accept only mount points that start with `text`.
+    func positions(startingWith text: String, in mounts: [MountInfo], where isUnder: (String) -> Bool) -> [Int] {
+        // A non-ASCII path may equal ASCII text canonically (U+212A is K): test every mount.
+        guard Self.isASCII(text) else { return mounts.indices.filter { isUnder(mounts[$0].mountPoint) } }
+        var found = others.filter { isUnder(mounts[$0].mountPoint) }
+        var low = 0, high = asciiOrder.count
+        while low < high {
+            let middle = (low + high) / 2
+            if mounts[asciiOrder[middle]].mountPoint.utf8.lexicographicallyPrecedes(text.utf8) { low = middle + 1 } else { high = middle }
+        }
+        while low < asciiOrder.count, mounts[asciiOrder[low]].mountPoint.utf8.starts(with: text.utf8) {
+            if isUnder(mounts[asciiOrder[low]].mountPoint) { found.append(asciiOrder[low]) }
+            low += 1
+        }
+        return found.sorted()
+    }
+
+    private static func isASCII(_ text: String) -> Bool { text.utf8.allSatisfy { $0 < 0x80 } }
 }
 
 /// A mountinfo file that could not be read as one.

@@ -268,7 +268,7 @@ struct TreeWalk: Sendable {
             let fd = try Syscall.openDirectory(pending.parent.fd, pending.name)
             let directory = OpenDirectory(fd: fd, place: TreePlace(parent: pending.parent.place, name: pending.name), depth: pending.parent.depth + 1)
             // The entry may have been swapped between listing and open.
-            let opened = try Syscall.statx(fd)
+            let opened = try Syscall.statx(fd, fields: .withoutBirthTime)
             guard opened.inode == pending.listed.inode, opened.device == pending.listed.device else {
                 vanished = true
                 return nil
@@ -307,7 +307,7 @@ struct TreeWalk: Sendable {
                 if atRoot, !skipped.isEmpty, skipped.contains(entry.fileName) { return }
                 let status: FileStatus
                 do throws(SystemCallError) {
-                    status = try Syscall.statx(directory.fd, entry)
+                    status = try Syscall.statx(directory.fd, entry, fields: .withoutBirthTime)
                 } catch {
                     record(error, at: directory.place.path + "/" + entry.fileName.description)
                     return

@@ -11,6 +11,14 @@ public protocol PodSource: Sendable {
     func currentSnapshot() -> PodSnapshot
     /// How the source is doing, for `/healthz`, `status`, `STATUS=` and metrics.
     func status() -> PodSourceStatus
+    /// The pod annotations the reconciler reads (`Policy.annotationKeysRead`):
+    /// a change of any other one need not start a reconcile.
+    func setAnnotationKeysRead(_ keys: Set<String>)
+}
+
+extension PodSource {
+    /// The files source reconciles on file events, not on what changed in them.
+    public func setAnnotationKeysRead(_ keys: Set<String>) {}
 }
 
 /// Why a request to the API server or the kubelet gave no usable answer.

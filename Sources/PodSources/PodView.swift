@@ -32,6 +32,9 @@ final class PodView: Sendable {
         /// (no DELETE event took them), and the fingerprint of that answer:
         /// held until the view's fingerprint moves on.
         var dropped: (uids: Set<String>, fingerprint: String?) = ([], nil)
+        /// The annotations the reconciler reads (`Policy.annotationKeysRead`);
+        /// nil until the daemon says: every annotation change wakes a cycle.
+        var annotationKeysRead: Set<String>?
     }
 
     let kind: PodSourceKind
@@ -54,6 +57,12 @@ final class PodView: Sendable {
     }
 
     func finish() { changeContinuation.finish() }
+
+    /// From now on, a change of any other annotation is kept in the view but
+    /// starts no reconcile (see `Pod.differsForReconcile`).
+    func setAnnotationKeysRead(_ keys: Set<String>) {
+        state.withLock { $0.annotationKeysRead = keys }
+    }
 
     // MARK: Readers
 
@@ -146,7 +155,7 @@ final class PodView: Sendable {
             // that keeps the volume win (design §4 rule 3).
             var listed: [String: [Pod]] = [:]
             for pod in pods { listed[pod.uid, default: []].append(pod) }
-            let changed = listed != state.pods || !state.synced
+            let changed = !state.synced || Self.differsForReconcile(listed, state.pods, annotationKeys: state.annotationKeysRead)
             let before = Self.contentFingerprint(state, kind: kind)
             let previous = Set(state.pods.keys)
             state.pods = listed
@@ -168,7 +177,8 @@ final class PodView: Sendable {
     /// ADDED, MODIFIED or DELETED: the pods change, the refresh time does not
     /// (a single event vouches for one pod, not for the view). Most MODIFIED
     /// events touch only fields the reconciler does not read (conditions,
-    /// probes, IPs): those change nothing and start no reconcile.
+    /// probes, IPs, a workload's own annotations): the view keeps the new
+    /// document, but starts no reconcile for it.
     func apply(event type: String, pod: Pod, resourceVersion: String?) {
         update { state in
             if let resourceVersion { state.resourceVersion = resourceVersion }
@@ -179,10 +189,22 @@ final class PodView: Sendable {
             if type == "DELETED" {
                 return state.pods.removeValue(forKey: pod.uid) != nil
             }
-            guard state.pods[pod.uid] != [pod] else { return false }
-            state.pods[pod.uid] = [pod]
-            return true
+            guard let previous = state.pods.updateValue([pod], forKey: pod.uid), previous.count == 1 else { return true }
+            return previous[0].differsForReconcile(from: pod, annotationKeys: state.annotationKeysRead)
         }
+    }
+
+    /// Whether two views' pods (by UID, every document of each) differ in
+    /// anything a reconcile reads.
+    private static func differsForReconcile(_ new: [String: [Pod]], _ old: [String: [Pod]], annotationKeys: Set<String>?) -> Bool {
+        guard new.count == old.count else { return true }
+        for (uid, documents) in new {
+            guard let before = old[uid], before.count == documents.count else { return true }
+            for (document, earlier) in zip(documents, before) where document.differsForReconcile(from: earlier, annotationKeys: annotationKeys) {
+                return true
+            }
+        }
+        return false
     }
 
     /// A BOOKMARK: everything up to `resourceVersion` was sent; the view is
@@ -304,4 +326,5 @@ protocol ViewBackedPodSource: PodSource {
 extension ViewBackedPodSource {
     public func currentSnapshot() -> PodSnapshot { view.snapshot() }
     public func status() -> PodSourceStatus { view.status() }
+    public func setAnnotationKeysRead(_ keys: Set<String>) { view.setAnnotationKeysRead(keys) }
 }

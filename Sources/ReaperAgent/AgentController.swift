@@ -101,6 +101,7 @@ public final class AgentController: AgentAPIProvider, Sendable {
         if let clusterEvents { observers.append(ClusterEventsObserver(recorder: clusterEvents)) }
         self.observers = observers
         state = Mutex(State(policy: policy, dryRun: dryRun))
+        pods.setAnnotationKeysRead(policy.annotationKeysRead)
         AgentMode.set(dryRun: dryRun)
         metrics.recordDryRun(dryRun)
         // The source's state at each scrape, not only after each cycle: a
@@ -360,6 +361,8 @@ public final class AgentController: AgentAPIProvider, Sendable {
         do {
             let (policy, source) = try await work.run { try PolicyLoader.resolveDefault(explicitPath: explicitPath) }
             state.withLock { $0.policy = policy }
+            // Before the reload's cycle: a change of a newly read annotation wakes the next.
+            pods.setAnnotationKeysRead(policy.annotationKeysRead)
             logger.notice("policy reloaded", metadata: ["policy": "\(source)"])
         } catch {
             logger.error("policy reload failed; keeping the previous policy", metadata: ["error": "\(error)"])

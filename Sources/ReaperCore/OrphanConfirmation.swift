@@ -69,7 +69,7 @@ public enum OrphanConfirmation {
         var present = Set<String>()
         for directory in input.inventory.pods where directory.kind == .uid {
             present.insert(directory.uid)
-            if !input.manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty {
+            if input.manifests.describesAnyPod(matching: directory.uid, kind: directory.kind) {
                 if input.orphanObservations[directory.uid] != nil { update.forget.append(directory.uid) }
                 continue
             }

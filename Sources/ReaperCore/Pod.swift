@@ -43,6 +43,18 @@ public struct Pod: Sendable, Hashable {
     public static let configHashAnnotation = "kubernetes.io/config.hash"
     public static let configMirrorAnnotation = "kubernetes.io/config.mirror"
 
+    /// Whether a reconcile could judge this pod otherwise than `other`: any
+    /// field but the annotations differs, or an annotation in `annotationKeys`
+    /// (nil: every annotation). A pod source wakes no cycle for a change that
+    /// is not one of these (a workload's own annotation, a resourceVersion).
+    public func differsForReconcile(from other: Pod, annotationKeys: Set<String>?) -> Bool {
+        guard uid == other.uid, name == other.name, namespace == other.namespace, phase == other.phase, owners == other.owners,
+              lastContainerFinishedAt == other.lastContainerFinishedAt, source == other.source
+        else { return true }
+        guard let annotationKeys else { return annotations != other.annotations }
+        return annotationKeys.contains { annotations[$0] != other.annotations[$0] }
+    }
+
     /// Whether `phase` is a terminal one (no container will run again).
     public var isTerminated: Bool { phase == "Succeeded" || phase == "Failed" }
 
@@ -98,7 +110,13 @@ public struct PodSnapshot: Sendable, Hashable {
     /// the last good answer's request was sent.
     public var refreshedAt: Date?
     public var errors: [ManifestError]
-    public var pods: [Pod]
+    public var pods: [Pod] {
+        didSet { index = PodDirectoryIndex(pods) }
+    }
+    /// `pods` by the directory names they describe, rebuilt whenever `pods`
+    /// changes: a reconcile asks once per pod directory, and a scan of every
+    /// pod for each made a cycle O(pods × directories).
+    private var index: PodDirectoryIndex
     /// Which write of the source this is: for files, a digest of every file's
     /// name, device, inode, size, mtime and ctime; for the network sources,
     /// the view's resource version and refresh time. Two snapshots with another
@@ -134,6 +152,7 @@ public struct PodSnapshot: Sendable, Hashable {
         self.refreshedAt = refreshedAt
         self.errors = errors
         self.pods = pods
+        index = PodDirectoryIndex(pods)
         self.fingerprint = fingerprint
         self.synced = synced
         self.resourceVersion = resourceVersion
@@ -148,10 +167,57 @@ public struct PodSnapshot: Sendable, Hashable {
     /// The documents that describe the pod directory `uid`: by `metadata.uid`,
     /// and for a static pod's config hash also by its Node-owned mirror pod
     /// (`Pod.describesStaticPod`).
+    /// In the order `pods` lists them; duplicates (two documents with one
+    /// UID) all count.
     public func pods(matching uid: String, kind: PodDirectoryKind) -> [Pod] {
-        pods.filter { pod in
-            kind == .configHash ? pod.describesStaticPod(uid) : pod.uid == uid
+        index.positions(matching: uid, kind: kind).map { pods[$0] }
+    }
+
+    /// Whether any document describes the pod directory `uid`, without
+    /// gathering them.
+    public func describesAnyPod(matching uid: String, kind: PodDirectoryKind) -> Bool {
+        !index.positions(matching: uid, kind: kind).isEmpty
+    }
+}
+
+/// Positions in a snapshot's `pods`, by the pod directory name each document
+/// describes (`PodSnapshot.pods(matching:kind:)`). Derived from `pods`, so two
+/// snapshots with equal pods have equal indexes.
+struct PodDirectoryIndex: Sendable, Hashable {
+    /// By `metadata.uid`: what a UID directory, and a static pod's config-hash
+    /// directory as the kubelet's `/pods` lists it, match.
+    private var byUID: [String: [Int]] = [:]
+    /// Node-owned mirror pods by their `config.mirror` hash; only a
+    /// config-hash directory matches these (`Pod.describesStaticPod`).
+    private var mirrorsByHash: [String: [Int]] = [:]
+
+    init(_ pods: [Pod]) {
+        for (position, pod) in pods.enumerated() {
+            byUID[pod.uid, default: []].append(position)
+            if let hash = pod.annotations[Pod.configMirrorAnnotation], pod.uid != hash, pod.owners.contains(where: { $0.kind == "Node" }) {
+                mirrorsByHash[hash, default: []].append(position)
+            }
         }
+    }
+
+    /// Ascending positions of the documents that describe directory `name`.
+    func positions(matching name: String, kind: PodDirectoryKind) -> [Int] {
+        let own = byUID[name] ?? []
+        guard kind == .configHash, let mirrors = mirrorsByHash[name] else { return own }
+        // Both lists ascend and share no position (a mirror's UID is not the hash): merge.
+        var merged: [Int] = []
+        merged.reserveCapacity(own.count + mirrors.count)
+        var ownIndex = 0, mirrorIndex = 0
+        while ownIndex < own.count || mirrorIndex < mirrors.count {
+            if mirrorIndex == mirrors.count || (ownIndex < own.count && own[ownIndex] < mirrors[mirrorIndex]) {
+                merged.append(own[ownIndex])
+                ownIndex += 1
+            } else {
+                merged.append(mirrors[mirrorIndex])
+                mirrorIndex += 1
+            }
+        }
+        return merged
     }
 }
 

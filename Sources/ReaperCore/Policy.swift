@@ -91,6 +91,13 @@ public struct Policy: Sendable, Hashable {
 
     public init() {}
 
+    /// Every pod annotation the reconciler reads under this policy: a change
+    /// of any other annotation cannot change a plan (`Pod.differsForReconcile`).
+    /// A new read of an annotation in `Reconciler` must be added here.
+    public var annotationKeysRead: Set<String> {
+        [annotation.key, pods.protectAnnotation, Pod.configMirrorAnnotation, Pod.configHashAnnotation]
+    }
+
     /// The built-in defaults, identical to `policies/default.yaml`.
     public static let defaults = Policy()
 }

@@ -107,7 +107,7 @@ public enum Reconciler {
     /// the plan confirmed reach this last check.
     public static func orphanKeepReasons(_ directory: PodDirectory, manifests: PodSnapshot, policy: Policy, now: Date) -> [Reason] {
         if directory.kind != .uid { return [.staticPod] }
-        if !manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty { return [.podStateChanged] }
+        if manifests.describesAnyPod(matching: directory.uid, kind: directory.kind) { return [.podStateChanged] }
         return OrphanSnapshotJudgement(manifests: manifests, policy: policy, now: now, boot: nil, observations: nil).keepReasons(for: directory)
     }
 
@@ -257,7 +257,7 @@ public enum Reconciler {
         let total = input.inventory.pods.count
         guard total > 0, input.policy.orphans.reap else { return }
         let missing = input.inventory.pods.filter { directory in
-            directory.kind == .uid && input.manifests.pods(matching: directory.uid, kind: directory.kind).isEmpty
+            directory.kind == .uid && !input.manifests.describesAnyPod(matching: directory.uid, kind: directory.kind)
                 && judgement.snapshotKeepReasons(for: directory).allSatisfy { $0 == .orphansDisabled || $0 == .podViewShrank }
         }
         let fraction = Double(missing.count) / Double(total)

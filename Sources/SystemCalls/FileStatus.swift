@@ -32,6 +32,16 @@ public struct KernelTime: Sendable, Hashable, Comparable {
     }
 }
 
+/// Which fields a `statx` asks for. Every call gets the basic ones and the
+/// mount ID; the birth time (`FileStatus.born`) costs ext4 extra work per
+/// call, so a walk over every entry of a tree leaves it out.
+public enum StatusFields: Sendable {
+    case all
+    case withoutBirthTime
+
+    var withBirthTime: Int32 { self == .all ? 1 : 0 }
+}
+
 /// What `statx(2)` said about one entry.
 public struct FileStatus: Sendable, Hashable {
     public var mode: UInt32
@@ -46,7 +56,8 @@ public struct FileStatus: Sendable, Hashable {
     public var modified: KernelTime
     public var changed: KernelTime
     public var accessed: KernelTime
-    /// Creation time, when the file system records one.
+    /// Creation time, when the file system records one and the call asked
+    /// for it (`StatusFields.all`).
     public var born: KernelTime?
     /// The entry is the root of a mount (bind mounts on the same file system
     /// included); nil when the kernel cannot say.

@@ -109,10 +109,10 @@ public enum Syscall {
     }
 
     /// `statx(2)` on an open descriptor (`AT_EMPTY_PATH`).
-    public static func statx(_ fd: FileDescriptor, path: String? = nil) throws(SystemCallError) -> FileStatus {
+    public static func statx(_ fd: FileDescriptor, path: String? = nil, fields: StatusFields = .all) throws(SystemCallError) -> FileStatus {
         var raw = vr_statx_t()
         _ = try retryingEINTR("statx", path: path) {
-            vr_statx(fd.rawValue, "", vr_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, &raw)
+            vr_statx_fields(fd.rawValue, "", vr_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, fields.withBirthTime, &raw)
         }
         return FileStatus(raw)
     }
@@ -163,10 +163,12 @@ public enum Syscall {
     }
 
     /// `statx(2)` of one entry as `forEachDirectoryEntry` gave it, without following a symlink.
-    public static func statx(_ directory: FileDescriptor, _ entry: borrowing RawDirectoryEntry) throws(SystemCallError) -> FileStatus {
+    public static func statx(
+        _ directory: FileDescriptor, _ entry: borrowing RawDirectoryEntry, fields: StatusFields = .all
+    ) throws(SystemCallError) -> FileStatus {
         var raw = vr_statx_t()
         _ = try retryingEINTR("statx", path: entry.fileName.description) {
-            vr_statx(directory.rawValue, entry.name, AT_SYMLINK_NOFOLLOW, &raw)
+            vr_statx_fields(directory.rawValue, entry.name, AT_SYMLINK_NOFOLLOW, fields.withBirthTime, &raw)
         }
         return FileStatus(raw)
     }

@@ -42,6 +42,40 @@ struct MountTableTests {
         #expect(table.mounts(atOrUnder: "/tmp/a").isEmpty)
     }
 
+    /// The lookup is indexed; this is the rule it must keep, tested on
+    /// every mount: the path itself or whole components below it.
+    static func reference(_ table: MountTable, atOrUnder path: String) -> [MountInfo] {
+        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        let prefix = trimmed.hasSuffix("/") ? trimmed : trimmed + "/"
+        return table.mounts.filter { $0.mountPoint == trimmed || $0.mountPoint.hasPrefix(prefix) }
+    }
+
+    @Test("indexed lookups find what testing every mount finds, in table order: siblings sharing a prefix, stacks, non-ASCII names")
+    func indexedLookups() {
+        let points = [
+            "/", "/var/lib/kubelet/pods/p/volumes/a~b/v/x", "/var/lib/kubelet/pods/p/volumes/a~b/v", "/var/lib/kubelet/pods/p/volumes/a~b/v-2",
+            "/var/lib/kubelet/pods/p/volumes/a~b/v.d", "/var/lib/kubelet/pods/p/volumes/a~b/v", "/var/lib/kubelet/pods/p/volumes/a~b/v/x/y",
+            "/var/lib/kubelet/pods/p/volumes/a~b/vv", "/data/caf\u{E9}", "/data/cafe\u{301}/m", "/data/\u{212A}elvin/m", "/data/Kelvin",
+            "/data/Kelvin/n", "/data/\u{E9}t\u{E9}",
+        ]
+        var table = MountTable(mounts: points.enumerated().map { MountInfo(mountPoint: $1, filesystemType: "fs\($0)") })
+        let queries = points + [
+            "/var/lib/kubelet/pods/p/volumes/a~b/v/", "/var/lib/kubelet/pods/p/volumes/a~b", "/var/lib/kubelet/pods", "/data/caf\u{E9}/",
+            "/data/cafe\u{301}", "/data/Kelvin", "/data/\u{212A}elvin", "/data", "/nowhere", "/var/lib/kubelet/pods/p/volumes/a~b/u",
+            "/var/lib/kubelet/pods/p/volumes/a~b/w",
+        ]
+        for query in queries {
+            #expect(table.mounts(atOrUnder: query) == Self.reference(table, atOrUnder: query), "\(query)")
+            #expect(table.filesystemType(at: query) == table.mounts.last { $0.mountPoint == query }?.filesystemType, "\(query)")
+        }
+        #expect(table.mounts(atOrUnder: "/var/lib/kubelet/pods/p/volumes/a~b/v").map(\.filesystemType) == ["fs1", "fs2", "fs5", "fs6"])
+        #expect(table.filesystemType(at: "/var/lib/kubelet/pods/p/volumes/a~b/v") == "fs5")
+        // A table changed in place answers from its new mounts.
+        table.mounts.append(MountInfo(mountPoint: "/var/lib/kubelet/pods/p/volumes/a~b/v/z", filesystemType: "tmpfs"))
+        #expect(table.mounts(atOrUnder: "/var/lib/kubelet/pods/p/volumes/a~b/v").count == 5)
+        #expect(table.filesystemType(at: "/var/lib/kubelet/pods/p/volumes/a~b/v/z") == "tmpfs")
+    }
+
     @Test("the topmost of stacked mounts gives the type")
     func topmost() {
         let table = MountTable(mountinfo: Self.text)

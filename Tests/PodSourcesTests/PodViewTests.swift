@@ -125,6 +125,76 @@ struct PodViewTests {
         #expect(view.status().events == 6)
     }
 
+    /// The changes left on `view`'s stream once it is finished (0 or 1: coalesced).
+    static func pendingChanges(_ view: PodView) async -> Int {
+        view.finish()
+        var count = 0
+        for await _ in view.changes { count += 1 }
+        return count
+    }
+
+    /// A listed view with its list's change taken, and the daemon's annotation keys.
+    static func listedView(_ pods: [Pod], keys: Set<String>? = Policy.defaults.annotationKeysRead) async -> PodView {
+        let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)
+        if let keys { view.setAnnotationKeysRead(keys) }
+        var changes = view.changes.makeAsyncIterator()
+        view.replace(with: pods, resourceVersion: "10", takenAt: Date())
+        _ = await changes.next()
+        return view
+    }
+
+    @Test("a MODIFIED that changes only an annotation the reconciler does not read keeps the new document, starts no reconcile")
+    func unreadAnnotation() async {
+        let view = await Self.listedView([Self.pod("a", phase: "Running")])
+        var changed = Self.pod("a", phase: "Running")
+        changed.annotations["example.com/build-sequence"] = "41"
+        view.apply(event: "MODIFIED", pod: changed, resourceVersion: "11")
+        #expect(view.snapshot().pods.first?.annotations == ["example.com/build-sequence": "41"], "the view keeps the newest document")
+        #expect(view.snapshot().resourceVersion == "11")
+        view.replace(with: [changed], resourceVersion: "12", takenAt: Date())
+        #expect(await Self.pendingChanges(view) == 0, "a change the reconciler cannot see started a reconcile")
+    }
+
+    @Test("a change of any field the reconciler reads starts a reconcile, by event and by list",
+          arguments: ["phase", "owner", "last-accessed annotation", "keep annotation", "config.mirror", "finishedAt", "name", "namespace", "uid"])
+    func readField(_ field: String) async {
+        let before = Self.pod("a", phase: "Running")
+        var after = before
+        switch field {
+        case "phase": after.phase = "Succeeded"
+        case "owner": after.owners = [OwnerReference(kind: "DaemonSet", name: "agent")]
+        case "last-accessed annotation": after.annotations[Policy.defaults.annotation.key] = "2026-01-01T00:00:00Z"
+        case "keep annotation": after.annotations[Policy.defaults.pods.protectAnnotation] = "true"
+        case "config.mirror": after.annotations[Pod.configMirrorAnnotation] = "0123abcd"
+        case "finishedAt": after.lastContainerFinishedAt = Date(timeIntervalSince1970: 1_000_000)
+        case "name": after.name = "renamed"
+        case "namespace": after.namespace = "other"
+        default: after.uid = "b"
+        }
+        let byEvent = await Self.listedView([before])
+        byEvent.apply(event: "MODIFIED", pod: after, resourceVersion: "11")
+        #expect(await Self.pendingChanges(byEvent) == 1, "a change of \(field) by event started no reconcile")
+        let byList = await Self.listedView([before])
+        byList.replace(with: [after], resourceVersion: "11", takenAt: Date())
+        #expect(await Self.pendingChanges(byList) == 1, "a change of \(field) by a list started no reconcile")
+    }
+
+    @Test("until the daemon names the annotations it reads, and after a reload names others, a change of those annotations starts a reconcile")
+    func annotationKeysFollowThePolicy() async {
+        var changed = Self.pod("a", phase: "Running")
+        changed.annotations["example.com/idle-since"] = "2026-01-01T00:00:00Z"
+        let unset = await Self.listedView([Self.pod("a", phase: "Running")], keys: nil)
+        unset.apply(event: "MODIFIED", pod: changed, resourceVersion: "11")
+        #expect(await Self.pendingChanges(unset) == 1)
+
+        let reloaded = await Self.listedView([Self.pod("a", phase: "Running")])
+        var policy = Policy.defaults
+        policy.annotation.key = "example.com/idle-since"
+        reloaded.setAnnotationKeysRead(policy.annotationKeysRead)
+        reloaded.apply(event: "MODIFIED", pod: changed, resourceVersion: "11")
+        #expect(await Self.pendingChanges(reloaded) == 1)
+    }
+
     @Test("duplicate UIDs: every document kept and the view vouches for no orphan; ADDED/MODIFIED replace that UID's documents, DELETED removes them")
     func duplicates() {
         let view = PodView(kind: .apiserver, endpoint: "https://server", logger: Self.logger)

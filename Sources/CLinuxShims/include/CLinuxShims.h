@@ -45,6 +45,9 @@ int vr_statvfs(const char *path, vr_space_t *out);
 /// fstatvfs(3), on any descriptor (an O_PATH one included).
 int vr_fstatvfs(int fd, vr_space_t *out);
 int vr_statx(int dirfd, const char *path, int flags, vr_statx_t *out);
+/// `vr_statx`, asking for the birth time only when `withBirthTime` is non-zero:
+/// ext4 does extra work per call for it, and a tree walk never reads it.
+int vr_statx_fields(int dirfd, const char *path, int flags, int withBirthTime, vr_statx_t *out);
 /// `openat2(2)` (no glibc wrapper) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
 /// | RESOLVE_NO_MAGICLINKS: `path` cannot lead out of `dirfd`.
 int vr_openat2_beneath(int dirfd, const char *path, int flags);
