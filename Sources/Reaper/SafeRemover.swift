@@ -211,17 +211,24 @@ public struct SafeRemover: Sendable {
     }
 
     private func verify(_ fd: FileDescriptor, device: UInt64, inode: UInt64, root: FileStatus, path: () -> String) throws(RemovalError) {
-        let opened: FileStatus
-        do { opened = try Syscall.statx(fd) } catch { throw RemovalError.from(error, path: path()) }
-        guard opened.inode == inode, opened.device == device else {
-            throw RemovalError(.changedDuringRemoval, path: path(), detail: "swapped between check and open")
-        }
+        let opened = try statusOfOpened(fd, device: device, inode: inode, path: path)
         try checkSameMount(opened, root: root, path: path)
         let locked: Bool
         do { locked = try Syscall.tryLockExclusive(fd) } catch { throw RemovalError.from(error, path: path()) }
         guard locked else {
             throw RemovalError(.lockHeld, path: path(), detail: "flock held by another process")
         }
+    }
+
+    /// `statx` of what `fd` opened, which must be the entry looked at by name
+    /// before (device and inode), or it was swapped in between.
+    private func statusOfOpened(_ fd: FileDescriptor, device: UInt64, inode: UInt64, path: () -> String) throws(RemovalError) -> FileStatus {
+        let opened: FileStatus
+        do { opened = try Syscall.statx(fd) } catch { throw RemovalError.from(error, path: path()) }
+        guard opened.inode == inode, opened.device == device else {
+            throw RemovalError(.changedDuringRemoval, path: path(), detail: "swapped between check and open")
+        }
+        return opened
     }
 
     /// `statx` of `name`, its failure as the removal error it means.
@@ -268,11 +275,7 @@ public struct SafeRemover: Sendable {
             throw RemovalError(.changedDuringRemoval, path: path(), detail: "open in another process: in use")
         }
         defer { if lease == .granted { try? Syscall.releaseLease(file) } }
-        let opened: FileStatus
-        do { opened = try Syscall.statx(file) } catch { throw RemovalError.from(error, path: path()) }
-        guard opened.inode == expected.inode, opened.device == expected.device else {
-            throw RemovalError(.changedDuringRemoval, path: path(), detail: "swapped between check and open")
-        }
+        let opened = try statusOfOpened(file, device: expected.device, inode: expected.inode, path: path)
         try checkQuiet(opened, since: quietSince, path: path)
         try removeEntry(name, in: directory, path: path, directory: false)
     }

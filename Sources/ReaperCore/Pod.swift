@@ -48,11 +48,12 @@ public struct Pod: Sendable, Hashable {
     /// (nil: every annotation). A pod source wakes no cycle for a change that
     /// is not one of these (a workload's own annotation, a resourceVersion).
     public func differsForReconcile(from other: Pod, annotationKeys: Set<String>?) -> Bool {
-        guard uid == other.uid, name == other.name, namespace == other.namespace, phase == other.phase, owners == other.owners,
-              lastContainerFinishedAt == other.lastContainerFinishedAt, source == other.source
-        else { return true }
-        guard let annotationKeys else { return annotations != other.annotations }
-        return annotationKeys.contains { annotations[$0] != other.annotations[$0] }
+        guard let annotationKeys else { return self != other }
+        // Every other field by the type's own equality, so a field added later is compared too.
+        var mine = self, theirs = other
+        mine.annotations = [:]
+        theirs.annotations = [:]
+        return mine != theirs || annotationKeys.contains { annotations[$0] != other.annotations[$0] }
     }
 
     /// Whether `phase` is a terminal one (no container will run again).
@@ -65,8 +66,14 @@ public struct Pod: Sendable, Hashable {
     /// anyone's to write (a tenant pod could claim a static pod's directory),
     /// so it matches nothing.
     public func describesStaticPod(_ hash: String) -> Bool {
-        if uid == hash { return true }
-        return annotations[Self.configMirrorAnnotation] == hash && owners.contains { $0.kind == "Node" }
+        uid == hash || mirroredStaticPodHash == hash
+    }
+
+    /// The config hash of the static pod this document mirrors: its
+    /// `config.mirror` annotation, trusted only on a Node-owned pod.
+    public var mirroredStaticPodHash: String? {
+        guard owners.contains(where: { $0.kind == "Node" }) else { return nil }
+        return annotations[Self.configMirrorAnnotation]
     }
 }
 
@@ -194,7 +201,7 @@ struct PodDirectoryIndex: Sendable, Hashable {
     init(_ pods: [Pod]) {
         for (position, pod) in pods.enumerated() {
             byUID[pod.uid, default: []].append(position)
-            if let hash = pod.annotations[Pod.configMirrorAnnotation], pod.uid != hash, pod.owners.contains(where: { $0.kind == "Node" }) {
+            if let hash = pod.mirroredStaticPodHash, pod.uid != hash {
                 mirrorsByHash[hash, default: []].append(position)
             }
         }
