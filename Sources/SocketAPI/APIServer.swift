@@ -20,7 +20,8 @@ public final class APIServer: Service, Sendable {
     private let listening = ListeningSignal()
     /// Whether `run()` got as far as accepting connections.
     private let listened = Synchronized(false)
-    private let group: any EventLoopGroup
+    /// The one event loop of the listener and every connection it accepts.
+    private let eventLoop: any EventLoop
 
     /// Throws when `socketGroup` names no group or a limit is not positive.
     public init(
@@ -46,7 +47,13 @@ public final class APIServer: Service, Sendable {
         self.socketGroupID = try configuration.tcpListen != nil ? nil : configuration.socketGroup.map { name throws(APIServerError) in
             try SocketFile.resolveGroup(name)
         }
-        self.group = MultiThreadedEventLoopGroup.singleton
+        // One loop, not the group: each accepted connection takes its slot
+        // (`ConnectionLimiter`) on its own loop, and with connections spread
+        // over loops a busy loop admitted its connections after later ones,
+        // so a connection past a share could be served and an earlier one
+        // refused. On one loop, slots are taken in the order connections
+        // arrive. The API's work runs in tasks; the loop only moves bytes.
+        self.eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         // A bad socket path is a startup error in one line, before anything runs.
         if configuration.inheritedListenerFD == nil && configuration.tcpListen == nil {
             _ = try SocketFile.makeAddress(configuration.socketPath)
@@ -82,7 +89,7 @@ public final class APIServer: Service, Sendable {
             limit: configuration.maxConnections, perProcess: configuration.maxConnectionsPerProcess,
             perUser: configuration.maxConnectionsPerUser
         )
-        let bootstrap = ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: Int32(clamping: max(128, configuration.maxConnections)))
             .childChannelOption(.allowRemoteHalfClosure, value: true)
 
