@@ -55,7 +55,12 @@ struct EventRecorderTests {
                 let events = server.clusterEvents
                 #expect(events.map(\.creates) == [1, 1] && events.map(\.patches) == [3, 0])
                 #expect(events[1].seriesCount == nil && events[1].name != events[0].name)
-                #expect(recorder.counts == EventRecorder.Counts(sent: 5, dropped: 0, failed: 0))
+                // Counted once the server's answer is back, which is after the
+                // server has stored the Event: wait for it, do not race it.
+                #expect(
+                    await waitUntil(timeout: 5) { recorder.counts == EventRecorder.Counts(sent: 5, dropped: 0, failed: 0) },
+                    "\(recorder.counts)"
+                )
             }
             // The source's run() would shut its client down; it never ran.
             await source.connection.shutdown()
