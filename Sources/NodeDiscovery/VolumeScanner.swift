@@ -26,10 +26,23 @@ public struct VolumeScanner: Sendable {
     public var mountTable: MountTable
     /// Threads that walk one volume's subtrees at once; 1 walks on the caller's thread only.
     public var workers: Int
+    /// The inodes `/proc/locks` lists a flock on, read when the scanner is
+    /// made (`HeldLocks`); nil when unreadable. A directory is tested for a
+    /// held flock, by trying to take it, only when its inode is listed: a
+    /// test of every directory costs two calls each, and holds, for an
+    /// instant, a lock that someone's `flock -n` would then be refused. A
+    /// lock taken after the read is met by the removal, which flocks every
+    /// directory before emptying it (`SafeRemover`). Nil: every directory is
+    /// tested.
+    public var flockedInodes: Set<UInt64>?
 
-    public init(mountTable: MountTable, workers: Int = VolumeScanner.defaultWorkers) {
+    public init(
+        mountTable: MountTable, workers: Int = VolumeScanner.defaultWorkers,
+        flockedInodes: Set<UInt64>? = HeldLocks.flockedInodes()
+    ) {
         self.mountTable = mountTable
         self.workers = max(1, workers)
+        self.flockedInodes = flockedInodes
     }
 
     /// Up to four, and no more than the CPUs this process may run on. Read
@@ -62,14 +75,19 @@ public struct VolumeScanner: Sendable {
     private func walkTree(
         volumeNamed name: String, in parent: FileDescriptor, path: String, plugin: PluginName, skippingRootEntries: Set<FileName>
     ) -> [TreeWalk] {
-        var walk = TreeWalk(volumePath: path, plugin: plugin, skipped: skippingRootEntries)
+        var walk = TreeWalk(volumePath: path, plugin: plugin, skipped: skippingRootEntries, flockedInodes: flockedInodes)
 
         let rootStatus: FileStatus
         let root: OpenDirectory
-        do {
+        do throws(SystemCallError) {
             let fd = try Syscall.openDirectory(parent, name)
-            root = OpenDirectory(fd: fd, place: TreePlace(parent: nil, name: FileName(path)), depth: 0)
-            rootStatus = try Syscall.statx(fd, path: path)
+            do {
+                rootStatus = try Syscall.statx(fd, path: path)
+            } catch {
+                Syscall.close(fd)
+                throw error
+            }
+            root = OpenDirectory(fd: fd, inode: rootStatus.inode, place: TreePlace(parent: nil, name: FileName(path)), depth: 0)
         } catch {
             walk.record(error, at: path)
             return [walk]
@@ -98,7 +116,9 @@ public struct VolumeScanner: Sendable {
             stride(from: share, to: frontier.count, by: shareCount).map { frontier[$0] }
         }
         frontier.removeAll()
-        let template = TreeWalk(volumePath: path, plugin: plugin, skipped: skippingRootEntries, rootStatus: rootStatus)
+        let template = TreeWalk(
+            volumePath: path, plugin: plugin, skipped: skippingRootEntries, rootStatus: rootStatus, flockedInodes: flockedInodes
+        )
         let results = Mutex([TreeWalk]())
         DispatchQueue.concurrentPerform(iterations: shares.count) { index in
             var share = shares[index]
@@ -186,11 +206,13 @@ struct RootEntries: Sendable {
 /// be opened relative to it.
 final class OpenDirectory: Sendable {
     let fd: FileDescriptor
+    let inode: UInt64
     let place: TreePlace
     let depth: Int
 
-    init(fd: FileDescriptor, place: TreePlace, depth: Int) {
+    init(fd: FileDescriptor, inode: UInt64, place: TreePlace, depth: Int) {
         self.fd = fd
+        self.inode = inode
         self.place = place
         self.depth = depth
     }
@@ -246,13 +268,19 @@ struct TreeWalk: Sendable {
 
     /// `plugin.isCSI`, asked once, not per entry.
     let isCSI: Bool
+    /// `VolumeScanner.flockedInodes`.
+    let flockedInodes: Set<UInt64>?
 
-    init(volumePath: String, plugin: PluginName, skipped: Set<FileName> = [], rootStatus: FileStatus? = nil) {
+    init(
+        volumePath: String, plugin: PluginName, skipped: Set<FileName> = [], rootStatus: FileStatus? = nil,
+        flockedInodes: Set<UInt64>?
+    ) {
         self.volumePath = volumePath
         self.plugin = plugin
         isCSI = plugin.isCSI
         self.skipped = skipped
         self.rootStatus = rootStatus
+        self.flockedInodes = flockedInodes
     }
 
     /// Depth first: the deepest pending directory next, so only the
@@ -266,7 +294,10 @@ struct TreeWalk: Sendable {
     mutating func enter(_ pending: PendingDirectory) -> OpenDirectory? {
         do {
             let fd = try Syscall.openDirectory(pending.parent.fd, pending.name)
-            let directory = OpenDirectory(fd: fd, place: TreePlace(parent: pending.parent.place, name: pending.name), depth: pending.parent.depth + 1)
+            let directory = OpenDirectory(
+                fd: fd, inode: pending.listed.inode, place: TreePlace(parent: pending.parent.place, name: pending.name),
+                depth: pending.parent.depth + 1
+            )
             // The entry may have been swapped between listing and open.
             let opened = try Syscall.statx(fd, fields: .withoutBirthTime)
             guard opened.inode == pending.listed.inode, opened.device == pending.listed.device else {
@@ -288,7 +319,7 @@ struct TreeWalk: Sendable {
     /// Reads one open directory: notes every entry, returns its subdirectories.
     mutating func list(_ directory: OpenDirectory) -> [PendingDirectory] {
         guard let rootStatus else { return [] }
-        if let locked = try? Syscall.tryLockExclusive(directory.fd) {
+        if flockedInodes?.contains(directory.inode) ?? true, let locked = try? Syscall.tryLockExclusive(directory.fd) {
             if locked {
                 try? Syscall.unlock(directory.fd)
             } else {

@@ -16,19 +16,29 @@ import SystemPackage
 /// much, so the caller reports a partial reap, not a keep.
 ///
 /// Descriptors stay bounded whatever the depth: at most
-/// `maximumOpenDirectories` directories of the current path are held open;
-/// a closed one is reopened from its child through `..` and must be the same
-/// directory (device and inode) as before. Memory is one name per level plus
-/// the names of the subdirectories still to visit; full paths are built only
-/// for reports.
+/// `maximumOpenDirectories` directories are held open, by all threads
+/// together; a closed one is reopened from its child through `..` and must
+/// be the same directory (device and inode) as before. Memory is one name
+/// per level plus the names of the subdirectories still to visit; full paths
+/// are built only for reports.
+///
+/// The top directory's subdirectories are shared out to up to `workers`
+/// threads (`SafeRemover+Workers.swift`), each removing whole subtrees under
+/// every rule above. The first to stop stops the others: each finishes at
+/// most the entry it is on, itself checked like any other.
 public struct SafeRemover: Sendable {
     public var maximumOpenDirectories: Int
-    /// Called after each entry removed, with the running count (tests use it
-    /// to make a race happen at an exact point of a removal).
+    /// Threads that remove the top directory's subtrees at once; 1 removes
+    /// on the caller's thread only.
+    public var workers: Int
+    /// Called after each entry removed, with the running count over all
+    /// threads (tests use it to make a race happen at an exact point of a
+    /// removal).
     public var afterEachRemoval: (@Sendable (Int) -> Void)?
 
-    public init(maximumOpenDirectories: Int = 64) {
+    public init(maximumOpenDirectories: Int = 64, workers: Int = SafeRemover.defaultWorkers) {
         self.maximumOpenDirectories = max(2, maximumOpenDirectories)
+        self.workers = max(1, workers)
     }
 
     /// One directory of the current path.
@@ -51,9 +61,10 @@ public struct SafeRemover: Sendable {
     public func removeTree(
         named name: FileName, in parent: FileDescriptor, path: String, quietSince: KernelTime? = nil
     ) throws(RemovalError) -> RemovalStats {
+        let run = RemovalRun()
         var stats = RemovalStats()
         do {
-            try removeTree(name, in: parent, path: path, quietSince: quietSince, stats: &stats)
+            try removeTree(name, in: parent, path: path, quietSince: quietSince, run: run, stats: &stats)
         } catch {
             var stopped = error
             stopped.removed = stats
@@ -67,7 +78,8 @@ public struct SafeRemover: Sendable {
     }
 
     private func removeTree(
-        _ name: FileName, in parent: FileDescriptor, path: String, quietSince: KernelTime?, stats: inout RemovalStats
+        _ name: FileName, in parent: FileDescriptor, path: String, quietSince: KernelTime?, run: RemovalRun,
+        stats: inout RemovalStats
     ) throws(RemovalError) {
         let rootStatus = try status(of: name, in: parent, path: { path })
         guard rootStatus.isDirectory else {
@@ -77,8 +89,43 @@ public struct SafeRemover: Sendable {
             throw RemovalError(.mounted, path: path, detail: "is a mount point")
         }
         try checkQuiet(rootStatus, since: quietSince, path: { path })
-        let root = try openVerified(name, in: parent, path: { path }, expected: rootStatus, root: rootStatus)
-        var stack = [Level(fd: root, name: name, device: rootStatus.device, inode: rootStatus.inode, allocatedBytes: rootStatus.allocatedBytes)]
+        let tree = Tree(root: rootStatus, quietSince: quietSince, run: run)
+        try removeDirectory(
+            name, in: parent, path: path, status: rootStatus, tree: tree, openLimit: maximumOpenDirectories,
+            sharesSubtrees: workers > 1, stats: &stats
+        )
+    }
+
+    /// What every directory of one removal is checked against, and what
+    /// its threads share.
+    struct Tree {
+        /// The top directory: everything removed is on its mount.
+        var root: FileStatus
+        var quietSince: KernelTime?
+        var run: RemovalRun
+    }
+
+    /// A subdirectory about to be entered, looked at by name: still a
+    /// directory, on the tree's mount, unchanged since the last check began.
+    func lookAtSubdirectory(_ name: FileName, in parent: FileDescriptor, tree: Tree, path: () -> String) throws(RemovalError) -> FileStatus {
+        let status = try status(of: name, in: parent, path: path)
+        guard status.isDirectory else {
+            throw RemovalError(.changedDuringRemoval, path: path(), detail: "no longer a directory")
+        }
+        try checkSameMount(status, root: tree.root, path: path)
+        try checkQuiet(status, since: tree.quietSince, path: path)
+        return status
+    }
+
+    /// Removes the directory `name` of `parent`, looked at as `status`, and
+    /// all it holds, depth first, with at most `openLimit` directories open.
+    /// `sharesSubtrees`: its own subdirectories go to the worker threads.
+    func removeDirectory(
+        _ name: FileName, in parent: FileDescriptor, path: String, status: FileStatus, tree: Tree, openLimit: Int,
+        sharesSubtrees: Bool, stats: inout RemovalStats
+    ) throws(RemovalError) {
+        let opened = try openVerified(name, in: parent, path: { path }, expected: status, root: tree.root)
+        var stack = [Level(fd: opened, name: name, device: status.device, inode: status.inode, allocatedBytes: status.allocatedBytes)]
         var openCount = 1
         defer { for level in stack { if let fd = level.fd { Syscall.close(fd) } } }
 
@@ -91,25 +138,24 @@ public struct SafeRemover: Sendable {
         }
 
         while let top = stack.indices.last {
+            try tree.run.checkNotStopped(path: { pathOf(top) })
             let topFD = stack[top].fd!
             if !stack[top].listed {
                 stack[top].listed = true
                 stack[top].pendingDirectories = try emptyOfNonDirectories(
-                    topFD, path: { pathOf(top) }, root: rootStatus, quietSince: quietSince, stats: &stats
+                    topFD, path: { pathOf(top) }, tree: tree, stats: &stats
                 )
+                if top == 0, sharesSubtrees {
+                    try removeSharedOut(&stack[0].pendingDirectories, in: topFD, path: path, tree: tree, stats: &stats)
+                }
             }
             if let child = stack[top].pendingDirectories.popLast() {
                 let childPath = { pathOf(top, child) }
-                let status = try status(of: child, in: topFD, path: childPath)
-                guard status.isDirectory else {
-                    throw RemovalError(.changedDuringRemoval, path: childPath(), detail: "no longer a directory")
-                }
-                try checkSameMount(status, root: rootStatus, path: childPath)
-                try checkQuiet(status, since: quietSince, path: childPath)
-                let fd = try openVerified(child, in: topFD, path: childPath, expected: status, root: rootStatus)
+                let status = try lookAtSubdirectory(child, in: topFD, tree: tree, path: childPath)
+                let fd = try openVerified(child, in: topFD, path: childPath, expected: status, root: tree.root)
                 stack.append(Level(fd: fd, name: child, device: status.device, inode: status.inode, allocatedBytes: status.allocatedBytes))
                 openCount += 1
-                if openCount > maximumOpenDirectories, let oldest = stack.firstIndex(where: { $0.fd != nil }) {
+                if openCount > openLimit, let oldest = stack.firstIndex(where: { $0.fd != nil }) {
                     Syscall.close(stack[oldest].fd!)
                     stack[oldest].fd = nil
                     openCount -= 1
@@ -123,7 +169,7 @@ public struct SafeRemover: Sendable {
             if let above = stack.indices.last {
                 if stack[above].fd == nil {
                     do {
-                        stack[above].fd = try reopenParent(of: done.fd!, expected: stack[above], root: rootStatus, path: { pathOf(above) })
+                        stack[above].fd = try reopenParent(of: done.fd!, expected: stack[above], root: tree.root, path: { pathOf(above) })
                     } catch {
                         Syscall.close(done.fd!)
                         throw error
@@ -143,10 +189,16 @@ public struct SafeRemover: Sendable {
             } catch {
                 throw RemovalError.from(error, path: donePath)
             }
-            stats.filesRemoved += 1
-            stats.bytesFreed += done.allocatedBytes
-            afterEachRemoval?(stats.filesRemoved)
+            counted(done.allocatedBytes, run: tree.run, stats: &stats)
         }
+    }
+
+    /// Counts one entry removed, and tells `afterEachRemoval`.
+    private func counted(_ allocatedBytes: UInt64, run: RemovalRun, stats: inout RemovalStats) {
+        stats.filesRemoved += 1
+        stats.bytesFreed += allocatedBytes
+        let total = run.entryRemoved()
+        afterEachRemoval?(total)
     }
 
     /// `rmdir` of an empty directory: the only removal network and CSI
@@ -296,7 +348,7 @@ public struct SafeRemover: Sendable {
     /// subdirectories. Every entry is looked at first (`statx`): a mount, or
     /// a change since the last check began, stops the removal before it.
     private func emptyOfNonDirectories(
-        _ fd: FileDescriptor, path: () -> String, root: FileStatus, quietSince: KernelTime?, stats: inout RemovalStats
+        _ fd: FileDescriptor, path: () -> String, tree: Tree, stats: inout RemovalStats
     ) throws(RemovalError) -> [FileName] {
         let entries: [DirectoryEntry]
         do {
@@ -307,23 +359,20 @@ public struct SafeRemover: Sendable {
         var directories: [FileName] = []
         for entry in entries {
             func entryPath() -> String { path() + "/" + entry.name.description }
+            try tree.run.checkNotStopped(path: entryPath)
             let status = try status(of: entry.name, in: fd, path: entryPath)
             if status.isDirectory {
                 directories.append(entry.name)
                 continue
             }
-            if status.isMountRoot == true || status.mountID != root.mountID || status.device != root.device {
-                throw RemovalError(.mounted, path: entryPath(), detail: "is a mount point")
-            }
+            try checkSameMount(status, root: tree.root, path: entryPath)
             if status.isRegular {
-                try removeRegularFile(entry.name, in: fd, expected: status, quietSince: quietSince, path: entryPath)
+                try removeRegularFile(entry.name, in: fd, expected: status, quietSince: tree.quietSince, path: entryPath)
             } else {
-                try checkQuiet(status, since: quietSince, path: entryPath)
+                try checkQuiet(status, since: tree.quietSince, path: entryPath)
                 try removeEntry(entry.name, in: fd, path: entryPath, directory: false)
             }
-            stats.filesRemoved += 1
-            stats.bytesFreed += status.allocatedBytes
-            afterEachRemoval?(stats.filesRemoved)
+            counted(status.allocatedBytes, run: tree.run, stats: &stats)
         }
         return directories
     }

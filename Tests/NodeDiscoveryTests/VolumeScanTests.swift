@@ -359,6 +359,30 @@ struct VolumeScanTests {
         // The scan's own probing left no lock behind.
         #expect(try !LockHolder.isHeld(volume + "/sub"))
     }
+
+    @Test("a directory is tried for a flock only when /proc/locks lists its inode; with /proc/locks unreadable, every one is")
+    func lockTriedWhereListed() throws {
+        let tree = try KubeletTree("flock-listed")
+        defer { tree.remove() }
+        let volume = try tree.volume()
+        try tree.makeDirectory(volume + "/sub/deeper")
+        let held = volume + "/sub/deeper"
+        let before = try #require(HeldLocks.flockedInodes())
+        let holder = try LockHolder(held)
+        defer { holder.release() }
+        let mounts = try MountTable.read()
+        let parent = try Syscall.openDirectory(nil, (volume as NSString).deletingLastPathComponent)
+        defer { Syscall.close(parent) }
+        func lockedPaths(_ flockedInodes: Set<UInt64>?) -> [String] {
+            VolumeScanner(mountTable: mounts, workers: 1, flockedInodes: flockedInodes)
+                .scan(volumeNamed: "scratch", in: parent, path: volume, plugin: .emptyDir).lockedPaths
+        }
+        #expect(lockedPaths(HeldLocks.flockedInodes()) == [held], "read after the lock was taken: listed, tried, reported")
+        #expect(lockedPaths(nil) == [held], "unreadable: every directory tried")
+        // Read before the lock: not listed, so not tried (the walk takes no
+        // lock of its own there); the removal's own flock meets it.
+        #expect(lockedPaths(before).isEmpty)
+    }
 }
 
 /// A child process holding `flock(LOCK_EX)` on a directory, as systemd-tmpfiles
