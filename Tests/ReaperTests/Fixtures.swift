@@ -55,6 +55,17 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
+/// How many of this process's descriptors are open on `tree` or inside it.
+/// Only those count: other tests run in parallel in this process and open
+/// their own.
+func descriptorsOpen(under tree: String) -> Int {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.filter { fd in
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd)) ?? ""
+        return target == tree || target.hasPrefix(tree + "/")
+    }.count
+}
+
 /// Whether some other open file description holds a flock on `path`.
 func isFlockHeld(_ path: String) -> Bool {
     guard let fd = try? Syscall.openDirectory(nil, path) else { return false }

@@ -342,16 +342,8 @@ struct RemovalSafetyTests {
         try sh("cd \(q(directory.path)) && python3 -c \"import os\nos.mkdir('top'); os.chdir('top')\nfor i in range(300):\n  open('f', 'w').write('x'); os.mkdir('d'); os.chdir('d')\"")
         let parent = try Syscall.openDirectory(nil, directory.path)
         defer { Syscall.close(parent) }
-        // Only descriptors into this tree count: other tests run in parallel
-        // in this process and open their own.
         let tree = directory.appending("top")
-        @Sendable func openInTree() -> Int {
-            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-            return fds.filter { fd in
-                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd)) ?? ""
-                return target == tree || target.hasPrefix(tree + "/")
-            }.count
-        }
+        @Sendable func openInTree() -> Int { descriptorsOpen(under: tree) }
         let before = openInTree()
         let peak = Peak()
         var remover = SafeRemover(maximumOpenDirectories: 8)

@@ -82,13 +82,7 @@ struct SharedRemovalTests {
         let parent = try Syscall.openDirectory(nil, directory.path)
         defer { Syscall.close(parent) }
         let tree = directory.appending("top")
-        @Sendable func openInTree() -> Int {
-            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-            return fds.filter { fd in
-                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd)) ?? ""
-                return target == tree || target.hasPrefix(tree + "/")
-            }.count
-        }
+        @Sendable func openInTree() -> Int { descriptorsOpen(under: tree) }
         let peak = Mutex(0)
         var remover = SafeRemover(maximumOpenDirectories: 8, workers: 4)
         remover.afterEachRemoval = { _ in
