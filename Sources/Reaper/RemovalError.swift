@@ -66,4 +66,10 @@ public struct RemovalStats: Sendable, Hashable {
     public var filesRemoved: Int = 0
     public var bytesFreed: UInt64 = 0
     public init() {}
+
+    /// Adds what another part of the removal (another thread) removed.
+    public mutating func add(_ other: RemovalStats) {
+        filesRemoved += other.filesRemoved
+        bytesFreed += other.bytesFreed
+    }
 }

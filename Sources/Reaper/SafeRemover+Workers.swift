@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import NodeDiscovery
 import ReaperCore
 import Synchronization
 import SystemCalls
@@ -13,8 +13,9 @@ import SystemPackage
 // each is a whole subtree, removed depth first by one thread, and the top
 // directory itself is removed after all of them, by the caller's thread.
 extension SafeRemover {
-    /// Up to four, and no more than the CPUs this process may run on.
-    public static let defaultWorkers = min(4, ProcessInfo.processInfo.activeProcessorCount)
+    /// The walk's share of the CPUs (`VolumeScanner.defaultWorkers`): up to
+    /// four, and no more than the CPUs this process may run on.
+    public static let defaultWorkers = VolumeScanner.defaultWorkers
 
     /// Removes the subtrees `names` of the open directory `parent` on up to
     /// `workers` threads, and empties `names`. The first error stops every
@@ -55,14 +56,10 @@ extension SafeRemover {
                 // because of it (or met something after it).
                 if tree.run.stop() { outcome.withLock { $0.error = error } }
             }
-            outcome.withLock {
-                $0.stats.filesRemoved += removed.filesRemoved
-                $0.stats.bytesFreed += removed.bytesFreed
-            }
+            outcome.withLock { $0.stats.add(removed) }
         }
         let (removed, error) = outcome.withLock { ($0.stats, $0.error) }
-        stats.filesRemoved += removed.filesRemoved
-        stats.bytesFreed += removed.bytesFreed
+        stats.add(removed)
         if let error { throw error }
     }
 }
